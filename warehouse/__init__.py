@@ -1,0 +1,1 @@
+"""What every part of Loom Warehouse shares: settings, the storage layout, DuckDB access."""

@@ -1,0 +1,51 @@
+"""Settings for every component, read from ``LOOM_*`` environment variables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOOM_", extra="ignore")
+
+    data_dir: Path = Field(Path("data"), description="Root of every file Loom writes.")
+    host: str = Field("127.0.0.1", description="Interface the ingest/read API binds to.")
+    port: int = Field(8000, description="Port of the ingest/read API.")
+    dagster_port: int = Field(3000, description="Port of the Dagster UI started by `make up`.")
+
+    pipeline_start: datetime = Field(
+        datetime(2026, 1, 1),
+        description="First hour of the hourly partitions (UTC).",
+    )
+    session_retention_days: int = Field(30, ge=1, description="Individual sessions kept this long.")
+    landing_retention_days: int = Field(
+        7, ge=1, description="Landing files kept this long, and only once their hour is loaded."
+    )
+    abnormal_session_timeout_hours: int = Field(
+        24, ge=1, description="A session with no end after this long is abnormal."
+    )
+
+    max_request_bytes: int = Field(20 * 1024 * 1024, description="Largest accepted request body.")
+    max_properties_bytes: int = Field(1024 * 1024, description="Largest properties object (1 MB).")
+    future_timestamp_tolerance_hours: int = Field(
+        23, description="Timestamps further ahead than this are replaced by the server time."
+    )
+    async_flush_interval_seconds: float = Field(
+        0.2, gt=0, le=1.0, description="Async records are durable within this long (at most 1 s)."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Relative paths would silently change meaning when dbt or Dagster change directory.
+        return value.expanduser().resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
