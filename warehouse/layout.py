@@ -20,6 +20,9 @@ Landing contract (what every later stage may rely on):
   a file being written.
 * An hour is *closed* once the wall clock has passed its end plus :data:`HOUR_CLOSE_GRACE`; a
   file that still appears for a closed hour is late and makes that hour be loaded again.
+* The retention job deletes an hour's files only once they are loaded, and first leaves
+  :data:`RETIRED_MARKER` in the hour's directory: from then on the warehouse's raw rows are the
+  only copy of that hour, and the loader keeps them instead of reloading from files.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from warehouse.settings import Settings, get_settings
 STREAMS: tuple[str, ...] = ("events", "identities", "sessions")
 PART_GLOB = "part-*.ndjson"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)
+RETIRED_MARKER = ".retired"
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -93,6 +97,12 @@ class Layout:
         hour = floor_hour(hour)
         pattern = f"org_id=*/date={hour:%Y-%m-%d}/hour={hour:%H}/{PART_GLOB}"
         return sorted(self.stream_dir(stream).glob(pattern))
+
+    def is_hour_retired(self, stream: str, hour: datetime) -> bool:
+        """Whether retention has started deleting this received hour's landing files."""
+        hour = floor_hour(hour)
+        pattern = f"org_id=*/date={hour:%Y-%m-%d}/hour={hour:%H}/{RETIRED_MARKER}"
+        return any(self.stream_dir(stream).glob(pattern))
 
     def landed_hours(self, stream: str) -> set[datetime]:
         """Every received hour that has at least one visible file in ``stream``."""

@@ -1,0 +1,346 @@
+"""Read latency through real uvicorn against the same SQL run directly on DuckDB.
+
+A warehouse is generated with :mod:`bench.generate` (``LOOM_BENCH_READ_EVENTS`` events and
+``LOOM_BENCH_READ_SESSIONS`` sessions over ``LOOM_BENCH_READ_DAYS`` days, one org), loaded hour
+by hour with :func:`warehouse.raw_load.load_hour`, built with ``dbt build`` and published with
+:func:`warehouse.serving.publish_snapshot`; it is kept under ``bench/.work/`` and reused by later
+runs of the same scale. The issue's scale is 10,000,000 events and 1,000,000 sessions; the
+default is smaller because generating and building that takes far longer than a benchmark run
+should (see ``bench/results/read.md`` for the scale each result used).
+
+For each endpoint — ``releases`` (whole history), ``releases`` over the last 7 days (dbt's
+``release_health_between`` macro), ``health/trend`` by day over 90 days, and
+``persons/{distinct_id}`` for random distinct_ids — requests go one at a time over a keep-alive
+connection to the API (``uvicorn ingest_api.main:create_app`` in a subprocess, one worker), and
+the *same query functions* the routes call run in this process on a read-only connection to the
+same snapshot: the direct baseline. API and direct calls alternate in rounds so both see the same
+machine load. Targets: API p50 under 2x direct, every p99 under 100 ms. The publish itself is
+timed too: a first publish (every event day copied) and a republish with nothing changed (one
+fingerprint scan of ``fct_events``).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from bench.generate import generate
+from ingest_api.read.persons import person_by_distinct_id
+from ingest_api.read.releases import health_trend, list_releases
+from warehouse import dbt
+from warehouse.duck import connect_warehouse
+from warehouse.layout import STREAMS, Layout
+from warehouse.raw_load import load_hour
+from warehouse.registry import Registry
+from warehouse.serving import ServedMarts, publish_snapshot
+
+EVENTS = int(os.environ.get("LOOM_BENCH_READ_EVENTS", "200000"))
+SESSIONS = int(os.environ.get("LOOM_BENCH_READ_SESSIONS", "20000"))
+DAYS = int(os.environ.get("LOOM_BENCH_READ_DAYS", "90"))
+REQUESTS = int(os.environ.get("LOOM_BENCH_READ_REQUESTS", "300"))
+ROUNDS = 3
+WARMUP = 20
+SEED = 6
+TARGET_RATIO = 2.0
+TARGET_P99_MS = 100.0
+ISSUE_SCALE = (10_000_000, 1_000_000)
+WORK = Path(__file__).parent / ".work"
+RESULTS = Path(__file__).parent / "results" / "read.md"
+
+
+@dataclass(frozen=True)
+class Warehouse:
+    layout: Layout
+    org_id: str
+    project_id: int
+    key: str
+    start: datetime
+    end: datetime
+    build_seconds: dict[str, float]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _register(layout: Layout, org_id: str, project_id: int) -> str:
+    """An rw key for the generator's org and project (their ids are the generator's, so they are
+    entered in the registry as they are, then a key is made the usual way)."""
+    Registry.open(layout).close()  # creates the schema
+    with sqlite3.connect(layout.registry_path) as con:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        con.execute("INSERT OR IGNORE INTO orgs VALUES (?, ?, ?)", [org_id, org_id, now])
+        con.execute(
+            "INSERT OR IGNORE INTO projects (project_id, org_id, name, created_at)"
+            " VALUES (?, ?, 'bench', ?)",
+            [project_id, org_id, now],
+        )
+    with Registry.open(layout) as registry:
+        return registry.create_key(org_id, "bench", "rw").key
+
+
+def _timed(seconds: dict[str, float], name: str, step: Callable[[], object]) -> object:
+    started = time.perf_counter()
+    result = step()
+    seconds[name] = time.perf_counter() - started
+    print(f"  {name}: {seconds[name]:.1f} s", flush=True)
+    return result
+
+
+def build_warehouse() -> Warehouse:
+    root = WORK / f"read-{EVENTS}-{SESSIONS}-{DAYS}d-seed{SEED}"
+    layout = Layout(root / "data")
+    marker = root / "built"
+    seconds: dict[str, float] = {}
+    start = datetime(2026, 11, 23) - timedelta(days=DAYS)
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"building a warehouse of {EVENTS:,} events and {SESSIONS:,} sessions", flush=True)
+        _timed(seconds, "generate", lambda: generate(
+            layout, events=EVENTS, sessions=SESSIONS, days=DAYS, seed=SEED, start=start,
+            progress=False,
+        ))  # fmt: skip
+
+        def load() -> None:
+            con = connect_warehouse(layout)
+            try:
+                for stream in STREAMS:
+                    for hour in sorted(layout.landed_hours(stream)):
+                        load_hour(con, layout, stream, hour)
+            finally:
+                con.close()
+
+        _timed(seconds, "raw load", load)
+        _timed(seconds, "dbt build", lambda: dbt.build(
+            layout, exclude="resource_type:test resource_type:unit_test",
+            target_path=root / "dbt-target",
+        ))  # fmt: skip
+        marker.write_text("ok\n")
+    con = connect_warehouse(layout, read_only=True)
+    try:
+        org_id, project_id = con.execute(
+            "SELECT org_id, project_id FROM analytics.fct_sessions GROUP BY ALL"
+            " ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
+    finally:
+        con.close()
+    _timed(seconds, "publish (first)", lambda: _first_publish(layout))
+    _timed(seconds, "publish (nothing changed)", lambda: publish_snapshot(layout))
+    key = _register(layout, org_id, project_id)
+    return Warehouse(layout, org_id, project_id, key, start, start + timedelta(days=DAYS), seconds)
+
+
+def _first_publish(layout: Layout) -> None:
+    shutil.rmtree(layout.serving_dir, ignore_errors=True)
+    publish_snapshot(layout)
+
+
+def _start_api(layout: Layout, port: int) -> subprocess.Popen:
+    argv = [
+        sys.executable, "-m", "uvicorn", "ingest_api.main:create_app", "--factory",
+        "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    process = subprocess.Popen(argv, env={**os.environ, "LOOM_DATA_DIR": str(layout.data_dir)})
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the API did not start")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str
+    target: bool  # one of the issue's listed endpoints
+    path: Callable[[random.Random], str]
+    direct: Callable[[object, random.Random], object]
+
+
+def endpoints(warehouse: Warehouse, distinct_ids: list[str]) -> list[Endpoint]:
+    org, project = warehouse.org_id, warehouse.project_id
+    week_start = warehouse.end - timedelta(days=7)
+    trend_start = warehouse.end - timedelta(days=90)
+    base = f"/api/projects/{project}"
+    return [
+        Endpoint(
+            "releases",
+            True,
+            lambda rng: f"{base}/releases",
+            lambda cur, rng: list_releases(cur, org, project, None, None, None),
+        ),
+        Endpoint(
+            "releases (last 7 days)",
+            False,
+            lambda rng: (
+                f"{base}/releases?start_date={week_start:%Y-%m-%dT%H:%M:%S}"
+                f"&end_date={warehouse.end:%Y-%m-%dT%H:%M:%S}"
+            ),
+            lambda cur, rng: list_releases(cur, org, project, None, week_start, warehouse.end),
+        ),
+        Endpoint(
+            "health/trend (day, 90 days)",
+            True,
+            lambda rng: (
+                f"{base}/health/trend?interval=day&start_date={trend_start:%Y-%m-%d}"
+                f"&end_date={warehouse.end:%Y-%m-%d}"
+            ),
+            lambda cur, rng: health_trend(cur, org, project, "day", trend_start, warehouse.end),
+        ),
+        Endpoint(
+            "persons/{distinct_id}",
+            True,
+            lambda rng: f"/api/analytics/persons/{rng.choice(distinct_ids)}",
+            lambda cur, rng: person_by_distinct_id(cur, org, rng.choice(distinct_ids)),
+        ),
+    ]
+
+
+def _percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@dataclass(frozen=True)
+class Row:
+    endpoint: Endpoint
+    api_ms: list[float]
+    direct_ms: list[float]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.api_ms) / statistics.median(self.direct_ms)
+
+    @property
+    def met(self) -> bool:
+        return self.ratio < TARGET_RATIO and _percentile(self.api_ms, 0.99) < TARGET_P99_MS
+
+
+def measure(warehouse: Warehouse, base_url: str) -> list[Row]:
+    marts = ServedMarts(warehouse.layout)
+    with marts.cursor() as cur:
+        distinct_ids = [
+            row[0]
+            for row in cur.execute(
+                "SELECT distinct_id FROM serving.persons_by_distinct_id WHERE org_id = ?"
+                " USING SAMPLE 2000 ROWS",
+                [warehouse.org_id],
+            ).fetchall()
+        ]
+    rng = random.Random(SEED)
+    headers = {"Authorization": f"Bearer {warehouse.key}"}
+    rows = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=30) as client:
+        for endpoint in endpoints(warehouse, distinct_ids):
+            api_ms: list[float] = []
+            direct_ms: list[float] = []
+            for _ in range(WARMUP):
+                assert client.get(endpoint.path(rng)).status_code == 200
+            for _round in range(ROUNDS):
+                for _ in range(REQUESTS // ROUNDS):
+                    path = endpoint.path(rng)
+                    started = time.perf_counter()
+                    response = client.get(path)
+                    api_ms.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200, response.text
+                for _ in range(REQUESTS // ROUNDS):
+                    started = time.perf_counter()
+                    with marts.cursor() as cur:
+                        endpoint.direct(cur, rng)
+                    direct_ms.append((time.perf_counter() - started) * 1000)
+            rows.append(Row(endpoint, api_ms, direct_ms))
+    marts.close()
+    return rows
+
+
+def table(warehouse: Warehouse, rows: list[Row], counts: dict[str, int]) -> str:
+    scale = f"{counts['events']:,} events, {counts['sessions']:,} sessions"
+    issue_events, issue_sessions = ISSUE_SCALE
+    lines = [
+        "# Read benchmark",
+        "",
+        f"Scale used: **{scale}** ({counts['persons']:,} persons, {DAYS} days, one org) from"
+        f" `bench/generate.py` (seed {SEED}); the issue's scale is {issue_events:,} events and"
+        f" {issue_sessions:,} sessions (knobs: `LOOM_BENCH_READ_EVENTS`,"
+        " `LOOM_BENCH_READ_SESSIONS`).",
+        f"{REQUESTS} sequential requests per endpoint over one keep-alive connection to uvicorn"
+        f" (one worker, subprocess), after {WARMUP} warm-up requests; the direct baseline runs the"
+        " route's own query function on a cursor of the same published snapshot in this process."
+        f" API and direct alternate in {ROUNDS} rounds.",
+        f"Machine: {os.cpu_count()} CPU(s), {platform.system()} {platform.machine()}, Python"
+        f" {platform.python_version()}. Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        "",
+        "| endpoint | API p50 ms | API p99 ms | direct p50 ms | direct p99 ms"
+        " | API/direct p50 | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        verdict = ("met" if row.met else "**missed**") if row.endpoint.target else "(extra)"
+        lines.append(
+            f"| {row.endpoint.name} | {statistics.median(row.api_ms):.2f}"
+            f" | {_percentile(row.api_ms, 0.99):.2f} | {statistics.median(row.direct_ms):.2f}"
+            f" | {_percentile(row.direct_ms, 0.99):.2f} | {row.ratio:.2f}x | {verdict} |"
+        )
+    lines += [
+        "",
+        f"Targets: API p50 < {TARGET_RATIO:g}x direct and API p99 < {TARGET_P99_MS:g} ms for"
+        " `releases`, `health/trend` and `persons/{distinct_id}`.",
+        "",
+        "Publishing (`warehouse.serving.publish_snapshot`, this scale):",
+        "",
+        "| step | seconds |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {value:.2f} |" for name, value in warehouse.build_seconds.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _counts(layout: Layout) -> dict[str, int]:
+    marts = ServedMarts(layout)
+    with marts.cursor() as cur:
+        events, sessions, persons = cur.execute(
+            "SELECT (SELECT count(*) FROM analytics.fct_events),"
+            " (SELECT count(*) FROM analytics.fct_sessions),"
+            " (SELECT count(*) FROM analytics.dim_persons)"
+        ).fetchone()
+    marts.close()
+    return {"events": events, "sessions": sessions, "persons": persons}
+
+
+def main() -> None:
+    warehouse = build_warehouse()
+    port = _free_port()
+    api = _start_api(warehouse.layout, port)
+    try:
+        rows = measure(warehouse, f"http://127.0.0.1:{port}")
+    finally:
+        api.send_signal(signal.SIGTERM)
+        api.wait(timeout=30)
+    text = table(warehouse, rows, _counts(warehouse.layout))
+    print(text)
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

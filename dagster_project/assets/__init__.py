@@ -1,0 +1,1 @@
+"""Assets: raw loads per stream, the dbt project, and the serving snapshot."""

@@ -1,0 +1,77 @@
+"""``loom run``: materialize received hours through Dagster, as the schedule would."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from warehouse.layout import Layout, floor_hour
+from warehouse.settings import get_settings
+
+
+def parse_hour(value: str) -> datetime:
+    """An ISO 8601 moment (``2026-11-23T10``, ``2026-11-23 10:00``, ``…Z``) or a partition key
+    (``2026-11-23-10:00``), as the naive UTC hour containing it."""
+    text = value.strip()
+    if len(text) == 16 and text[10] == "-":  # Dagster's partition key format
+        text = f"{text[:10]}T{text[11:]}"
+    try:
+        return floor_hour(datetime.fromisoformat(text))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 hour such as 2026-11-23T10:00", param_hint="hour"
+        ) from None
+
+
+def requested_hours(hour: str | None, start: str | None, end: str | None) -> list[datetime]:
+    if hour and (start or end):
+        raise click.UsageError("use either --hour or --from/--to")
+    if hour:
+        first = last = parse_hour(hour)
+    elif start and end:
+        first, last = parse_hour(start), parse_hour(end)
+    else:
+        raise click.UsageError("give --hour H, or --from H --to H")
+    if last < first:
+        raise click.UsageError("--to is before --from")
+    pipeline_start = floor_hour(get_settings().pipeline_start)
+    current = floor_hour(datetime.now(UTC))
+    if first < pipeline_start:
+        raise click.UsageError(
+            f"{first:%Y-%m-%d %H:00} is before LOOM_PIPELINE_START ({pipeline_start})"
+        )
+    if last > current:
+        raise click.UsageError(
+            f"{last:%Y-%m-%d %H:00} has not started yet (now: {current:%H:00} UTC)"
+        )
+    count = int((last - first) / timedelta(hours=1)) + 1
+    return [first + timedelta(hours=i) for i in range(count)]
+
+
+@click.command()
+@click.option("--hour", help="One received hour (UTC), e.g. 2026-11-23T10:00.")
+@click.option("--from", "start", help="First hour of a range (UTC).")
+@click.option("--to", "end", help="Last hour of a range, inclusive (UTC).")
+def run(hour: str | None, start: str | None, end: str | None) -> None:
+    """Materialize received hours through Dagster, one run per hour.
+
+    The runs use the same job, assets and run storage as the Dagster UI (DAGSTER_HOME under the
+    data directory), so they show up there. The current, still-open hour may be run too; the
+    schedule rebuilds it once it has closed.
+    """
+    hours = requested_hours(hour, start, end)
+    # Imported here: loading the definitions parses the dbt manifest, which `--help` should not.
+    from dagster_project.instance import warehouse_instance
+    from dagster_project.runner import materialize_hours
+
+    layout = Layout.from_settings()
+    with warehouse_instance(layout) as instance:
+        runs = materialize_hours(hours, instance, on_hour=lambda r: click.echo(r.progress_line()))
+    failed = [r for r in runs if not r.success]
+    if failed:
+        raise click.ClickException(
+            f"{failed[0].hour:%Y-%m-%d %H:00} failed (run {failed[0].run_id}); "
+            f"{len(hours) - len(runs)} later hour(s) not run"
+        )
+    click.echo(f"{len(runs)} hour(s) materialized; runs are in {layout.dagster_home}")

@@ -1,0 +1,51 @@
+"""The Dagster instance under the data directory (``Layout.dagster_home``), shared by the UI, the
+daemon, ``loom run`` and ``make demo`` so that every run lands in the same run storage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from dagster_project.resources import WAREHOUSE_POOL
+from warehouse.layout import Layout
+
+WRITER_TAG = "loom/writes"
+
+# One writer for DuckDB, enforced twice:
+# * pools at op granularity: every step that opens warehouse.duckdb is in the `warehouse` pool,
+#   limited to one slot. The slot is claimed through run storage, so it also holds for runs
+#   executed in-process by `loom run`, which never pass through the run queue.
+# * the run queue admits one run tagged `loom/writes=warehouse` at a time, so schedule, sensor,
+#   backfill and UI runs wait their turn as whole runs instead of interleaving their steps.
+DAGSTER_YAML = f"""\
+# Written by dagster_project/instance.py; change it there.
+telemetry:
+  enabled: false
+nux:
+  enabled: false
+concurrency:
+  pools:
+    granularity: op
+    default_limit: 1
+  runs:
+    tag_concurrency_limits:
+      - key: {WRITER_TAG}
+        value: {WAREHOUSE_POOL}
+        limit: 1
+"""
+
+
+def prepare_dagster_home(layout: Layout) -> Path:
+    """Create DAGSTER_HOME under the data directory, with the project's dagster.yaml."""
+    home = layout.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or config.read_text() != DAGSTER_YAML:
+        config.write_text(DAGSTER_YAML)
+    return home
+
+
+def warehouse_instance(layout: Layout) -> DagsterInstance:
+    """The instance `dagster dev` (started by `loom up` with DAGSTER_HOME=that directory) uses."""
+    return DagsterInstance.from_config(str(prepare_dagster_home(layout)))

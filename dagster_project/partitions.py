@@ -1,0 +1,49 @@
+"""Hourly partitions: one partition per UTC hour of *receipt* (the landing layout's hour)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from warehouse.dbt import window_vars
+from warehouse.layout import floor_hour
+from warehouse.settings import get_settings
+
+# Partition keys look like 2026-01-18-09:00 (Dagster's hourly default, kept so the UI and
+# `dagster asset materialize --partition` accept the same strings as `loom run`).
+HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
+
+# end_offset=1 makes the still-open hour a partition too, so a demo or a test can load what it
+# just sent; the schedule only ever requests the hour that has closed (see schedules.py).
+hourly_partitions = dg.HourlyPartitionsDefinition(
+    start_date=floor_hour(get_settings().pipeline_start), end_offset=1, timezone="UTC"
+)
+
+
+def hour_key(hour: datetime) -> str:
+    return floor_hour(hour).strftime(HOUR_KEY_FORMAT)
+
+
+def hour_of_key(partition_key: str) -> datetime:
+    return datetime.strptime(partition_key, HOUR_KEY_FORMAT)
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Dagster hands out aware datetimes; the warehouse speaks naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def hours_between(start: datetime, end: datetime) -> list[datetime]:
+    """Every hour in ``[start, end)``."""
+    hour, end = floor_hour(start), naive_utc(end)
+    hours = []
+    while hour < end:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
+def dbt_window_vars(window: dg.TimeWindow) -> dict[str, str]:
+    """The dbt vars of a run's partition window: one hour, or a whole backfill range."""
+    return window_vars(window.start, window.end)

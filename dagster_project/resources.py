@@ -1,0 +1,56 @@
+"""Resources: where the warehouse lives and how dbt is invoked. Paths come from warehouse.layout."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_dbt import DbtCliResource
+
+from dagster_project.project import DBT_EXECUTABLE, dbt_project
+from warehouse.duck import connect_warehouse
+from warehouse.layout import Layout
+from warehouse.settings import Settings, get_settings
+
+# Every step that opens warehouse.duckdb for writing runs in this pool. DAGSTER_HOME's dagster.yaml
+# (written by dagster_project.instance) limits it to one slot, so across the UI, the daemon's
+# schedule/sensor runs and `loom run` at most one step writes DuckDB at a time.
+WAREHOUSE_POOL = "warehouse"
+# One asset group for the whole graph: the UI then draws landing → raw → staging → marts → serving
+# expanded, where several groups would start collapsed into boxes. The layers still read from the
+# names (raw_, stg_, int_, fct_/dim_/agg_) and kinds (duckdb, dbt).
+PIPELINE_GROUP = "loom_pipeline"
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The Loom data directory. Unset means ``LOOM_DATA_DIR`` as the rest of Loom reads it, looked
+    up when a run starts, so one definitions object serves any data directory."""
+
+    data_dir: str | None = None
+
+    @property
+    def settings(self) -> Settings:
+        settings = get_settings()
+        if self.data_dir is None:
+            return settings
+        return settings.model_copy(update={"data_dir": Path(self.data_dir).expanduser().resolve()})
+
+    @property
+    def layout(self) -> Layout:
+        return Layout.from_settings(self.settings)
+
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # Closed before the step ends: dbt runs in another process and needs the file lock.
+        con = connect_warehouse(self.layout)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+def dbt_cli_resource() -> DbtCliResource:
+    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

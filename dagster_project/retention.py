@@ -1,0 +1,223 @@
+"""Daily retention: prune individual sessions and retire landing files that are safely loaded.
+
+Hourly aggregates are never touched: ``prune_sessions`` (a dbt macro of the project) deletes only
+rows of ``fct_sessions``, and the landing files go only once every one of them is in ``raw.*``.
+"""
+
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster import OpExecutionContext
+from dagster_dbt import DbtCliResource
+from pydantic import Field
+
+from dagster_project.jobs import WRITER_TAGS
+from dagster_project.project import dbt_environment
+from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
+from warehouse.layout import RETIRED_MARKER, STREAMS, Layout
+from warehouse.raw_load import ensure_raw_table
+
+
+@dataclass
+class LandingRetention:
+    cutoff: datetime
+    files_deleted: int = 0
+    bytes_deleted: int = 0
+    hours_retired: dict[str, list[datetime]] = field(default_factory=dict)
+    # (stream, hour, files not yet loaded): old enough to go, but the warehouse lacks them.
+    hours_kept_unloaded: list[tuple[str, datetime, int]] = field(default_factory=list)
+
+
+def landing_cutoff(now: datetime, retention_days: int) -> datetime:
+    """Hours that ended at or before this are old enough to retire."""
+    if now.tzinfo is not None:
+        now = now.astimezone(UTC).replace(tzinfo=None)
+    return now - timedelta(days=retention_days)
+
+
+def loaded_files(
+    con: duckdb.DuckDBPyConnection, stream: str, since: datetime, before: datetime
+) -> set[str]:
+    """Landing files of hours in ``[since, before)`` whose rows are in ``raw.<stream>``, relative
+    to the stream's directory (so the comparison survives moving the data directory)."""
+    ensure_raw_table(con, stream)
+    rows = con.execute(
+        f"""
+        SELECT DISTINCT regexp_extract(_file, 'org_id=[^/]+/date=[^/]+/hour=[^/]+/[^/]+$')
+        FROM raw.{stream} WHERE _received_hour >= ? AND _received_hour < ?
+        """,
+        [since, before],
+    ).fetchall()
+    return {path for (path,) in rows}
+
+
+def retire_loaded_landing_files(
+    con: duckdb.DuckDBPyConnection, layout: Layout, cutoff: datetime
+) -> LandingRetention:
+    report = LandingRetention(cutoff=cutoff)
+    for stream in STREAMS:
+        stream_dir = layout.stream_dir(stream)
+        old_hours = sorted(
+            h for h in layout.landed_hours(stream) if h + timedelta(hours=1) <= cutoff
+        )
+        if not old_hours:
+            continue
+        loaded = loaded_files(con, stream, old_hours[0], cutoff)
+        for hour in old_hours:
+            files = layout.hour_files(stream, hour)
+            unloaded = [f for f in files if f.relative_to(stream_dir).as_posix() not in loaded]
+            if unloaded:
+                report.hours_kept_unloaded.append((stream, hour, len(unloaded)))
+                continue
+            # The marker goes first and durably: if we stop half way, the loader already knows
+            # the raw rows are the only full copy of this hour and will not reload from files.
+            folders = sorted({f.parent for f in files})
+            for folder in folders:
+                _write_durably(folder / RETIRED_MARKER)
+            for path in files:
+                report.bytes_deleted += path.stat().st_size
+                path.unlink()
+                report.files_deleted += 1
+            for folder in folders:
+                _fsync_dir(folder)
+            report.hours_retired.setdefault(stream, []).append(hour)
+    return report
+
+
+def _write_durably(path: Path) -> None:
+    with path.open("wb") as handle:
+        os.fsync(handle.fileno())
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class RetentionConfig(dg.Config):
+    as_of: str | None = Field(
+        default=None,
+        description="Reference time (ISO 8601, UTC) the ages are measured from; default: now.",
+    )
+
+    def reference_time(self) -> datetime:
+        moment = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    (found,) = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return found > 0
+
+
+def prune_count(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime | None, int]:
+    """(prunes so far, cutoff of the latest, sessions it deleted) from ``ops.session_prunes``."""
+    if not table_exists(con, "ops", "session_prunes"):
+        return 0, None, 0
+    count, cutoff, deleted = con.execute(
+        "select count(*), arg_max(cutoff, pruned_at), arg_max(sessions_deleted, pruned_at) "
+        "from ops.session_prunes"
+    ).fetchone()
+    return count, cutoff, deleted or 0
+
+
+@dg.op(pool=WAREHOUSE_POOL, out=dg.Out(dg.Nothing))
+def prune_sessions(
+    context: OpExecutionContext,
+    config: RetentionConfig,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+) -> dg.Output:
+    """dbt's ``prune_sessions`` run-operation: delete individual sessions past the retention."""
+    layout, days = warehouse.layout, warehouse.settings.session_retention_days
+    with warehouse.connect() as con:
+        built = table_exists(con, "analytics", "fct_sessions")
+        prunes_before, _, _ = prune_count(con)
+    if not built:
+        return dg.Output(None, metadata={"sessions_deleted": 0, "note": "no sessions built yet"})
+    args = {"days": days, "as_of": f"{config.reference_time():%Y-%m-%d %H:%M:%S}"}
+    with dbt_environment(layout):
+        dbt.cli(["run-operation", "prune_sessions", "--args", json.dumps(args)]).wait()
+    with warehouse.connect() as con:
+        prunes_after, cutoff, deleted = prune_count(con)
+    if prunes_after == prunes_before:  # the macro had no processed window to measure from
+        cutoff, deleted = None, 0
+    context.log.info(f"deleted {deleted} sessions that started before {cutoff}")
+    return dg.Output(
+        None,
+        metadata={
+            "sessions_deleted": deleted,
+            "cutoff": f"{cutoff}" if cutoff else "none (nothing processed yet)",
+            "retention_days": days,
+        },
+    )
+
+
+@dg.op(pool=WAREHOUSE_POOL, out=dg.Out(dg.Nothing))
+def retire_landing_files(
+    context: OpExecutionContext, config: RetentionConfig, warehouse: WarehouseResource
+) -> dg.Output:
+    """Delete landing files past the landing retention whose rows are all in ``raw.*``."""
+    days = warehouse.settings.landing_retention_days
+    cutoff = config.reference_time() - timedelta(days=days)
+    with warehouse.connect() as con:
+        report = retire_loaded_landing_files(con, warehouse.layout, cutoff)
+    context.log.info(f"deleted {report.files_deleted} landing files from before {cutoff}")
+    retired = sorted(
+        (stream, hour) for stream, hours in report.hours_retired.items() for hour in hours
+    )
+    return dg.Output(
+        None,
+        metadata={
+            "files_deleted": report.files_deleted,
+            "bytes_deleted": report.bytes_deleted,
+            "hours_retired": len(retired),
+            "cutoff": f"{cutoff:%Y-%m-%d %H:%M:%S}",
+            "retention_days": days,
+            "retired": dg.MetadataValue.md(_hours_table(retired, ("stream", "hour"))),
+            "kept_not_loaded": dg.MetadataValue.md(
+                _hours_table(report.hours_kept_unloaded, ("stream", "hour", "unloaded files"))
+            ),
+        },
+    )
+
+
+def _hours_table(rows: list[tuple], header: tuple[str, ...]) -> str:
+    if not rows:
+        return "none"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += [
+        "| "
+        + " | ".join(
+            f"{value:%Y-%m-%d %H:00}" if isinstance(value, datetime) else str(value)
+            for value in row
+        )
+        + " |"
+        for row in rows
+    ]
+    return "\n".join(lines)
+
+
+@dg.job(
+    tags=WRITER_TAGS,
+    description=(
+        "Daily: prune individual sessions older than LOOM_SESSION_RETENTION_DAYS, delete loaded "
+        "landing files older than LOOM_LANDING_RETENTION_DAYS. Aggregates are never touched."
+    ),
+)
+def retention() -> None:
+    prune_sessions()
+    retire_landing_files()

@@ -1,0 +1,34 @@
+{{ config(materialized='ephemeral') }}
+
+-- The identity links received in the run's window: identify ($identify with $anon_distinct_id),
+-- alias ($create_alias) and merge_dangerously, without the ones PostHog never applies (see
+-- stg_identities.is_link).
+
+with
+
+identities as (
+
+    select * from {{ ref('stg_identities') }}
+    where {{ in_window('received_at', 'received_hour') }}
+
+),
+
+links as (
+
+    select
+        org_id,
+        uuid,
+        project_id,
+        kind as link_kind,
+        event,
+        distinct_id as into_id,
+        other_id,
+        occurred_at as linked_at
+
+    from identities
+    where is_link
+    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
+
+)
+
+select * from links

@@ -1,0 +1,128 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='merge',
+        unique_key=['org_id', 'uuid'],
+        merge_clauses={
+            'when_matched': [
+                {
+                    'condition': 'DBT_INTERNAL_SOURCE.received_at < DBT_INTERNAL_DEST.received_at',
+                    'action': 'update',
+                    'mode': 'by_name',
+                },
+                {
+                    'action': 'update',
+                    'mode': 'explicit',
+                    'update': {'include': ['person_id']},
+                },
+            ],
+            'when_not_matched': [{'action': 'insert', 'mode': 'by_name'}],
+        },
+    )
+}}
+
+-- depends_on: {{ ref('int_identity_replay') }}
+
+-- One row per event (uuid), attributed to its person. A run merges the window's events and
+-- re-attributes the stored events of every distinct_id it re-stitched. Of several copies of a
+-- uuid the earliest received is kept (the merge replaces a stored copy only by an earlier one), so
+-- the result does not depend on the order windows run in; a matched copy otherwise only updates
+-- person_id.
+
+with
+
+window_events as (
+
+    select
+        uuid,
+        org_id,
+        project_id,
+        environment,
+        event,
+        distinct_id,
+        properties,
+        "timestamp",
+        received_at,
+        session_id,
+        device_id
+
+    from {{ ref('stg_events') }}
+    where {{ in_window('received_at', 'received_hour') }}
+
+),
+
+{% if is_incremental() %}
+restitched_events as (
+
+    select
+        uuid,
+        org_id,
+        project_id,
+        environment,
+        event,
+        distinct_id,
+        properties,
+        "timestamp",
+        received_at,
+        session_id,
+        device_id
+
+    from {{ this }} as stored
+    where exists (
+        select 1 from {{ ref('int_identity_replay') }} as restitched
+        where restitched.org_id = stored.org_id and restitched.distinct_id = stored.distinct_id
+    )
+
+),
+{% endif %}
+
+candidates as (
+
+    select * from window_events
+    {% if is_incremental() %}
+    union all
+    select * from restitched_events
+    {% endif %}
+
+),
+
+earliest_copies as (
+
+    select * from candidates
+    qualify row_number() over (partition by org_id, uuid order by received_at) = 1
+
+),
+
+identities as (
+
+    select org_id, distinct_id, person_id from {{ ref('int_identity_map') }}
+
+),
+
+final as (
+
+    select
+        earliest_copies.uuid,
+        earliest_copies.org_id,
+        earliest_copies.project_id,
+        earliest_copies.environment,
+        earliest_copies.event,
+        earliest_copies.distinct_id,
+        coalesce(
+            identities.person_id,
+            {{ person_uuid('earliest_copies.org_id', 'earliest_copies.distinct_id') }}
+        ) as person_id,
+        earliest_copies.properties,
+        earliest_copies."timestamp",
+        earliest_copies.received_at,
+        earliest_copies.session_id,
+        earliest_copies.device_id
+
+    from earliest_copies
+    left join identities
+        on identities.org_id = earliest_copies.org_id
+        and identities.distinct_id = earliest_copies.distinct_id
+
+)
+
+select * from final

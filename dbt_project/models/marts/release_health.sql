@@ -1,0 +1,20 @@
+{{ config(materialized='view') }}
+
+-- Health of every release and environment over its whole history (from the first session up to
+-- the pipeline's clock, the end of the latest processed window), or over
+-- [release_health_start, release_health_end) when those vars are set. For any other window:
+-- `select * from analytics.release_health_between(range_start, range_end)`.
+
+{% set start = var('release_health_start', none) -%}
+{% set end = var('release_health_end', none) -%}
+{% set clock -%}
+    (select max(window_end) from {{ ref('int_processed_windows') }})
+{%- endset %}
+{% set first_hour -%}
+    (select min(hour) from {{ ref('agg_release_health_hourly') }})
+{%- endset %}
+
+{{ release_health_sql(
+    "timestamp '" ~ start ~ "'" if start else first_hour,
+    "timestamp '" ~ end ~ "'" if end else clock,
+) }}

@@ -1,0 +1,45 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'events') }}
+
+),
+
+typed as (
+
+    select
+        uuid,
+        org_id,
+        project_id,
+        coalesce(nullif(trim(environment), ''), 'production') as environment,
+        event,
+        event_display_name,
+        -- `/track` may send only an anonymous or device id; it then is the actor's id
+        coalesce(nullif(distinct_id, ''), nullif(anonymous_id, ''), nullif(device_id, '')) as distinct_id,
+        nullif(anonymous_id, '') as anonymous_id,
+        nullif(device_id, '') as device_id,
+        nullif(session_id, '') as session_id,
+        coalesce(properties, '{}'::json) as properties,
+        "timestamp",
+        received_at,
+        _received_hour as received_hour,
+        _file as landing_file
+
+    from source
+
+),
+
+deduplicated as (
+
+    -- copies of one uuid within a received hour (a retried batch) count once; copies across hours
+    -- are resolved by the incremental models, which keep the earliest received copy
+    select * from typed
+    qualify row_number() over (
+        partition by org_id, uuid, received_hour
+        order by received_at, landing_file
+    ) = 1
+
+)
+
+select * from deduplicated

@@ -1,0 +1,1 @@
+"""The ingest API: validates, authenticates and lands events, identities and sessions."""

@@ -1,0 +1,65 @@
+"""API-key authentication. A key is read from ``Authorization: Bearer``, ``X-API-Key``, or the
+``api_key`` / ``token`` field of a JSON body (where PostHog clients put it).
+
+Missing, unknown and revoked keys are 401; a write key on a read route is 403. Both key kinds may
+write; only ``rw`` keys may read.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, Request
+
+from warehouse.registry import ApiKey, Registry
+
+KEY_SOURCES = "Authorization: Bearer <key>, X-API-Key: <key>, or an api_key field in the body"
+
+
+def key_from_headers(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return request.headers.get("x-api-key", "").strip() or None
+
+
+async def key_from_body(request: Request) -> str | None:
+    if "json" not in request.headers.get("content-type", ""):
+        return None
+    try:
+        body = await request.json()
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    key = body.get("api_key") or body.get("token")
+    return key if isinstance(key, str) and key else None
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def check_key(registry: Registry, key: str | None) -> ApiKey:
+    if not key:
+        raise _unauthorized(f"missing API key: send {KEY_SOURCES}")
+    record = registry.lookup(key)
+    if record is None:
+        raise _unauthorized("unknown API key")
+    if record.revoked:
+        raise _unauthorized(f"API key {record.key_id} was revoked at {record.revoked_at}")
+    return record
+
+
+async def authenticate(request: Request) -> ApiKey:
+    """Any valid key: what every ingest route needs."""
+    key = key_from_headers(request) or await key_from_body(request)
+    return check_key(request.app.state.registry, key)
+
+
+async def authenticate_reader(request: Request) -> ApiKey:
+    """A valid ``rw`` key: what every read route needs."""
+    record = await authenticate(request)
+    if not record.can_read:
+        raise HTTPException(
+            403, f"key {record.key_id} is a write key; reading needs a loom_analytics_rw_ key"
+        )
+    return record

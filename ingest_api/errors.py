@@ -1,0 +1,82 @@
+"""Error responses: every rejected request gets a 4xx whose body names the field, the batch item
+index and the reason, e.g. ``{"detail": "...", "errors": [{"index": 3, "field": "event",
+"reason": "...", "type": "event_name"}]}``. A batch is validated whole before anything lands, so
+one bad item rejects the request and every bad item is listed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ingest_api.landing import LandingUnavailable
+from ingest_api.schemas import (
+    NAME_RULE,
+    NATIVE_EVENT_PATTERN,
+    PROPERTIES_TOO_LARGE,
+    TIMESTAMP_HELP,
+    UNION_TAGS,
+    UUID_PATTERN,
+    ErrorBody,
+    FieldError,
+)
+
+
+def field_error(error: dict[str, Any]) -> FieldError:
+    if error["type"] == "json_invalid":
+        position = error["loc"][-1]
+        reason = f"body is not valid JSON: {error.get('ctx', {}).get('error')} (at byte {position})"
+        return FieldError(index=None, field="body", reason=reason, type="json_invalid")
+    loc = [part for part in error["loc"] if part not in UNION_TAGS]
+    if loc[:1] == ["body"]:
+        loc = loc[1:]
+    index = next((part for part in loc if isinstance(part, int)), None)
+    if index is None:
+        field = ".".join(map(str, loc))
+    else:
+        before, after = loc[: loc.index(index)], loc[loc.index(index) + 1 :]
+        field = ".".join(map(str, after)) or f"{'.'.join(map(str, before))}[{index}]"
+    kind, reason = error["type"], error["msg"]
+    if kind == "missing" and not field:
+        reason = "a JSON body is required"
+    elif kind.startswith("datetime"):  # every datetime field of this API is a timestamp
+        kind, reason = "timestamp", f"not a timestamp: {TIMESTAMP_HELP} ({reason})"
+    elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NATIVE_EVENT_PATTERN:
+        kind, reason = "event_name", f"invalid event name {str(error['input'])[:60]!r}: {NAME_RULE}"
+    elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == UUID_PATTERN:
+        kind, reason = "uuid", "not a UUID: send 32 hex digits as 8-4-4-4-12, e.g. a uuid4"
+    return FieldError(index=index, field=field or "body", reason=reason, type=kind)
+
+
+def error_response(
+    status: int, detail: str, errors: Sequence[FieldError] = (), headers: dict | None = None
+) -> JSONResponse:
+    body = ErrorBody(detail=detail, errors=list(errors))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def _is_json(request: Request) -> bool:
+    content_type = request.headers.get("content-type", "")
+    return "json" in content_type
+
+
+async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    body_errors = [error for error in exc.errors() if error["loc"][:1] == ("body",)]
+    if body_errors and isinstance(exc.body, bytes) and not _is_json(request):
+        return error_response(415, "the body must be JSON: send Content-Type: application/json")
+    errors = [field_error(error) for error in exc.errors()]
+    status = 413 if any(error.type == PROPERTIES_TOO_LARGE for error in errors) else 400
+    items = {error.index for error in errors if error.index is not None}
+    detail = f"{len(errors)} invalid field(s)"
+    if items:
+        detail += f" in {len(items)} item(s)"
+    return error_response(status, f"{detail}; nothing was stored", errors)
+
+
+async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> JSONResponse:
+    return error_response(
+        503, f"{exc}; nothing was acknowledged, retry", headers={"Retry-After": "1"}
+    )

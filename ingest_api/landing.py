@@ -1,0 +1,244 @@
+"""The landing writer: makes records durable as NDJSON files in the :mod:`warehouse.layout`.
+
+One background task owns all file writes. Requests hand it serialized records (:class:`Chunk`)
+and either wait until those are on disk (*durable*: ``sync=true``, the native endpoints' default)
+or return right after the hand-over (*async*: flushed within the flush interval, at most 1 s).
+Every flush takes everything pending, so concurrent durable requests share one write and one
+fsync per file (group commit) instead of paying for their own.
+
+A flush writes one file per (stream, org, received hour): to a dot-file, ``fsync``, rename to
+``part-*.ndjson``, ``fsync`` the directory. Readers glob ``part-*.ndjson`` and never see a partial
+file; a visible file is never appended to. A crash can leave only dot-files behind, which the next
+start removes.
+
+The async queue is bounded: when it holds ``max_queued_records``, further requests wait for the
+next flush like durable ones, so memory stays bounded and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from warehouse.layout import Layout
+
+log = logging.getLogger(__name__)
+
+TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The landing directory a record belongs in."""
+
+    stream: str
+    org_id: str
+    hour: datetime  # naive UTC, the hour the server received the record
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    target: Target
+    payload: bytes  # NDJSON: one record per line, each ending in a newline
+    records: int
+
+
+class LandingUnavailable(RuntimeError):
+    """Records could not be made durable; the request must not be acknowledged."""
+
+
+class LandingWriter:
+    def __init__(
+        self, layout: Layout, *, flush_interval: float, max_queued_records: int = 100_000
+    ) -> None:
+        self._layout = layout
+        self._flush_interval = flush_interval
+        self._max_queued = max_queued_records
+        self._pending: list[Chunk] = []  # async: acknowledged already
+        self._pending_durable: list[Chunk] = []  # their requests wait for the flush
+        self._pending_records = 0
+        self._oldest_pending: float | None = None
+        self._waiters: list[asyncio.Future[None]] = []
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._task: asyncio.Task[None] | None = None
+        self._known_dirs: set[Path] = set()
+
+    @property
+    def pending_records(self) -> int:
+        return self._pending_records
+
+    async def start(self) -> None:
+        removed = await asyncio.to_thread(remove_leftover_temp_files, self._layout)
+        if removed:
+            log.warning("removed %d incomplete landing file(s) left by a crash", removed)
+        self._task = asyncio.create_task(self._run(), name="landing-writer")
+
+    async def close(self) -> None:
+        """Flush everything pending, then stop. New submissions are refused from here on."""
+        self._closing = True
+        self._wake.set()
+        if self._task is not None:
+            await self._task
+
+    async def submit(self, chunks: list[Chunk], *, durable: bool) -> bool:
+        """Hand records over; whether they are on disk already (else within the flush interval)."""
+        if self._closing or self._task is None or self._task.done():
+            raise LandingUnavailable("the landing writer is not running")
+        count = sum(chunk.records for chunk in chunks)
+        if not durable and self._pending_records + count > self._max_queued:
+            durable = True  # back-pressure: wait for the flush instead of growing the queue
+        if self._oldest_pending is None:
+            self._oldest_pending = time.monotonic()
+            self._wake.set()
+        (self._pending_durable if durable else self._pending).extend(chunks)
+        self._pending_records += count
+        if not durable:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        self._wake.set()
+        await waiter
+        return True
+
+    async def _run(self) -> None:
+        while True:
+            await self._until_flush_due()
+            if not (self._pending or self._pending_durable):
+                return  # closing, and everything is written
+            queued, durable, waiters = self._pending, self._pending_durable, self._waiters
+            count = self._pending_records
+            self._pending, self._pending_durable, self._waiters = [], [], []
+            self._pending_records, self._oldest_pending = 0, None
+            try:
+                await asyncio.to_thread(
+                    write_chunks, self._layout, durable + queued, self._known_dirs
+                )
+            except Exception as error:
+                log.error("landing flush of %d record(s) failed: %s", count, error)
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_exception(LandingUnavailable("could not store the records"))
+                if self._closing:
+                    log.error("shutting down with %d unflushed record(s) lost", count)
+                    return
+                # Durable requests were refused and their clients retry; async ones were already
+                # acknowledged, so they stay queued for the next attempt.
+                self._pending[:0] = queued
+                self._pending_records += sum(chunk.records for chunk in queued)
+                self._oldest_pending = time.monotonic()
+                await asyncio.sleep(self._flush_interval)  # do not spin on a failing disk
+                continue
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def _until_flush_due(self) -> None:
+        while True:
+            if self._waiters or self._closing:
+                return
+            timeout = None
+            if self._pending and self._oldest_pending is not None:
+                timeout = self._oldest_pending + self._flush_interval - time.monotonic()
+                if timeout <= 0:
+                    return
+            self._wake.clear()
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+            except TimeoutError:
+                return
+
+
+def write_chunks(layout: Layout, chunks: list[Chunk], known_dirs: set[Path]) -> None:
+    """One new file per target, each made durable before this returns."""
+    payloads: dict[Target, list[bytes]] = defaultdict(list)
+    for chunk in chunks:
+        payloads[chunk.target].append(chunk.payload)
+    for target, parts in payloads.items():
+        directory = layout.hour_dir(target.stream, target.org_id, target.hour)
+        make_durable_dir(directory, known_dirs)
+        payload = b"".join(parts)
+        try:
+            write_part(directory, payload)
+        except FileNotFoundError:  # the directory was removed since (e.g. a wiped data dir)
+            known_dirs.discard(directory)
+            make_durable_dir(directory, known_dirs)
+            write_part(directory, payload)
+
+
+def write_part(directory: Path, payload: bytes) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    name = f"part-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.ndjson"
+    temp = directory / f".{name}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    final = directory / name
+    os.rename(temp, final)
+    fsync_dir(directory)
+    return final
+
+
+def make_durable_dir(directory: Path, known_dirs: set[Path]) -> None:
+    """Create ``directory`` and fsync the parent of each directory created, so that the new
+    directory entries survive a power loss along with the files in them."""
+    if directory in known_dirs:
+        return
+    missing = []
+    path = directory
+    while not path.exists():
+        missing.append(path)
+        path = path.parent
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        fsync_dir(path.parent)
+    known_dirs.add(directory)
+
+
+def fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_leftover_temp_files(layout: Layout) -> int:
+    """Delete dot-files of writers that are gone (a crash). Names carry the writer's pid, so a
+    second server process sharing the data dir keeps its in-flight files."""
+    removed = 0
+    for path in layout.landing_dir.glob(TEMP_GLOB):
+        pid = _writer_pid(path.name)
+        if pid is None or pid == os.getpid() or not _process_alive(pid):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _writer_pid(name: str) -> int | None:
+    # .part-<stamp>-<pid>-<random>.ndjson.tmp
+    parts = name.split("-")
+    return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

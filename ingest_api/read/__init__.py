@@ -1,0 +1,16 @@
+"""The read API: queries over the published marts (see :mod:`warehouse.serving`).
+
+Routers (``ingest_api/routers/{persons,events,export,releases,sessions_read,stream}.py``) stay
+thin; the SQL lives in plain functions here that take a DuckDB cursor on the current snapshot and
+the caller's org (and project), so every query is scoped by construction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, unknown or revoked API key."},
+    403: {"description": "A write key: reading needs a loom_analytics_rw_ key."},
+    503: {"description": "No pipeline run has been published yet; retry later."},
+}

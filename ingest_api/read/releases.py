@@ -1,0 +1,142 @@
+"""Release health (seed 002), read from the marts dbt builds for it.
+
+Without a window, a release's health is the ``release_health`` mart: its whole history up to
+the last completed run. With ``start_date``/``end_date`` it is dbt's own table macro
+``release_health_between(start, end)`` (whole hours, end exclusive), which reads only the
+forever-kept aggregates (``agg_release_health_hourly`` and the per-day person masks of
+``agg_release_users_daily``), so a window older than the 30-day session retention answers with
+the same numbers it had before its sessions were pruned. The formulas live in dbt
+(``dbt_project/macros/release_health.sql``); nothing is recomputed here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+
+import duckdb
+
+TrendInterval = Literal["hour", "day", "week"]
+
+LIST_FIELDS = (
+    "release", "environment", "crash_free_session_rate", "crash_free_user_rate", "adoption_rate",
+    "adoption_stage", "total_sessions", "crashed_sessions", "total_users",
+)  # fmt: skip
+DETAIL_FIELDS = (*LIST_FIELDS, "crashed_users", "first_seen", "last_seen", "crash_free_rate_trend")
+
+
+class ReleaseKey(NamedTuple):
+    org_id: str
+    project_id: int
+    release: str
+    environment: str
+
+
+def _source(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
+    """The relation to read health from: the whole-history mart, or the macro over a window.
+    A window with one open side takes the other from the whole history's bounds."""
+    if start is None and end is None:
+        return "analytics.release_health", {}
+    history = (
+        "(SELECT {} FROM analytics.release_health WHERE org_id = $org AND project_id = $project)"
+    )
+    bounds = {
+        "start": history.format("min(window_start)") if start is None else "$start::TIMESTAMP",
+        "end": history.format("max(window_end)") if end is None else "$end::TIMESTAMP",
+    }
+    params = {name: value for name, value in (("start", start), ("end", end)) if value is not None}
+    return f"analytics.release_health_between({bounds['start']}, {bounds['end']})", params
+
+
+def list_releases(
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    project_id: int,
+    environment: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    source, params = _source(start, end)
+    clauses = ["org_id = $org", "project_id = $project"]
+    if environment is not None:
+        clauses.append("environment = $environment")
+        params["environment"] = environment
+    rows = cur.execute(
+        f"""
+        SELECT {", ".join(LIST_FIELDS)} FROM {source}
+        WHERE {" AND ".join(clauses)}
+        ORDER BY environment, last_seen DESC, release
+        """,
+        params | {"org": org_id, "project": project_id},
+    ).fetchall()
+    return {"releases": [dict(zip(LIST_FIELDS, row, strict=True)) for row in rows]}
+
+
+def release_detail(
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    project_id: int,
+    release: str,
+    environment: str | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any] | None:
+    """One release's health; without ``environment``, in the environment it had most sessions."""
+    source, params = _source(start, end)
+    clauses = ["org_id = $org", "project_id = $project", "release = $release"]
+    if environment is not None:
+        clauses.append("environment = $environment")
+        params["environment"] = environment
+    row = cur.execute(
+        f"""
+        SELECT {", ".join(DETAIL_FIELDS)} FROM {source}
+        WHERE {" AND ".join(clauses)}
+        ORDER BY total_sessions DESC, environment
+        LIMIT 1
+        """,
+        params | {"org": org_id, "project": project_id, "release": release},
+    ).fetchone()
+    return None if row is None else dict(zip(DETAIL_FIELDS, row, strict=True))
+
+
+def health_trend(
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    project_id: int,
+    interval: TrendInterval,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """Crash-free rates of the project per hour, day or ISO week (buckets starting in the range)."""
+    clauses = ["org_id = $org", "project_id = $project", "grain = $grain"]
+    params: dict[str, Any] = {"org": org_id, "project": project_id, "grain": interval}
+    if start is not None:
+        clauses.append("bucket_start >= $start")
+        params["start"] = start
+    if end is not None:
+        clauses.append("bucket_start < $end")
+        params["end"] = end
+    rows = cur.execute(
+        f"""
+        SELECT bucket_start, crash_free_session_rate, crash_free_user_rate, total_sessions
+        FROM analytics.release_health_trend
+        WHERE {" AND ".join(clauses)}
+        ORDER BY bucket_start
+        """,
+        params,
+    ).fetchall()
+    fields = ("timestamp", "crash_free_session_rate", "crash_free_user_rate", "total_sessions")
+    return {"trend": [dict(zip(fields, row, strict=True)) for row in rows]}
+
+
+def current_release_health(cur: duckdb.DuckDBPyConnection) -> dict[ReleaseKey, dict[str, Any]]:
+    """Every release's whole-history health, as ``release.health_changed`` carries it."""
+    rows = cur.execute(
+        f"SELECT org_id, project_id, {', '.join(DETAIL_FIELDS)} FROM analytics.release_health"
+    ).fetchall()
+    return {
+        ReleaseKey(*row[:4]): {
+            "project_id": row[1],
+            **dict(zip(DETAIL_FIELDS, row[2:], strict=True)),
+        }
+        for row in rows
+    }

@@ -1,0 +1,105 @@
+"""Response shapes of the read API, for the OpenAPI document. Routes render with orjson
+(:mod:`ingest_api.read.rendering`); tests validate responses against these models. Timestamps are
+UTC ISO 8601 with ``Z``; rates are percentages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Person(BaseModel):
+    person_id: str
+    distinct_ids: list[str] = Field(description="Every distinct_id merged into this person.")
+    properties: dict[str, Any]
+    is_identified: bool
+    created_at: datetime
+    last_seen_at: datetime | None
+
+
+class PersonList(BaseModel):
+    persons: list[Person]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="Offset of the next page; null on the last page.")
+
+
+class Event(BaseModel):
+    uuid: str
+    event: str
+    distinct_id: str | None
+    person_id: str | None = Field(description="The person the distinct_id belongs to now.")
+    properties: dict[str, Any] | None
+    timestamp: datetime
+    environment: str | None
+    project_id: int
+    session_id: str | None
+    device_id: str | None
+
+
+class EventPage(BaseModel):
+    events: list[Event] = Field(description="Newest first.")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null at the end."
+    )
+
+
+class Session(BaseModel):
+    id: str
+    person_id: str | None
+    status: str
+    release: str | None
+    environment: str | None
+    error_count: int | None
+    crash_count: int | None
+    duration_ms: int | None
+    platform: str | None
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class SessionList(BaseModel):
+    sessions: list[Session] = Field(description="Newest first.")
+
+
+class SessionDetail(BaseModel):
+    session: Session
+
+
+class ReleaseHealth(BaseModel):
+    release: str
+    environment: str
+    crash_free_session_rate: float | None = Field(description="Percent, 2 decimals.")
+    crash_free_user_rate: float | None = Field(description="Percent, 2 decimals.")
+    adoption_rate: float | None = Field(description="Percent of the environment's sessions.")
+    adoption_stage: str = Field(description="new | growing | adopted | replaced")
+    total_sessions: int = Field(description="Sampling-adjusted.")
+    crashed_sessions: int
+    total_users: int = Field(description="Distinct persons, sampling-adjusted.")
+
+
+class ReleaseList(BaseModel):
+    releases: list[ReleaseHealth]
+
+
+class ReleaseDetail(ReleaseHealth):
+    crashed_users: int
+    first_seen: datetime
+    last_seen: datetime
+    crash_free_rate_trend: float | None = Field(
+        description="Crash-free session rate minus that of the window of the same length just"
+        " before, in percentage points (null without sessions there)."
+    )
+
+
+class TrendPoint(BaseModel):
+    timestamp: datetime = Field(description="Start of the hour, day or ISO week (Monday).")
+    crash_free_session_rate: float | None
+    crash_free_user_rate: float | None
+    total_sessions: int
+
+
+class HealthTrend(BaseModel):
+    trend: list[TrendPoint]

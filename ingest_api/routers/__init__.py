@@ -1,0 +1,21 @@
+"""One thin router per resource; the logic they call lives in plain functions and models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ingest_api.routing import IngestRoute
+from ingest_api.schemas import ErrorBody
+
+# Declaring "4XX" replaces FastAPI's default 422 entry: this API answers validation errors with
+# 400 (413 for oversized properties) in the ErrorBody shape.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Rejected: nothing was stored."},
+    503: {"model": ErrorBody, "description": "Could not store the records; retry."},
+}
+
+
+def ingest_router(**kwargs: Any) -> APIRouter:
+    return APIRouter(route_class=IngestRoute, responses=ERROR_RESPONSES, **kwargs)

@@ -1,0 +1,44 @@
+"""Event export (seed 000): a time range streamed as NDJSON, CSV or Parquet."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import StreamingResponse
+
+from ingest_api.deps import ReadKey
+from ingest_api.read import READ_ERRORS
+from ingest_api.read.deps import Marts
+from ingest_api.read.events import EventFilter
+from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
+from ingest_api.read.timeutil import time_range
+
+router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
+
+
+@router.get(
+    "/export",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+)
+def export(
+    key: ReadKey,
+    marts: Marts,
+    start_date: Annotated[datetime, Query(description="ISO 8601, inclusive.")],
+    end_date: Annotated[datetime, Query(description="ISO 8601, exclusive.")],
+    format: ExportFormat = "ndjson",
+    event_name: str | None = None,
+    distinct_id: str | None = None,
+) -> StreamingResponse:
+    """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""
+    start, end = time_range(start_date, end_date)
+    where = EventFilter(key.org_id, event_name, distinct_id, start, end)
+    marts.current_path()  # fails with 503 before the 200 status line when nothing is published
+    filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
+    return StreamingResponse(
+        export_events(marts, where, format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

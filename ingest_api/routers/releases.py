@@ -1,0 +1,75 @@
+"""Release health of a project (seed 002): releases, one release, and the trend over time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query
+
+from ingest_api.read import READ_ERRORS
+from ingest_api.read.deps import Marts, ReadableProject
+from ingest_api.read.releases import TrendInterval, health_trend, list_releases, release_detail
+from ingest_api.read.rendering import JsonResponse
+from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList
+from ingest_api.read.timeutil import time_range
+
+router = APIRouter(prefix="/api/projects", tags=["release health"], responses=READ_ERRORS)
+
+WINDOW_HELP = "ISO 8601; whole hours (start floored, end ceiled). Default: the whole history."
+Start = Annotated[datetime | None, Query(description=f"Inclusive. {WINDOW_HELP}")]
+End = Annotated[datetime | None, Query(description=f"Exclusive. {WINDOW_HELP}")]
+
+
+@router.get("/{project_id}/releases", response_model=ReleaseList)
+def releases(
+    project: ReadableProject,
+    marts: Marts,
+    environment: str | None = None,
+    start_date: Start = None,
+    end_date: End = None,
+) -> JsonResponse:
+    """Every release with sessions in the window, with its sampling-adjusted health."""
+    start, end = time_range(start_date, end_date)
+    with marts.cursor() as cur:
+        found = list_releases(cur, project.org_id, project.project_id, environment, start, end)
+    return JsonResponse(found)
+
+
+@router.get("/{project_id}/releases/{version}", response_model=ReleaseDetail)
+def release(
+    project: ReadableProject,
+    marts: Marts,
+    version: str,
+    environment: Annotated[
+        str | None, Query(description="Default: the environment with most sessions.")
+    ] = None,
+    start_date: Start = None,
+    end_date: End = None,
+) -> JsonResponse:
+    """One release's health, with crashed users, first/last seen and the crash-free trend."""
+    start, end = time_range(start_date, end_date)
+    with marts.cursor() as cur:
+        found = release_detail(
+            cur, project.org_id, project.project_id, version, environment, start, end
+        )
+    if found is None:
+        raise HTTPException(404, f"release {version!r} has no sessions in this window")
+    return JsonResponse(found)
+
+
+@router.get("/{project_id}/health/trend", response_model=HealthTrend)
+def trend(
+    project: ReadableProject,
+    marts: Marts,
+    interval: TrendInterval = "day",
+    start_date: Annotated[
+        datetime | None, Query(description="Buckets starting at or after.")
+    ] = None,
+    end_date: Annotated[datetime | None, Query(description="Buckets starting before.")] = None,
+) -> JsonResponse:
+    """Crash-free session and user rates of the project per hour, day or ISO week."""
+    start, end = time_range(start_date, end_date)
+    with marts.cursor() as cur:
+        found = health_trend(cur, project.org_id, project.project_id, interval, start, end)
+    return JsonResponse(found)

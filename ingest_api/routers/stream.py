@@ -1,0 +1,49 @@
+"""The live stream of a project (seed 002): Server-Sent Events.
+
+Events: ``session.started``, ``session.ended`` (every end) and ``session.crashed`` (an end that
+crashed, sent after its ``session.ended``) as the ingest API accepts session records;
+``release.health_changed`` when a pipeline run publishes new numbers for a release; and
+``stream.lagged`` (``{"dropped": N}``) when this client fell more than the buffer behind and its
+oldest N events were dropped. The stream opens with a ``: subscribed`` comment, after which no
+event is missed; a ``: ping`` comment keeps idle connections alive every :data:`PING_SECONDS`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, Request
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from ingest_api.read import READ_ERRORS
+from ingest_api.read.deps import ReadableProject
+from ingest_api.read.rendering import dumps
+from ingest_api.stream_hub import hub
+
+PING_SECONDS = 15
+# A client that stops reading fills its TCP window; a send blocked this long ends its stream.
+SEND_TIMEOUT_SECONDS = 30
+
+router = APIRouter(prefix="/api/projects", tags=["release health"], responses=READ_ERRORS)
+
+
+@router.get(
+    "/{project_id}/sessions/stream",
+    response_class=EventSourceResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def sessions_stream(project: ReadableProject, request: Request) -> EventSourceResponse:
+    """Session and release-health events of the project, as they happen."""
+    watcher = request.app.state.health_watcher
+
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        async with hub.subscribe(project.org_id, project.project_id) as subscription:
+            watcher.ensure_running()
+            yield ServerSentEvent(comment="subscribed")
+            while True:
+                item = await subscription.get()
+                if isinstance(item, int):
+                    yield ServerSentEvent(dumps({"dropped": item}).decode(), event="stream.lagged")
+                else:
+                    yield ServerSentEvent(dumps(item.data).decode(), event=item.name)
+
+    return EventSourceResponse(events(), ping=PING_SECONDS, send_timeout=SEND_TIMEOUT_SECONDS)

@@ -1,0 +1,89 @@
+"""A warehouse of its own for a test: a data directory, a Dagster instance, and runs through the
+project's real hourly job (dagster_project.runner, as `loom run` does)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from dagster_project.instance import warehouse_instance
+from dagster_project.runner import HourRun, materialize_hours
+from warehouse.layout import Layout
+from warehouse.settings import get_settings
+
+
+@contextmanager
+def loom_data_dir(data_dir: Path) -> Iterator[None]:
+    """Point LOOM_DATA_DIR (what the resources, dbt's profile and the settings read) at a dir."""
+    previous = os.environ.get("LOOM_DATA_DIR")
+    os.environ["LOOM_DATA_DIR"] = str(data_dir)
+    get_settings.cache_clear()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("LOOM_DATA_DIR", None)
+        else:
+            os.environ["LOOM_DATA_DIR"] = previous
+        get_settings.cache_clear()
+
+
+@dataclass
+class TestWarehouse:
+    __test__ = False  # not a test class, despite the name
+
+    layout: Layout
+    instance: dg.DagsterInstance
+
+    @classmethod
+    def create(cls, data_dir: Path, *, persistent: bool = False) -> TestWarehouse:
+        """``persistent``: run storage in the data dir's DAGSTER_HOME (with the project's
+        dagster.yaml), so a `dagster dev` started on it shows these runs; else in memory."""
+        data_dir.mkdir(parents=True, exist_ok=True)
+        layout = Layout(data_dir.resolve())
+        if not persistent:
+            return cls(layout, dg.DagsterInstance.ephemeral())
+        return cls(layout, warehouse_instance(layout))
+
+    def run(self, *hours: datetime) -> list[HourRun]:
+        with loom_data_dir(self.layout.data_dir):
+            runs = materialize_hours(hours, self.instance)
+        failed = [run for run in runs if not run.success]
+        assert not failed, failed[0].progress_line()
+        return runs
+
+    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
+        con = duckdb.connect(str(self.layout.warehouse_path), read_only=True)
+        try:
+            return con.execute(sql, parameters or []).fetchall()
+        finally:
+            con.close()
+
+    def rows(self, sql: str, parameters: list | None = None) -> list[dict]:
+        con = duckdb.connect(str(self.layout.warehouse_path), read_only=True)
+        try:
+            cursor = con.execute(sql, parameters or [])
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            con.close()
+
+    def marts(self) -> dict[str, list[dict]]:
+        """Every relation of the analytics schema, rows sorted: the state analysts see."""
+        names = [
+            name
+            for (name,) in self.query(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'analytics' order by table_name"
+            )
+        ]
+        return {
+            name: sorted(self.rows(f"select * from analytics.{name}"), key=repr) for name in names
+        }

@@ -1,0 +1,99 @@
+"""The definitions load, and every asset, check, job, schedule and sensor is there and wired."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import yaml
+
+from dagster_project import defs
+from dagster_project.instance import WRITER_TAG, prepare_dagster_home
+from dagster_project.partitions import hourly_partitions
+from dagster_project.project import dbt_project
+from dagster_project.resources import WAREHOUSE_POOL
+from warehouse.layout import Layout
+from warehouse.serving import EVENTS_MART, SERVED_MARTS
+
+RAW = {"raw_events", "raw_identities", "raw_sessions"}
+
+
+def _manifest() -> dict:
+    return json.loads(dbt_project.manifest_path.read_text())
+
+
+def test_the_definitions_load() -> None:
+    dg.Definitions.validate_loadable(defs)
+
+
+def test_every_stream_model_and_the_snapshot_is_an_hourly_asset() -> None:
+    graph = defs.resolve_asset_graph()
+    models = {
+        node["name"]
+        for node in _manifest()["nodes"].values()
+        # ephemeral models are inlined into their consumers' SQL: nothing to materialize
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+    }
+    materializable = {key.to_user_string() for key in graph.materializable_asset_keys}
+
+    assert materializable == RAW | models | {"serving_snapshot"}
+    assert {"fct_events", "dim_persons", "fct_sessions", "agg_release_health_hourly"} <= models
+    for key in graph.materializable_asset_keys:
+        assert graph.get(key).partitions_def == hourly_partitions, key
+
+
+def test_lineage_runs_from_the_raw_loads_to_the_snapshot() -> None:
+    graph = defs.resolve_asset_graph()
+    for stream in ("events", "identities", "sessions"):
+        assert dg.AssetKey(f"raw_{stream}") in graph.get(dg.AssetKey(f"stg_{stream}")).parent_keys
+    served = {dg.AssetKey(name) for name in (*SERVED_MARTS, EVENTS_MART)}
+    assert graph.get(dg.AssetKey("serving_snapshot")).parent_keys == served
+
+
+def test_every_dbt_test_of_a_model_is_an_asset_check() -> None:
+    manifest = _manifest()
+    expected = set()
+    for node in manifest["nodes"].values():
+        attached = node.get("attached_node")
+        if node["resource_type"] == "test" and attached and attached.startswith("model."):
+            model = manifest["nodes"][attached]["name"]
+            expected.add(dg.AssetCheckKey(dg.AssetKey(model), node["name"]))
+
+    checks = set(defs.resolve_asset_graph().asset_check_keys)
+
+    assert len(expected) > 50
+    assert expected <= checks
+
+
+def test_every_step_that_writes_the_warehouse_is_in_the_one_slot_pool(tmp_path: Path) -> None:
+    job = defs.resolve_job_def("hourly_pipeline")
+    retention = defs.resolve_job_def("retention")
+    for node in [*job.graph.node_defs, *retention.graph.node_defs]:
+        assert node.pool == WAREHOUSE_POOL, node.name
+    assert job.tags[WRITER_TAG] == WAREHOUSE_POOL and retention.tags[WRITER_TAG] == WAREHOUSE_POOL
+
+    config = yaml.safe_load((prepare_dagster_home(Layout(tmp_path)) / "dagster.yaml").read_text())
+    assert config["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
+    assert config["concurrency"]["runs"]["tag_concurrency_limits"] == [
+        {"key": WRITER_TAG, "value": WAREHOUSE_POOL, "limit": 1}
+    ]
+    with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
+        pools = instance.get_concurrency_config().pool_config
+        assert (pools.default_pool_limit, pools.pool_granularity.value) == (1, "op")
+
+
+def test_schedules_and_the_sensor_start_running() -> None:
+    hourly = defs.resolve_schedule_def("hourly_pipeline_schedule")
+    retention = defs.resolve_schedule_def("retention_schedule")
+    sensor = defs.resolve_sensor_def("late_landing_files_sensor")
+
+    assert (hourly.job_name, retention.job_name, sensor.job_name) == (
+        "hourly_pipeline",
+        "retention",
+        "hourly_pipeline",
+    )
+    assert retention.cron_schedule == "30 3 * * *"
+    for automation in (hourly, retention):
+        assert automation.default_status == dg.DefaultScheduleStatus.RUNNING
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING

@@ -1,0 +1,177 @@
+"""End to end through Dagster: real landing files, the real hourly job (raw loads, dbt build with
+its tests as checks, serving snapshot), real DuckDB. Hours run through dagster_project.runner, the
+code behind `loom run`; the sensor's run request is executed the same way the daemon would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from dagster_project.assets.raw import raw_asset_key
+from dagster_project.partitions import hour_key, hour_of_key
+from dagster_project.resources import WarehouseResource
+from dagster_project.sensors import late_landing_files_sensor
+from tests.dagster_project.conftest import InOrder
+from tests.dagster_project.dataset import (
+    H1,
+    H2,
+    land_hour_1,
+    land_hour_2,
+    land_late_file_for_hour_1,
+)
+from tests.dagster_project.pipeline import TestWarehouse
+from warehouse.dbt import person_uuid
+from warehouse.serving import current_snapshot
+
+pytestmark = pytest.mark.slow
+
+ANON_1 = person_uuid("org_a", "anon-1")  # identifies as user-1 in H1
+ANON_2 = person_uuid("org_a", "anon-2")  # identifies as user-2 in H2
+BUYER = person_uuid("org_b", "buyer-9")
+
+
+def pick(rows: list[dict], *columns: str) -> set[tuple]:
+    return {
+        tuple(tuple(sorted(row[c])) if isinstance(row[c], list) else row[c] for c in columns)
+        for row in rows
+    }
+
+
+def test_one_hour_gives_the_exact_marts(in_order: InOrder) -> None:
+    marts = in_order.after_h1
+    assert pick(marts["fct_events"], "uuid", "org_id", "event", "distinct_id", "person_id") == {
+        # anon-1's pageviews belong to user-1's person after the identify; e2 was retried: once.
+        ("e1", "org_a", "$pageview", "anon-1", ANON_1),
+        ("e2", "org_a", "$pageview", "anon-1", ANON_1),
+        ("e3", "org_a", "purchase", "user-1", ANON_1),
+        ("e4", "org_a", "$pageview", "anon-2", ANON_2),
+        ("b1", "org_b", "signed_up", "buyer-9", BUYER),
+        ("b2", "org_b", "purchase", "buyer-9", BUYER),
+    }
+    persons = pick(
+        marts["dim_persons"], "person_id", "org_id", "distinct_ids", "is_identified", "properties"
+    )
+    assert persons == {
+        (ANON_1, "org_a", ("anon-1", "user-1"), True, '{"plan":"pro"}'),
+        (ANON_2, "org_a", ("anon-2",), False, "{}"),
+        (BUYER, "org_b", ("buyer-9",), False, "{}"),
+    }
+    assert pick(marts["fct_sessions"], "session_id", "person_id", "status", "sample_rate") == {
+        ("s1", ANON_1, "exited", 1.0),
+        ("s2", ANON_2, "crashed", 1.0),
+        ("s3", ANON_1, "exited", 0.5),
+    }
+    # One hour of app@1.0: s3 stands for 2 sessions (rate 0.5): 4 adjusted, 1 crashed; 2 users.
+    assert pick(
+        marts["agg_release_health_hourly"],
+        "release",
+        "hour",
+        "stored_sessions",
+        "adjusted_sessions",
+        "crashed_sessions",
+        "adjusted_users",
+        "crashed_users",
+    ) == {("app@1.0", H1, 3, 4.0, 1, 2.0, 1)}
+    assert pick(
+        marts["release_health"],
+        "release",
+        "total_sessions",
+        "crashed_sessions",
+        "total_users",
+        "crashed_users",
+        "crash_free_session_rate",
+        "crash_free_user_rate",
+        "adoption_rate",
+        "adoption_stage",
+    ) == {("app@1.0", 4, 1, 2, 1, 75.0, 50.0, 100.0, "adopted")}
+
+
+def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
+    (run,) = in_order.first_runs
+    # Per org and received hour a file: H1 has 4 event files (one holds the retried e2) of 7 lines.
+    assert run.rows_loaded == {"events": 7, "identities": 1, "sessions": 6}
+    assert run.files_read == {"events": 4, "identities": 1, "sessions": 1}
+    assert run.late_records == {"events": 0, "identities": 0, "sessions": 0}
+    assert run.checks_failed == 0 and run.checks_passed > 50
+    materialized = {key.to_user_string() for key in in_order.warehouse.instance.get_asset_keys()}
+    assert {
+        "raw_events",
+        "fct_events",
+        "agg_release_health_hourly",
+        "serving_snapshot",
+    } <= materialized
+
+
+def test_rerunning_an_hour_changes_nothing(in_order: InOrder) -> None:
+    assert in_order.after_h1_again == in_order.after_h1
+
+
+def test_the_second_hour_merges_and_counts_late_records(in_order: InOrder) -> None:
+    marts = in_order.after_h2
+    late_and_new = [row for row in marts["fct_events"] if row["uuid"] in ("e4", "e5", "e6")]
+    # anon-2 identified as user-2 in H2: its person (founded by anon-2) keeps its id.
+    assert pick(late_and_new, "uuid", "distinct_id", "person_id") == {
+        ("e4", "anon-2", ANON_2),
+        ("e5", "anon-2", ANON_2),
+        ("e6", "user-2", ANON_2),
+    }
+    assert pick(
+        marts["release_health"],
+        "release",
+        "total_sessions",
+        "crashed_sessions",
+        "errored_sessions",
+        "crash_free_session_rate",
+        "adoption_rate",
+        "adoption_stage",
+    ) == {
+        ("app@1.0", 4, 1, 0.0, 75.0, 80.0, "adopted"),
+        ("app@1.1", 1, 0, 1.0, 100.0, 20.0, "growing"),
+    }
+    latest_h2_load = in_order.warehouse.instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=raw_asset_key("events"), asset_partitions=[hour_key(H2)]),
+        limit=1,
+    ).records[0]
+    assert latest_h2_load.asset_materialization.metadata["late_records"].value == 1
+
+
+def test_the_serving_snapshot_is_published(in_order: InOrder) -> None:
+    snapshot = current_snapshot(in_order.warehouse.layout)
+    assert snapshot is not None and snapshot.exists()
+
+
+def test_hours_out_of_order_give_the_same_marts(in_order: InOrder, tmp_path: Path) -> None:
+    warehouse = TestWarehouse.create(tmp_path / "data")
+    land_hour_1(warehouse.layout)
+    land_hour_2(warehouse.layout)
+
+    warehouse.run(H2, H1)
+
+    assert warehouse.marts() == in_order.after_h2
+
+
+def test_a_late_file_gets_its_hour_rebuilt_by_the_sensor(in_order: InOrder) -> None:
+    warehouse = in_order.warehouse
+    resources = {"warehouse": WarehouseResource(data_dir=str(warehouse.layout.data_dir))}
+    with dg.build_sensor_context(instance=warehouse.instance, resources=resources) as context:
+        quiet = late_landing_files_sensor(context)
+        cursor = context.cursor
+    assert quiet.run_requests == [], "nothing is late yet"
+
+    land_late_file_for_hour_1(warehouse.layout)
+    with dg.build_sensor_context(
+        instance=warehouse.instance, resources=resources, cursor=cursor
+    ) as context:
+        result = late_landing_files_sensor(context)
+
+    assert [request.partition_key for request in result.run_requests] == [hour_key(H1)]
+    warehouse.run(*(hour_of_key(request.partition_key) for request in result.run_requests))
+    assert warehouse.query(
+        "select person_id, event from analytics.fct_events where uuid = 'e7'"
+    ) == [(ANON_1, "purchase")]
+    with dg.build_sensor_context(
+        instance=warehouse.instance, resources=resources, cursor=result.cursor
+    ) as context:
+        assert late_landing_files_sensor(context).run_requests == [], "the rebuilt hour is current"

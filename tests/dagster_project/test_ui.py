@@ -1,0 +1,144 @@
+"""The Dagster UI of a running stack, seen through headless Chromium: `dagster dev` started exactly
+as `loom up` starts it, on the warehouse the pipeline tests built (so its runs are there), and
+the asset graph and hourly partitions read from the rendered page. Keeps the screenshot the README
+shows (docs/dagster-asset-graph.png)."""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from dagster_project.partitions import hour_key
+from tests.dagster_project.conftest import InOrder
+from tests.dagster_project.dataset import H1, H2
+from warehouse.settings import Settings
+from warehouse.stack import dagster_service
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dagster-asset-graph.png"
+STARTUP_TIMEOUT_S = 180
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def dagster_ui(in_order: InOrder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(
+            "Debian's chromium is not installed (`make test` installs it with apt when it can)"
+        )
+    layout = in_order.warehouse.layout
+    settings = Settings(data_dir=layout.data_dir, dagster_port=free_port())
+    service = dagster_service(settings, layout)
+    log = (tmp_path_factory.mktemp("dagster-dev") / "dagster-dev.log").open("w")
+    process = subprocess.Popen(
+        service.argv,
+        env={**os.environ, **(service.env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its webserver, daemon and code servers form one group to stop
+    )
+    base = f"http://127.0.0.1:{settings.dagster_port}"
+    try:
+        wait_for_definitions(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)  # dagster dev shuts its children down on SIGTERM
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def wait_for_definitions(base: str, process: subprocess.Popen) -> None:
+    """Until the webserver answers and the code location has loaded the assets."""
+    query = {"query": "{ assetNodes { assetKey { path } } }"}
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "dagster dev exited during start-up"
+        try:
+            nodes = httpx.post(f"{base}/graphql", json=query, timeout=5).json()["data"][
+                "assetNodes"
+            ]
+            if nodes:
+                return
+        except (httpx.HTTPError, KeyError, TypeError, ValueError):
+            pass
+        time.sleep(1)
+    pytest.fail(f"the Dagster UI did not load the definitions within {STARTUP_TIMEOUT_S}s")
+
+
+def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [
+        CHROMIUM if Path(CHROMIUM).exists() else "chromium",
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1600,1000",
+        "--virtual-time-budget=20000",
+        *args,
+    ]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
+
+
+def page_text(profile: Path, url: str) -> str:
+    dom = chromium(profile, "--dump-dom", url).stdout
+    visible = re.sub(r"<script.*?</script>|<style.*?</style>", " ", dom, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", visible)))
+
+
+def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
+    dagster_ui: str, tmp_path: Path
+) -> None:
+    lineage = page_text(tmp_path / "profile-lineage", f"{dagster_ui}/asset-groups")
+    for asset in (
+        "raw_events",
+        "stg_events",
+        "fct_events",
+        "dim_persons",
+        "fct_sessions",
+        "agg_release_health_hourly",
+        "release_health",
+        "serving_snapshot",
+    ):
+        assert asset in lineage, f"{asset} missing from the asset graph"
+
+    partitions = page_text(
+        tmp_path / "profile-partitions", f"{dagster_ui}/assets/raw_events?view=partitions"
+    )
+    # One partition per hour from LOOM_PIPELINE_START up to the current, still open hour; the two
+    # hours the pipeline tests ran are materialized.
+    count = int(re.search(r"([\d,]+) Partitions", partitions).group(1).replace(",", ""))
+    assert count > 7000
+    assert re.search(r"Materialized \(2\)", partitions), partitions[:2000]
+    latest = re.search(r"\d{4}-\d{2}-\d{2}-\d{2}:00", partitions).group(0)
+    assert latest.endswith(":00") and latest >= hour_key(H2) > hour_key(H1)
+
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    chromium(tmp_path / "profile-shot", f"--screenshot={SCREENSHOT}", f"{dagster_ui}/asset-groups")
+    assert SCREENSHOT.stat().st_size > 20_000

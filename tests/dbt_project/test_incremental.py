@@ -1,0 +1,132 @@
+"""The incremental path: windowed runs, reruns, processing order, re-stitching and retention."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bench.generate import write_records
+from tests.dbt_project import scenario
+from tests.dbt_project.conftest import load_landed_hours, marts, query, run_window
+from warehouse import dbt
+from warehouse.dbt import person_uuid
+from warehouse.layout import Layout
+
+pytestmark = pytest.mark.slow
+
+ORG = scenario.ORG
+FIRST, SECOND, THIRD, FOURTH = scenario.WINDOWS
+
+
+@pytest.fixture(scope="module")
+def in_order(scenario_layout_factory, dbt_target: Path) -> Iterator[dict]:
+    """The scenario run window by window in received order, with what each step left behind."""
+    layout = scenario_layout_factory("in-order")
+    seen: dict = {"layout": layout}
+    run_window(layout, FIRST, dbt_target)
+    seen["a1_before_identify"] = a1_events_person(layout)
+    run_window(layout, SECOND, dbt_target)
+    seen["a1_after_identify"] = a1_events_person(layout)
+    seen["restitched_in_second"] = query(
+        layout, "select distinct_id from intermediate.int_identity_replay order by 1"
+    )
+    run_window(layout, THIRD, dbt_target)
+    run_window(layout, FOURTH, dbt_target)
+    seen["marts"] = marts(layout)
+    yield seen
+
+
+def a1_events_person(layout: Layout) -> set[str]:
+    return {
+        person
+        for (person,) in query(
+            layout,
+            "select person_id from analytics.fct_events where org_id = ? and distinct_id = 'a1'",
+            [ORG],
+        )
+    }
+
+
+def test_late_identify_reattributes_earlier_events(in_order: dict) -> None:
+    assert in_order["a1_before_identify"] == {person_uuid(ORG, "a1")}
+    assert in_order["a1_after_identify"] == {person_uuid(ORG, "u1")}
+
+
+def test_a_window_restitches_only_the_components_its_links_touch(in_order: dict) -> None:
+    # the second window's links: u1-a1, u1b-a1b, u2-a2, v9-s9; nothing else is rewritten
+    restitched = [distinct_id for (distinct_id,) in in_order["restitched_in_second"]]
+    assert restitched == ["a1", "a1b", "a2", "s9", "u1", "u1b", "u2", "v9"]
+
+
+def test_windows_in_order_equal_one_unwindowed_build(in_order: dict, built: Layout) -> None:
+    assert in_order["marts"] == marts(built)
+
+
+def test_windows_in_reverse_order_give_the_same_marts(
+    scenario_layout_factory, dbt_target: Path, in_order: dict
+) -> None:
+    layout = scenario_layout_factory("reversed")
+    for window in reversed(scenario.WINDOWS):
+        run_window(layout, window, dbt_target)
+    assert marts(layout) == in_order["marts"]
+
+
+def test_rerunning_a_window_changes_nothing(in_order: dict, dbt_target: Path) -> None:
+    layout = in_order["layout"]
+    run_window(layout, SECOND, dbt_target)
+    assert marts(layout) == in_order["marts"]
+
+
+def test_prune_keeps_aggregates_and_old_answers(in_order: dict, dbt_target: Path) -> None:
+    layout = in_order["layout"]
+    day_1 = (
+        "select * from analytics.release_health_between("
+        "timestamp '2026-01-18', timestamp '2026-01-19') order by all"
+    )
+    aggregates = ("agg_release_health_hourly", "agg_release_users_daily", "release_health_trend")
+    before = {name: rows for name, rows in marts(layout).items() if name in aggregates}
+    answer_before = query(layout, day_1)
+
+    dbt.run_dbt(
+        ["run-operation", "prune_sessions", "--args", '{days: 1, as_of: "2026-01-20 00:00:00"}'],
+        layout=layout,
+        target_path=dbt_target,
+    )
+
+    assert query(layout, "select min(started_at)::date, count(*) from analytics.fct_sessions") == [
+        (datetime(2026, 1, 19).date(), 33)
+    ]
+    assert query(layout, "select cutoff, sessions_deleted from ops.session_prunes") == [
+        (datetime(2026, 1, 19), 1000 + 9 + 6)
+    ]
+    assert {name: rows for name, rows in marts(layout).items() if name in aggregates} == before
+    assert query(layout, day_1) == answer_before
+
+    # pu3 turns out to be pu2, learned after day 1 was pruned: day 1 keeps its session counts and
+    # counts the two users as one; the window runs as `dbt build`, so the data tests check it too
+    write_records(layout, "identities", scenario.late_identify_after_prune(), tag="late")
+    load_landed_hours(layout)
+    dbt.run_dbt(
+        ["build", "--exclude-resource-type", "unit_test"],
+        layout=layout,
+        vars=dbt.window_vars(*scenario.AFTER_PRUNE_WINDOW),
+        target_path=dbt_target,
+    )
+
+    stable = query(
+        layout,
+        "select total_sessions, crashed_sessions, total_users, crashed_users"
+        " from analytics.release_health_between(timestamp '2026-01-18', timestamp '2026-01-19')"
+        " where release = '1.9.0' and environment = 'production'",
+    )
+    assert stable == [(8, 1, 6, 1)]
+    hour_10 = query(
+        layout,
+        "select stored_sessions, stored_users from analytics.agg_release_health_hourly"
+        " where release = '1.9.0' and environment = 'production'"
+        " and hour = timestamp '2026-01-18 10:00'",
+    )
+    assert hour_10 == [(7, 6)]
