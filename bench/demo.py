@@ -110,7 +110,7 @@ def post_traffic(base_url: str, write_key: str, start: datetime, truth: SentTrut
     ) as http:
         for user in users:
             if user.user_id and user.identify_at:
-                # posthog-python 7 has no identify(): PostHog's $identify event, as posthog-js sends.
+                # posthog-python 7 has no identify(): the $identify event posthog-js sends.
                 posthog.capture(
                     "$identify",
                     distinct_id=user.user_id,
@@ -130,7 +130,9 @@ def post_traffic(base_url: str, write_key: str, start: datetime, truth: SentTrut
                     )
             for _ in range(rng.randint(*SESSIONS_PER_USER)):
                 moment = start + timedelta(seconds=rng.uniform(0, 23.5 * 3600))
-                post_session(http, posthog, user, moment, (moment - start) / timedelta(days=1), rng, truth)
+                post_session(
+                    http, posthog, user, moment, (moment - start) / timedelta(days=1), rng, truth
+                )
     posthog.flush()
     posthog.shutdown()
     if errors:
@@ -194,7 +196,10 @@ def post_session(
 
 def page_or_checkout(rng: random.Random, step: int) -> tuple[str, dict]:
     if step >= 3 and rng.random() < 0.15:
-        return "purchase", {"currency": rng.choice(("USD", "EUR", "GBP")), "amount": rng.randint(5, 120)}
+        return "purchase", {
+            "currency": rng.choice(("USD", "EUR", "GBP")),
+            "amount": rng.randint(5, 120),
+        }
     if rng.random() < 0.1:
         return "$feature_flag_called", {
             "$feature_flag": "new-checkout",
@@ -242,17 +247,29 @@ def prepare_data_dir(data_dir: Path, reset: bool) -> Path:
     owned = data_dir == DEFAULT_DATA_DIR.resolve()
     if data_dir.exists() and any(data_dir.iterdir()):
         if not (owned or reset):
-            raise click.UsageError(f"{data_dir} is not empty; pass --reset to empty it for the demo")
+            raise click.UsageError(
+                f"{data_dir} is not empty; pass --reset to empty it for the demo"
+            )
         shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     return data_dir
 
 
-def report(layout, truth: SentTruth) -> None:
+def report(layout, truth: SentTruth, day_start: datetime) -> None:
     from warehouse.duck import connect_warehouse
 
     con = connect_warehouse(layout, read_only=True)
     try:
+        adoption = {
+            label: dict(
+                con.execute(
+                    "select release, adoption_rate from analytics.release_health_between(?, ?) "
+                    "where environment = 'production'",
+                    [start, start + timedelta(hours=6)],
+                ).fetchall()
+            )
+            for label, start in (("early", day_start), ("late", day_start + timedelta(hours=18)))
+        }
         health = con.execute(
             """
             select release, total_sessions, crashed_sessions, crash_free_session_rate,
@@ -269,12 +286,15 @@ def report(layout, truth: SentTruth) -> None:
     click.echo("\nRelease health (production, whole day; sessions are sampling-adjusted)")
     click.echo(
         f"{'release':<9}{'sessions':>9}{'happened':>10}{'stored':>8}{'crashed':>9}"
-        f"{'crash-free %':>14}{'users':>7}{'user crash-free %':>19}{'adoption %':>12}  stage"
+        f"{'crash-free %':>14}{'users':>7}{'user crash-free %':>19}{'adoption %':>12}"
+        f"{'first 6 h → last 6 h':>23}  stage"
     )
-    for release, total, crashed, cf_rate, users, cf_users, adoption, stage in health:
+    for release, total, crashed, cf_rate, users, cf_users, rate, stage in health:
+        trend = f"{adoption['early'].get(release, 0):.1f} → {adoption['late'].get(release, 0):.1f}"
         click.echo(
             f"{release:<9}{total:>9,}{truth.sessions[release]:>10,}{truth.stored[release]:>8,}"
-            f"{crashed:>9,}{cf_rate:>14.2f}{users:>7,}{cf_users:>19.2f}{adoption:>12.2f}  {stage}"
+            f"{crashed:>9,}{cf_rate:>14.2f}{users:>7,}{cf_users:>19.2f}{rate:>12.2f}{trend:>23}"
+            f"  {stage}"
         )
     expected_adjusted = {
         release: truth.stored_crashed[release]
@@ -340,7 +360,7 @@ def demo(data_dir: Path, reset: bool) -> None:
         runs = materialize_hours(hours, instance, on_hour=lambda r: click.echo(r.progress_line()))
     if not all(run.success for run in runs) or len(runs) < len(hours):
         raise click.ClickException("a pipeline run failed; see the line above")
-    report(layout, truth)
+    report(layout, truth, day_start)
     click.echo(
         f"\ndone in {time.perf_counter() - started:.0f}s. Browse it: "
         f"LOOM_DATA_DIR={data_dir} loom up  (Dagster UI and the API on this data)"

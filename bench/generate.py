@@ -28,7 +28,7 @@ import os
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -240,12 +240,18 @@ def write_records(
 
 
 def _write_atomically(path: Path, payload: bytes) -> Path:
+    # the landing contract: readers only ever see complete files
     scratch = path.with_name(f".{path.name}.tmp")
     with open(scratch, "wb") as handle:
         handle.write(payload)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(scratch, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return path
 
 
@@ -440,11 +446,12 @@ def _person(
 
 def _identity_records(
     org_id: str, project_id: int, person: _Person, rng: random.Random, clock: _Clock
-):
+) -> list[tuple[dict, int]]:
     if person.user_id is None or person.identify_us is None:
         return []
     at_us = person.identify_us
     received_us = at_us + rng.randint(5, 900) * 1000
+    # built by the record builder (the contract's columns), then given the µs-precise times
     identify = identity_record(
         org_id=org_id,
         project_id=project_id,
@@ -481,7 +488,17 @@ _BUTTONS = ("signup", "buy", "share")
 _CURRENCIES = ("USD", "EUR", "GBP")
 
 
-def _event_lines(rng, size, org_ids, projects, people, start_us, span_us, late_share, retry_share):
+def _event_lines(
+    rng: np.random.Generator,
+    size: int,
+    org_ids: list[str],
+    projects: dict[str, int],
+    people: dict[str, list[_Person]],
+    start_us: int,
+    span_us: int,
+    late_share: float,
+    retry_share: float,
+) -> Iterator[tuple[bytes, str, int]]:
     """``size`` events as (NDJSON line, org_id, received µs), drawn in bulk with numpy: the
     per-event Python work is one f-string."""
     org_index = rng.integers(0, len(org_ids), size)
@@ -597,7 +614,7 @@ def _session(
     progress: float,
     rng: random.Random,
     clock: _Clock,
-):
+) -> list[tuple[dict, int]]:
     while True:
         release = _release(progress, rng)
         crashed = rng.random() < _CRASH_RATES[release]

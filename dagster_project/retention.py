@@ -7,6 +7,7 @@ rows of ``fct_sessions``, and the landing files go only once every one of them i
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,13 +33,6 @@ class LandingRetention:
     hours_retired: dict[str, list[datetime]] = field(default_factory=dict)
     # (stream, hour, files not yet loaded): old enough to go, but the warehouse lacks them.
     hours_kept_unloaded: list[tuple[str, datetime, int]] = field(default_factory=list)
-
-
-def landing_cutoff(now: datetime, retention_days: int) -> datetime:
-    """Hours that ended at or before this are old enough to retire."""
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
-    return now - timedelta(days=retention_days)
 
 
 def loaded_files(
@@ -150,19 +144,17 @@ def prune_sessions(
         return dg.Output(None, metadata={"sessions_deleted": 0, "note": "no sessions built yet"})
     args = {"days": days, "as_of": f"{config.reference_time():%Y-%m-%d %H:%M:%S}"}
     with dbt_environment(layout):
-        dbt.cli(["run-operation", "prune_sessions", "--args", json.dumps(args)]).wait()
+        invocation = dbt.cli(["run-operation", "prune_sessions", "--args", json.dumps(args)])
+        invocation.wait()
+    shutil.rmtree(invocation.target_path, ignore_errors=True)  # kept only when it failed
     with warehouse.connect() as con:
         prunes_after, cutoff, deleted = prune_count(con)
-    if prunes_after == prunes_before:  # the macro had no processed window to measure from
-        cutoff, deleted = None, 0
+    if prunes_after == prunes_before:
+        raise dg.Failure("prune_sessions ran but recorded no prune in ops.session_prunes")
     context.log.info(f"deleted {deleted} sessions that started before {cutoff}")
     return dg.Output(
         None,
-        metadata={
-            "sessions_deleted": deleted,
-            "cutoff": f"{cutoff}" if cutoff else "none (nothing processed yet)",
-            "retention_days": days,
-        },
+        metadata={"sessions_deleted": deleted, "cutoff": f"{cutoff}", "retention_days": days},
     )
 
 

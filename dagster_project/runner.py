@@ -40,7 +40,7 @@ class HourRun:
     def progress_line(self) -> str:
         loads = " · ".join(
             f"{stream} {self.rows_loaded.get(stream, 0):,} rows "
-            f"({self.files_read.get(stream, 0)} files, {self.late_records.get(stream, 0)} late)"
+            f"({self.files_read.get(stream, 0):,} files, {self.late_records.get(stream, 0):,} late)"
             for stream in STREAMS
         )
         checks = f"{self.checks_passed}/{self.checks_passed + self.checks_failed} checks passed"

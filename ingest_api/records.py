@@ -197,26 +197,26 @@ class Records:
         return self._land("identities", record)
 
     def native_event(self, item: CaptureEvent) -> str:
-        return self.event(
-            item.event,
-            None,
-            item.distinct_id,
-            item.properties,
-            item.timestamp,
-            item.uuid,
-            item.environment,
-            item.anonymous_id,
-            item.device_id,
-            item.session_id,
-        )
+        return self._client_event(item, item.event, None, item.distinct_id)
 
     def track_event(self, item: TrackEvent) -> str:
         name, display_name = normalize_event_name(item.event)
+        # An event without distinct_id belongs to whichever id the client did send.
+        distinct_id = item.distinct_id or item.anonymous_id or item.device_id
+        return self._client_event(item, name, display_name, distinct_id)
+
+    def _client_event(
+        self,
+        item: CaptureEvent | TrackEvent,
+        name: str,
+        display_name: str | None,
+        distinct_id: str | None,
+    ) -> str:
+        """An SDK event (native or track): the rest of its fields land as sent."""
         return self.event(
             name,
             display_name,
-            # An event without distinct_id belongs to whichever id the client did send.
-            item.distinct_id or item.anonymous_id or item.device_id,
+            distinct_id,
             item.properties,
             item.timestamp,
             item.uuid,

@@ -21,12 +21,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from warehouse.duck import connect_warehouse
 from warehouse.layout import STREAMS, Layout
 from warehouse.raw_load import ensure_raw_table
+
+if TYPE_CHECKING:
+    from dbt.cli.main import dbtRunnerResult
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 PROFILES_DIR = PROJECT_DIR
@@ -88,13 +92,13 @@ def run_dbt(
     target_path: Path | None = None,
     quiet: bool = True,
     check: bool = True,
-):
+) -> dbtRunnerResult:
     """Run ``dbt <args>`` in-process against ``layout``'s warehouse; returns dbt's result.
 
     ``target_path`` keeps manifests and compiled SQL apart from other runs (tests use their own);
     with ``check`` a failed invocation raises :class:`DbtRunError`.
     """
-    from dbt.cli.main import dbtRunner  # imported lazily: dbt's import costs about a second
+    from dbt.cli.main import dbtRunner  # imported lazily: importing dbt takes seconds
 
     layout = layout or Layout.from_settings()
     invocation = [*(["--quiet"] if quiet else []), *args]
@@ -121,7 +125,7 @@ def build(
     select: str | None = None,
     exclude: str | None = None,
     target_path: Path | None = None,
-):
+) -> dbtRunnerResult:
     """``dbt build`` (models, data tests and unit tests) for one window, or everything."""
     layout = layout or Layout.from_settings()
     prepare_warehouse(layout)
@@ -181,7 +185,7 @@ def _environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _failure_message(args: Sequence[str], result) -> str:
+def _failure_message(args: Sequence[str], result: dbtRunnerResult) -> str:
     lines = [f"dbt {' '.join(args)} failed"]
     if result.exception is not None:
         lines.append(str(result.exception))

@@ -9,7 +9,9 @@ import duckdb
 from warehouse.layout import Layout
 
 
-def connect_warehouse(layout: Layout | None = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect_warehouse(
+    layout: Layout | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     path: Path = (layout or Layout.from_settings()).warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)

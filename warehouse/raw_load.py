@@ -37,13 +37,17 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({ddl})")
 
 
-def load_hour(con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, hour: datetime) -> HourLoad:
+def load_hour(
+    con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, hour: datetime
+) -> HourLoad:
     started = time.perf_counter()
     hour = floor_hour(hour)
     files = [str(path) for path in layout.hour_files(stream, hour)]
     ensure_raw_table(con, stream)
     columns = STREAM_COLUMNS[stream]
-    event_time = {"events": "timestamp", "identities": "timestamp", "sessions": "started_at"}[stream]
+    event_time = {"events": "timestamp", "identities": "timestamp", "sessions": "started_at"}[
+        stream
+    ]
     con.execute("BEGIN TRANSACTION")
     try:
         (replaced,) = con.execute(

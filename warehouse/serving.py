@@ -8,16 +8,17 @@ successful run (it is the writer anyway), calls :func:`publish`, which
    scratch directory ``serving/.vNNNNNNNN.tmp/`` — or starts an empty file the first time;
 2. opens the warehouse and ``ATTACH``es that copy, then brings it up to date:
 
-   * the marts the read API queries (:data:`SERVED_MARTS`) are replaced whole with
-     ``CREATE OR REPLACE TABLE … AS SELECT`` (the ``release_health`` view is materialized); they
-     are small next to the events, and each is sorted so requests for one org/project skip the
-     rest by DuckDB's per-row-group min/max;
+   * the marts the read API queries (:data:`SERVED_MARTS`) are sorted so requests for one
+     org/project skip the rest by DuckDB's per-row-group min/max. Small ones (persons, hourly
+     aggregates, the whole-history ``release_health`` view, materialized) are replaced whole with
+     ``CREATE OR REPLACE TABLE … AS SELECT``;
+   * the big, time-shaped ones (``fct_events``, ``fct_sessions``, ``agg_release_users_daily``) are
+     brought up to date by day: a fingerprint (row count and XOR of a hash of every column) is
+     computed per day in the warehouse and compared with the fingerprints stored in the snapshot,
+     and only days that differ are deleted and re-inserted. A new hour touches a day or two; a
+     re-stitched person touches the days of its rows. The cost is one columnar scan per mart plus
+     the changed days, not a copy of every row;
    * dbt's table macro ``release_health_between`` is recreated from its definition;
-   * ``fct_events`` is brought up to date by event day: a fingerprint (row count and XOR of a hash
-     of every column) is computed per day in the warehouse and compared with the fingerprints
-     stored in the snapshot, and only days that differ are deleted and re-inserted. A new hour
-     touches one or two days; a re-stitched person touches the days of its events. The cost is
-     one columnar scan of ``fct_events`` plus the changed days, not a copy of every event;
    * ``serving.persons_by_distinct_id`` (each person under each of its distinct_ids) is derived
      so a person is found by any of its ids in one lookup, without unnesting lists per request;
 
@@ -57,17 +58,30 @@ import duckdb
 from warehouse.duck import connect_warehouse
 from warehouse.layout import Layout
 
-# analytics relation -> sort order of its served copy (tables and views; views are materialized).
-SERVED_MARTS: dict[str, str] = {
-    "dim_persons": "org_id, person_id",
-    "fct_sessions": "org_id, project_id, started_at",
-    "agg_release_health_hourly": "org_id, project_id, hour",
-    "agg_release_users_daily": "org_id, project_id, day",
-    "release_health": "org_id, project_id",
-    "release_health_trend": "org_id, project_id, grain, bucket_start",
+
+@dataclass(frozen=True)
+class Served:
+    """How a mart is served: ``order`` sorts its copy; with ``day`` (a timestamp expression) it is
+    refreshed day by day, only the days whose fingerprint changed, instead of copied whole."""
+
+    order: str
+    day: str | None = None
+
+
+# analytics relations the read API queries besides the events (views are materialized).
+SERVED_MARTS: dict[str, Served] = {
+    "dim_persons": Served("org_id, person_id"),
+    "fct_sessions": Served(
+        "org_id, project_id, started_at", day="coalesce(started_at, end_received_at)"
+    ),
+    "agg_release_health_hourly": Served("org_id, project_id, hour"),
+    "agg_release_users_daily": Served("org_id, project_id, day", day="day"),
+    "release_health": Served("org_id, project_id"),
+    "release_health_trend": Served("org_id, project_id, grain, bucket_start"),
 }
 SERVED_MACROS: tuple[str, ...] = ("release_health_between",)
 EVENTS_MART = "fct_events"
+EVENTS = Served("timestamp", day="timestamp")
 SNAPSHOT_FILE = "warehouse.duckdb"  # opened, its catalog is `warehouse`, like the pipeline's
 KEEP_VERSIONS = 3
 POINTER_NAME = "current"
@@ -150,14 +164,17 @@ def _refresh(layout: Layout, snapshot: Path, version: int) -> tuple[int, int]:
         try:
             con.execute("CREATE SCHEMA IF NOT EXISTS snap.analytics")
             con.execute("CREATE SCHEMA IF NOT EXISTS snap.serving")
-            for mart, order in SERVED_MARTS.items():
-                con.execute(
-                    f"CREATE OR REPLACE TABLE snap.analytics.{mart} AS"
-                    f" SELECT * FROM analytics.{mart} ORDER BY {order}"
-                )
+            for mart, served in SERVED_MARTS.items():
+                if served.day is None:
+                    con.execute(
+                        f"CREATE OR REPLACE TABLE snap.analytics.{mart} AS"
+                        f" SELECT * FROM analytics.{mart} ORDER BY {served.order}"
+                    )
+                else:
+                    _refresh_by_day(con, mart, served)
             _copy_macros(con)
             _derive_person_lookup(con)
-            rewritten, total = _refresh_events(con)
+            rewritten, total = _refresh_by_day(con, EVENTS_MART, EVENTS)
             con.execute(
                 "CREATE OR REPLACE TABLE snap.serving.snapshot AS"
                 " SELECT ?::INTEGER AS version, ?::TIMESTAMP AS published_at",
@@ -216,78 +233,95 @@ def _derive_person_lookup(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _refresh_events(con: duckdb.DuckDBPyConnection) -> tuple[int, int]:
+def _refresh_by_day(con: duckdb.DuckDBPyConnection, mart: str, served: Served) -> tuple[int, int]:
+    """Bring ``snap.analytics.<mart>`` up to date one day at a time; returns (days rewritten,
+    days in all). A day's fingerprint is its row count and the XOR of a hash of every column of
+    every row: equal fingerprints mean the day is unchanged and stays as it was copied."""
     columns = [
         name
         for (name,) in con.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_catalog ="
             " current_database() AND table_schema = 'analytics' AND table_name = ?"
             " ORDER BY ordinal_position",
-            [EVENTS_MART],
+            [mart],
         ).fetchall()
     ]
     signature = ",".join(columns)
     row_hash = "hash(" + ", ".join(f'"{name}"' for name in columns) + ")"
-    served = f"snap.analytics.{EVENTS_MART}"
+    day = f"CAST(coalesce({served.day}, TIMESTAMP '1970-01-01') AS DATE)"
+    target = f"snap.analytics.{mart}"
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE fresh_days AS
-        SELECT CAST(timestamp AS DATE) AS day, count(*) AS n_rows, bit_xor({row_hash}) AS digest
-        FROM analytics.{EVENTS_MART}
+        SELECT {day} AS day, count(*) AS n_rows, bit_xor({row_hash}) AS digest
+        FROM analytics.{mart}
         GROUP BY ALL
         """
     )
     try:
-        if _served_events_match(con, signature):
+        if _served_signature(con, mart) == signature:
             con.execute(
                 """
                 CREATE OR REPLACE TEMP TABLE changed_days AS
                 SELECT day FROM fresh_days
-                FULL JOIN snap.serving.event_days AS served USING (day)
+                FULL JOIN (SELECT * FROM snap.serving.day_fingerprints WHERE mart = ?) AS served
+                    USING (day)
                 WHERE fresh_days.n_rows IS DISTINCT FROM served.n_rows
                    OR fresh_days.digest IS DISTINCT FROM served.digest
-                """
+                """,
+                [mart],
             )
+            con.execute(f"DELETE FROM {target} WHERE {day} IN (SELECT day FROM changed_days)")
             con.execute(
-                f"DELETE FROM {served}"
-                " WHERE CAST(timestamp AS DATE) IN (SELECT day FROM changed_days)"
-            )
-            con.execute(
-                f"INSERT INTO {served} SELECT * FROM analytics.{EVENTS_MART}"
-                " WHERE CAST(timestamp AS DATE) IN (SELECT day FROM changed_days)"
-                " ORDER BY timestamp"
+                f"INSERT INTO {target} SELECT * FROM analytics.{mart}"
+                f" WHERE {day} IN (SELECT day FROM changed_days) ORDER BY {served.order}"
             )
             (rewritten,) = con.execute("SELECT count(*) FROM changed_days").fetchone()
             con.execute("DROP TABLE changed_days")
         else:
-            # First publish, or the mart's columns changed: serve the events whole.
+            # First publish, or the mart's columns changed: serve it whole.
             con.execute(
-                f"CREATE OR REPLACE TABLE {served} AS"
-                f" SELECT * FROM analytics.{EVENTS_MART} ORDER BY timestamp"
+                f"CREATE OR REPLACE TABLE {target} AS"
+                f" SELECT * FROM analytics.{mart} ORDER BY {day}, {served.order}"
             )
-            con.execute(
-                "CREATE OR REPLACE TABLE snap.serving.events_signature AS"
-                " SELECT ?::VARCHAR AS columns",
-                [signature],
-            )
+            _record_signature(con, mart, signature)
             rewritten = None
-        con.execute("CREATE OR REPLACE TABLE snap.serving.event_days AS SELECT * FROM fresh_days")
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS snap.serving.day_fingerprints"
+            " (mart VARCHAR, day DATE, n_rows BIGINT, digest UBIGINT)"
+        )
+        con.execute("DELETE FROM snap.serving.day_fingerprints WHERE mart = ?", [mart])
+        con.execute(
+            "INSERT INTO snap.serving.day_fingerprints SELECT ?, day, n_rows, digest"
+            " FROM fresh_days",
+            [mart],
+        )
         (total,) = con.execute("SELECT count(*) FROM fresh_days").fetchone()
     finally:
         con.execute("DROP TABLE IF EXISTS fresh_days")
     return (total if rewritten is None else rewritten), total
 
 
-def _served_events_match(con: duckdb.DuckDBPyConnection, signature: str) -> bool:
+def _served_signature(con: duckdb.DuckDBPyConnection, mart: str) -> str | None:
+    """The columns the snapshot's copy of ``mart`` was built with (None: no usable copy)."""
     (tables,) = con.execute(
         "SELECT list(schema_name || '.' || table_name) FROM duckdb_tables()"
         " WHERE database_name = 'snap'"
     ).fetchone()
-    wanted = {f"analytics.{EVENTS_MART}", "serving.event_days", "serving.events_signature"}
+    wanted = {f"analytics.{mart}", "serving.day_fingerprints", "serving.signatures"}
     if not wanted <= set(tables or []):
-        return False
-    (served,) = con.execute("SELECT columns FROM snap.serving.events_signature").fetchone()
-    return served == signature
+        return None
+    found = con.execute("SELECT columns FROM snap.serving.signatures WHERE mart = ?", [mart])
+    row = found.fetchone()
+    return row[0] if row else None
+
+
+def _record_signature(con: duckdb.DuckDBPyConnection, mart: str, signature: str) -> None:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS snap.serving.signatures (mart VARCHAR, columns VARCHAR)"
+    )
+    con.execute("DELETE FROM snap.serving.signatures WHERE mart = ?", [mart])
+    con.execute("INSERT INTO snap.serving.signatures VALUES (?, ?)", [mart, signature])
 
 
 @contextmanager

@@ -1,11 +1,11 @@
 """Columns of each landed stream: the record contract between the ingest API and the pipeline.
 
 Each landing file holds one JSON object per line with exactly these keys. Timestamps are ISO 8601
-in UTC with a ``Z`` suffix (``2026-01-18T12:00:00.000000Z``); the warehouse stores them as naive
-UTC ``TIMESTAMP``. ``uuid`` is unique per logical record: the client's own id when the SDK sends one
-(so a retry lands twice with the same ``uuid`` and the models count it once), otherwise one the
-server generates. Sessions use a deterministic ``uuid`` of (org, session_id, kind) so that start and
-end are idempotent on ``session_id``.
+in UTC with a ``Z`` suffix (``2026-01-18T12:00:00Z``, microseconds when non-zero); the warehouse
+stores them as naive UTC ``TIMESTAMP``. ``uuid`` is unique per logical record: the client's own id
+when the SDK sends one (so a retry lands twice with the same ``uuid`` and the models count it
+once), otherwise one the server generates. Sessions use a deterministic ``uuid`` of
+(org, session_id, kind) so that start and end are idempotent on ``session_id``.
 """
 
 from __future__ import annotations

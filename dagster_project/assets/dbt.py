@@ -8,6 +8,7 @@ raw-load assets, so the graph runs from landing to marts.
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 
 import json
+import shutil
 from collections.abc import Iterator, Mapping
 from graphlib import TopologicalSorter
 from typing import Any
@@ -21,8 +22,7 @@ from dagster_project.partitions import dbt_window_vars, hourly_partitions
 from dagster_project.project import dbt_environment, dbt_project, prepare_manifest
 from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import prepare_warehouse
-from warehouse.duck import connect_warehouse
-from warehouse.layout import STREAMS, Layout
+from warehouse.layout import STREAMS
 
 # Unit tests check the models' logic, not the hour's data: `make dbt-build` runs them, the hourly
 # build does not.
@@ -43,18 +43,15 @@ class LoomDbtTranslator(DagsterDbtTranslator):
         return PIPELINE_GROUP
 
 
-def row_counts(layout: Layout, relations: Mapping[str, str]) -> dict[str, int]:
+def row_counts(warehouse: WarehouseResource, relations: Mapping[str, str]) -> dict[str, int]:
     """Rows in each built table, counted once dbt has exited and released the file."""
     if not relations:
         return {}
-    con = connect_warehouse(layout)
-    try:
+    with warehouse.connect() as con:
         return {
             unique_id: con.execute(f"select count(*) from {relation}").fetchone()[0]
             for unique_id, relation in relations.items()
         }
-    finally:
-        con.close()
 
 
 prepare_manifest(dbt_project)
@@ -79,7 +76,10 @@ def dbt_models(
         invocation = dbt.cli([*HOURLY_BUILD, "--vars", json.dumps(window_vars)], context=context)
         # Held until dbt exits so each materialization can carry its table's row count.
         events = list(invocation.stream())
-    counts = row_counts(layout, built_tables(invocation.manifest, events))
+    # Each invocation writes ~10 MB of artifacts (manifest, compiled SQL) to its own directory;
+    # a failed build raised above and keeps them for inspection, a successful one does not.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    counts = row_counts(warehouse, built_tables(invocation.manifest, events))
     annotated = [
         with_run_metadata(event, window_vars, counts) if isinstance(event, dg.Output) else event
         for event in events

@@ -49,16 +49,18 @@
     disappear; the model then inserts the current rows of all persons of those ids. -#}
 {% macro delete_restitched_rows(distinct_id_column, is_list=false) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} as target
-        where exists (
-            select 1
-            from {{ ref('int_identity_replay') }} as restitched
-            where restitched.org_id = target.org_id
-              and {% if is_list -%}
-                  list_contains(target.{{ distinct_id_column }}, restitched.distinct_id)
-              {%- else -%}
-                  restitched.distinct_id = target.{{ distinct_id_column }}
-              {%- endif %}
+        delete from {{ this }}
+        where person_id in (
+            select stored.person_id
+            from (
+                select
+                    org_id,
+                    person_id,
+                    {{ 'unnest(' ~ distinct_id_column ~ ')' if is_list else distinct_id_column }} as distinct_id
+                from {{ this }}
+            ) as stored
+            semi join {{ ref('int_identity_replay') }} as restitched
+                on restitched.org_id = stored.org_id and restitched.distinct_id = stored.distinct_id
         )
     {%- else -%}
         select 1

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from ingest_api.schemas import ErrorBody
+
+# "4XX" replaces FastAPI's default 422 entry: bad parameters are answered 400 in the ErrorBody
+# shape, naming the field (the ingest API's validation handler).
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"model": ErrorBody, "description": "Bad parameters (400) or not found (404)."},
     401: {"description": "Missing, unknown or revoked API key."},
     403: {"description": "A write key: reading needs a loom_analytics_rw_ key."},
     503: {"description": "No pipeline run has been published yet; retry later."},

@@ -18,7 +18,7 @@ async def served_marts(request: Request) -> ServedMarts:
 async def readable_project(
     request: Request,
     key: ReadKey,
-    project_id: Annotated[int, Path(description="The project's numeric id.")],
+    project_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="The project's numeric id.")],
 ) -> Project:
     """The project, when it belongs to the key's org. Another org's project answers exactly like
     one that does not exist, so ids cannot be probed across tenants."""

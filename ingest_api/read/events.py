@@ -17,10 +17,11 @@ from fastapi import HTTPException
 
 from ingest_api.read.rendering import raw_json
 
-EVENT_COLUMNS = (
-    "uuid, event, distinct_id, person_id, properties, timestamp, environment, project_id,"
-    " session_id, device_id"
-)
+EVENT_FIELDS = (
+    "uuid", "event", "distinct_id", "person_id", "properties", "timestamp", "environment",
+    "project_id", "session_id", "device_id",
+)  # fmt: skip
+EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -65,20 +66,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def _event(row: tuple) -> dict[str, Any]:
-    uuid, event, distinct_id, person_id, properties, timestamp, environment, project_id, *rest = row
-    session_id, device_id = rest
-    return {
-        "uuid": uuid,
-        "event": event,
-        "distinct_id": distinct_id,
-        "person_id": person_id,
-        "properties": raw_json(properties),
-        "timestamp": timestamp,
-        "environment": environment,
-        "project_id": project_id,
-        "session_id": session_id,
-        "device_id": device_id,
-    }
+    event = dict(zip(EVENT_FIELDS, row, strict=True))
+    event["properties"] = raw_json(event["properties"])
+    return event
 
 
 def list_events(
@@ -101,6 +91,6 @@ def list_events(
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
-        last = page[-1]
-        next_cursor = encode_cursor(last[5], last[0])
+        last = dict(zip(EVENT_FIELDS, page[-1], strict=True))
+        next_cursor = encode_cursor(last["timestamp"], last["uuid"])
     return {"events": [_event(row) for row in page], "next_cursor": next_cursor}

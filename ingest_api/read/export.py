@@ -1,9 +1,10 @@
 """Event export as NDJSON, CSV or Parquet, streamed.
 
-The range is read one UTC day at a time, ordered by time, and each day in record batches of
-:data:`BATCH_ROWS`; every batch is encoded and handed to the response as soon as it is read. The
-server therefore holds at most one day's sort and one batch, never the whole range, and the client
-receives a chunked response that starts before the range has been read."""
+The range is read one UTC day at a time (only the days that have events), ordered by time, and
+each day in record batches of :data:`BATCH_ROWS`; every batch is encoded and handed to the
+response as soon as it is read. The server therefore holds at most one day's sort and one batch,
+never the whole range, and the client receives a chunked response that starts before the range
+has been read."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+import duckdb
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -120,22 +122,29 @@ ENCODERS: dict[str, type[_Ndjson | _Csv | _Parquet]] = {
 }
 
 
-def day_windows(start: datetime, end: datetime) -> Iterator[tuple[datetime, datetime]]:
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day < end:
-        following = day + timedelta(days=1)
-        yield max(day, start), min(following, end)
-        day = following
+def _day_windows(
+    cur: duckdb.DuckDBPyConnection, where: EventFilter
+) -> list[tuple[datetime, datetime]]:
+    """The UTC days of the range that have events, clipped to it; the whole range when none do
+    (one empty read still gives the encoder its columns)."""
+    assert where.start is not None and where.end is not None
+    sql, params = where.where()
+    days = cur.execute(
+        f"SELECT DISTINCT date_trunc('day', timestamp) AS day FROM analytics.fct_events"
+        f" WHERE {sql} ORDER BY day",
+        params,
+    ).fetchall()
+    windows = [(max(day, where.start), min(day + timedelta(days=1), where.end)) for (day,) in days]
+    return windows or [(where.start, where.end)]
 
 
 def export_events(
     marts: ServedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
 ) -> Iterator[bytes]:
     """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required)."""
-    assert where.start is not None and where.end is not None
     encoder: _Ndjson | _Csv | _Parquet | None = None
     with marts.cursor() as cur:
-        for day_start, day_end in day_windows(where.start, where.end):
+        for day_start, day_end in _day_windows(cur, where):
             sql, params = replace(where, start=day_start, end=day_end).where()
             # A relation's reader streams; a DB-API result would be copied whole first.
             query = (

@@ -1,5 +1,6 @@
 """Query-string times. The warehouse stores naive UTC; an ISO 8601 value with an offset is
-converted to UTC, one without is taken as UTC. Ranges are half-open: ``start <= t < end``."""
+converted to UTC, one without is taken as UTC. Ranges are half-open: ``start <= t < end``, and
+must lie within :data:`EARLIEST` .. :data:`LATEST` (so window arithmetic can never overflow)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,26 @@ from datetime import UTC, datetime
 
 from fastapi import HTTPException
 
+EARLIEST = datetime(1970, 1, 1)
+LATEST = datetime(2200, 1, 1)
 
-def naive_utc(moment: datetime | None) -> datetime | None:
-    if moment is None or moment.tzinfo is None:
-        return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+
+def naive_utc(moment: datetime | None, field: str) -> datetime | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is not None and EARLIEST.year <= moment.year < LATEST.year:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    if moment.tzinfo is not None or not EARLIEST <= moment <= LATEST:
+        raise HTTPException(
+            400, f"{field}: must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+        )
+    return moment
 
 
 def time_range(
     start: datetime | None, end: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
-    start, end = naive_utc(start), naive_utc(end)
+    start, end = naive_utc(start, "start_date"), naive_utc(end, "end_date")
     if start is not None and end is not None and end <= start:
         raise HTTPException(400, f"end_date ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start_date")
     return start, end

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import Response
 
 from ingest_api.deps import DurableByDefault, RequestReceipt, Writer
-from ingest_api.records import Records
+from ingest_api.records import Receipt, Records
 from ingest_api.routers import ingest_router
-from ingest_api.routers.common import land
+from ingest_api.routers.common import accepted, record_and_land
 from ingest_api.schemas import (
     Ack,
     AliasRequest,
@@ -18,7 +20,18 @@ from ingest_api.schemas import (
 )
 
 router = ingest_router(prefix="/api/analytics", tags=["analytics"])
-ACCEPTED = {202: {"model": Ack, "description": "Queued (sync=false); on disk within 1 s."}}
+ACCEPTED = accepted(Ack)
+
+
+async def _native(
+    receipt: Receipt,
+    fill: Callable[[Records], object],
+    writer: Writer,
+    sync: bool,
+    response: Response,
+) -> Ack:
+    records, _, durable = await record_and_land(receipt, "native", fill, writer, sync, response)
+    return Ack(accepted=records.count, durable=durable)
 
 
 @router.post("/capture", responses=ACCEPTED)
@@ -30,10 +43,9 @@ async def capture(
     sync: DurableByDefault = True,
 ) -> Ack:
     """Capture one event."""
-    records = Records(receipt, "native")
-    records.native_event(body)
-    durable = await land(writer, records, sync, response)
-    return Ack(accepted=records.count, durable=durable)
+    return await _native(
+        receipt, lambda records: records.native_event(body), writer, sync, response
+    )
 
 
 @router.post("/batch", responses=ACCEPTED)
@@ -45,11 +57,12 @@ async def batch(
     sync: DurableByDefault = True,
 ) -> Ack:
     """Capture several events; one invalid event rejects them all."""
-    records = Records(receipt, "native")
-    for item in body.batch:
-        records.native_event(item)
-    durable = await land(writer, records, sync, response)
-    return Ack(accepted=records.count, durable=durable)
+
+    def fill(records: Records) -> None:
+        for item in body.batch:
+            records.native_event(item)
+
+    return await _native(receipt, fill, writer, sync, response)
 
 
 @router.post("/identify", responses=ACCEPTED)
@@ -61,10 +74,7 @@ async def identify(
     sync: DurableByDefault = True,
 ) -> Ack:
     """Link an anonymous id to an identified user and set person properties."""
-    records = Records(receipt, "native")
-    records.identify(body)
-    durable = await land(writer, records, sync, response)
-    return Ack(accepted=records.count, durable=durable)
+    return await _native(receipt, lambda records: records.identify(body), writer, sync, response)
 
 
 @router.post("/alias", responses=ACCEPTED)
@@ -76,10 +86,7 @@ async def alias(
     sync: DurableByDefault = True,
 ) -> Ack:
     """Link two distinct ids of the same person."""
-    records = Records(receipt, "native")
-    records.alias(body)
-    durable = await land(writer, records, sync, response)
-    return Ack(accepted=records.count, durable=durable)
+    return await _native(receipt, lambda records: records.alias(body), writer, sync, response)
 
 
 @router.post("/set", responses=ACCEPTED)
@@ -91,7 +98,6 @@ async def set_properties(
     sync: DurableByDefault = True,
 ) -> Ack:
     """Set person properties (``set_once`` ones only where unset)."""
-    records = Records(receipt, "native")
-    records.set_properties(body)
-    durable = await land(writer, records, sync, response)
-    return Ack(accepted=records.count, durable=durable)
+    return await _native(
+        receipt, lambda records: records.set_properties(body), writer, sync, response
+    )

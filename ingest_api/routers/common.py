@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from fastapi import Response
 
 from ingest_api.landing import LandingWriter
-from ingest_api.records import Records
+from ingest_api.records import Receipt, Records
+
+T = TypeVar("T")
+
+
+def accepted(model: type) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry for the 202 a ``sync=false`` request answers with."""
+    return {202: {"model": model, "description": "Queued (sync=false); on disk within 1 s."}}
 
 
 async def land(
@@ -17,3 +27,19 @@ async def land(
     if response is not None:
         response.status_code = 200 if on_disk else 202
     return on_disk
+
+
+async def record_and_land(
+    receipt: Receipt,
+    source: str,
+    fill: Callable[[Records], T],
+    writer: LandingWriter,
+    durable: bool,
+    response: Response,
+) -> tuple[Records, T, bool]:
+    """Build ``source`` records with ``fill`` and land them: the records, what ``fill``
+    returned, and whether they are on disk (see ``land``)."""
+    records = Records(receipt, source)
+    filled = fill(records)
+    on_disk = await land(writer, records, durable, response)
+    return records, filled, on_disk

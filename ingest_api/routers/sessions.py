@@ -3,17 +3,37 @@ same uuid, which the models count once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Literal
+
 from fastapi import Response
 
 from ingest_api.deps import DurableByDefault, RequestReceipt, Writer
-from ingest_api.records import Records
+from ingest_api.records import Receipt, Records
 from ingest_api.routers import ingest_router
-from ingest_api.routers.common import land
+from ingest_api.routers.common import accepted, record_and_land
 from ingest_api.schemas import SessionAck, SessionEnd, SessionStart
 from ingest_api.stream_hub import hub
 
 router = ingest_router(prefix="/api/sessions", tags=["sessions"])
-ACCEPTED = {202: {"model": SessionAck, "description": "Queued (sync=false); on disk within 1 s."}}
+ACCEPTED = accepted(SessionAck)
+
+
+async def _session(
+    kind: Literal["start", "end"],
+    body: SessionStart | SessionEnd,
+    receipt: Receipt,
+    fill: Callable[[Records], str],
+    writer: Writer,
+    sync: bool,
+    response: Response,
+) -> SessionAck:
+    """Land the session record, then tell the live stream about it."""
+    records, uuid, durable = await record_and_land(
+        receipt, "sessions", fill, writer, sync, response
+    )
+    hub.publish_session(receipt.org_id, receipt.project_id, kind, body.model_dump(mode="json"))
+    return SessionAck(accepted=records.count, durable=durable, uuid=uuid)
 
 
 @router.post("/start", responses=ACCEPTED)
@@ -25,11 +45,9 @@ async def start(
     sync: DurableByDefault = True,
 ) -> SessionAck:
     """Start a session."""
-    records = Records(receipt, "sessions")
-    uuid = records.session_start(body)
-    durable = await land(writer, records, sync, response)
-    hub.publish_session(receipt.org_id, receipt.project_id, "start", body.model_dump(mode="json"))
-    return SessionAck(accepted=records.count, durable=durable, uuid=uuid)
+    return await _session(
+        "start", body, receipt, lambda records: records.session_start(body), writer, sync, response
+    )
 
 
 @router.post("/end", responses=ACCEPTED)
@@ -41,8 +59,6 @@ async def end(
     sync: DurableByDefault = True,
 ) -> SessionAck:
     """End a session with its status and error counts."""
-    records = Records(receipt, "sessions")
-    uuid = records.session_end(body)
-    durable = await land(writer, records, sync, response)
-    hub.publish_session(receipt.org_id, receipt.project_id, "end", body.model_dump(mode="json"))
-    return SessionAck(accepted=records.count, durable=durable, uuid=uuid)
+    return await _session(
+        "end", body, receipt, lambda records: records.session_end(body), writer, sync, response
+    )

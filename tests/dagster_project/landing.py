@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from warehouse.layout import Layout, floor_hour
+from warehouse.layout import Layout
 from warehouse.streams import STREAM_COLUMNS
 
 _file_numbers = itertools.count(1)
@@ -48,7 +48,3 @@ def land(layout: Layout, stream: str, records: list[dict[str, Any]]) -> list[Pat
         scratch.rename(folder / name)
         paths.append(folder / name)
     return paths
-
-
-def received_in(hour: datetime, minute: int = 30) -> datetime:
-    return floor_hour(hour) + timedelta(minutes=minute)

@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from dagster_project.instance import warehouse_instance
 from dagster_project.runner import HourRun, materialize_hours
 from warehouse.layout import Layout
 from warehouse.settings import get_settings
@@ -43,14 +42,9 @@ class TestWarehouse:
     instance: dg.DagsterInstance
 
     @classmethod
-    def create(cls, data_dir: Path, *, persistent: bool = False) -> TestWarehouse:
-        """``persistent``: run storage in the data dir's DAGSTER_HOME (with the project's
-        dagster.yaml), so a `dagster dev` started on it shows these runs; else in memory."""
+    def create(cls, data_dir: Path) -> TestWarehouse:
         data_dir.mkdir(parents=True, exist_ok=True)
-        layout = Layout(data_dir.resolve())
-        if not persistent:
-            return cls(layout, dg.DagsterInstance.ephemeral())
-        return cls(layout, warehouse_instance(layout))
+        return cls(Layout(data_dir.resolve()), dg.DagsterInstance.ephemeral())
 
     def run(self, *hours: datetime) -> list[HourRun]:
         with loom_data_dir(self.layout.data_dir):

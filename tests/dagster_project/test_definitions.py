@@ -9,6 +9,7 @@ import dagster as dg
 import yaml
 
 from dagster_project import defs
+from dagster_project.assets.dbt import in_dependency_order
 from dagster_project.instance import WRITER_TAG, prepare_dagster_home
 from dagster_project.partitions import hourly_partitions
 from dagster_project.project import dbt_project
@@ -97,3 +98,26 @@ def test_schedules_and_the_sensor_start_running() -> None:
     for automation in (hourly, retention):
         assert automation.default_status == dg.DefaultScheduleStatus.RUNNING
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_dbt_outputs_are_yielded_in_the_manifests_dependency_order() -> None:
+    # In a windowed run dbt may build int_b before stg_a when int_b's `ref` sits in a branch taken
+    # only without window vars; Dagster needs stg_a first, as the manifest's graph says.
+    manifest = {
+        "parent_map": {
+            "model.p.stg_a": ["source.p.raw.a"],
+            "model.p.int_b": ["model.p.stg_a"],
+            "test.p.not_null_int_b": ["model.p.int_b"],
+            "source.p.raw.a": [],
+        }
+    }
+
+    def output(name: str) -> dg.Output:
+        return dg.Output(None, output_name=name, metadata={"unique_id": f"model.p.{name}"})
+
+    check = dg.AssetCheckResult(asset_key=dg.AssetKey("int_b"), check_name="not_null", passed=True)
+    events = [output("int_b"), check, output("stg_a")]
+
+    ordered = in_dependency_order(events, manifest)
+
+    assert [getattr(e, "output_name", "check") for e in ordered] == ["stg_a", "int_b", "check"]

@@ -4,12 +4,13 @@ code behind `loom run`; the sensor's run request is executed the same way the da
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import dagster as dg
 import pytest
 
 from dagster_project.assets.raw import raw_asset_key
+from dagster_project.instance import warehouse_instance
 from dagster_project.partitions import hour_key, hour_of_key
 from dagster_project.resources import WarehouseResource
 from dagster_project.sensors import late_landing_files_sensor
@@ -104,11 +105,30 @@ def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
     } <= materialized
 
 
+def test_loom_run_prints_a_progress_line_per_hour(in_order: InOrder) -> None:
+    lines = in_order.loom_run_output.splitlines()
+    assert lines[0].startswith("2026-01-18 10:00  ok  ")
+    assert "events 2 rows (1 files, 1 late)" in lines[0] and "checks passed" in lines[0]
+    assert lines[-1].startswith("1 hour(s) materialized")
+    # ...into the data directory's DAGSTER_HOME, the run storage the UI reads.
+    with warehouse_instance(in_order.warehouse.layout) as instance:
+        (run,) = instance.get_runs()
+        assert (run.job_name, run.tags["dagster/partition"]) == ("hourly_pipeline", hour_key(H2))
+        h2_load = instance.fetch_materializations(
+            dg.AssetRecordsFilter(
+                asset_key=raw_asset_key("events"), asset_partitions=[hour_key(H2)]
+            ),
+            limit=1,
+        ).records[0]
+        # e5 was sent at 09:58 and received at 10:05.
+        assert h2_load.asset_materialization.metadata["late_records"].value == 1
+
+
 def test_rerunning_an_hour_changes_nothing(in_order: InOrder) -> None:
     assert in_order.after_h1_again == in_order.after_h1
 
 
-def test_the_second_hour_merges_and_counts_late_records(in_order: InOrder) -> None:
+def test_the_second_hour_merges_persons_and_adds_a_release(in_order: InOrder) -> None:
     marts = in_order.after_h2
     late_and_new = [row for row in marts["fct_events"] if row["uuid"] in ("e4", "e5", "e6")]
     # anon-2 identified as user-2 in H2: its person (founded by anon-2) keeps its id.
@@ -130,11 +150,6 @@ def test_the_second_hour_merges_and_counts_late_records(in_order: InOrder) -> No
         ("app@1.0", 4, 1, 0.0, 75.0, 80.0, "adopted"),
         ("app@1.1", 1, 0, 1.0, 100.0, 20.0, "growing"),
     }
-    latest_h2_load = in_order.warehouse.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=raw_asset_key("events"), asset_partitions=[hour_key(H2)]),
-        limit=1,
-    ).records[0]
-    assert latest_h2_load.asset_materialization.metadata["late_records"].value == 1
 
 
 def test_the_serving_snapshot_is_published(in_order: InOrder) -> None:
@@ -142,27 +157,37 @@ def test_the_serving_snapshot_is_published(in_order: InOrder) -> None:
     assert snapshot is not None and snapshot.exists()
 
 
-def test_hours_out_of_order_give_the_same_marts(in_order: InOrder, tmp_path: Path) -> None:
-    warehouse = TestWarehouse.create(tmp_path / "data")
+@dataclass
+class OutOfOrder:
+    warehouse: TestWarehouse
+    marts: dict
+
+
+@pytest.fixture(scope="module")
+def out_of_order(tmp_path_factory: pytest.TempPathFactory) -> OutOfOrder:
+    warehouse = TestWarehouse.create(tmp_path_factory.mktemp("out_of_order") / "data")
     land_hour_1(warehouse.layout)
     land_hour_2(warehouse.layout)
-
     warehouse.run(H2, H1)
+    return OutOfOrder(warehouse, warehouse.marts())
 
-    assert warehouse.marts() == in_order.after_h2
+
+def test_hours_out_of_order_give_the_same_marts(
+    in_order: InOrder, out_of_order: OutOfOrder
+) -> None:
+    assert out_of_order.marts == in_order.after_h2
 
 
-def test_a_late_file_gets_its_hour_rebuilt_by_the_sensor(in_order: InOrder) -> None:
-    warehouse = in_order.warehouse
+def test_a_late_file_gets_its_hour_rebuilt_by_the_sensor(out_of_order: OutOfOrder) -> None:
+    warehouse = out_of_order.warehouse
     resources = {"warehouse": WarehouseResource(data_dir=str(warehouse.layout.data_dir))}
     with dg.build_sensor_context(instance=warehouse.instance, resources=resources) as context:
         quiet = late_landing_files_sensor(context)
-        cursor = context.cursor
     assert quiet.run_requests == [], "nothing is late yet"
 
     land_late_file_for_hour_1(warehouse.layout)
     with dg.build_sensor_context(
-        instance=warehouse.instance, resources=resources, cursor=cursor
+        instance=warehouse.instance, resources=resources, cursor=quiet.cursor
     ) as context:
         result = late_landing_files_sensor(context)
 

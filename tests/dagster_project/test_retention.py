@@ -44,7 +44,7 @@ def landing_files(warehouse: TestWarehouse) -> set[tuple[str, datetime, str]]:
 def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> None:
     warehouse = TestWarehouse.create(tmp_path / "data")
     generate(
-        warehouse.layout, events=300, sessions=240, days=DAYS, start=START, seed=5, progress=False
+        warehouse.layout, events=120, sessions=120, days=DAYS, start=START, seed=5, progress=False
     )
     # Built as the pipeline would over one wide window, but without Dagster: a backfill run over
     # 960 hours records a materialization per hour and asset, which costs minutes, not what this

@@ -18,7 +18,7 @@ from warehouse.layout import Layout
 pytestmark = pytest.mark.slow
 
 ORG = scenario.ORG
-FIRST, SECOND, THIRD, FOURTH = scenario.WINDOWS
+FIRST, SECOND, THIRD = scenario.WINDOWS
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,6 @@ def in_order(scenario_layout_factory, dbt_target: Path) -> Iterator[dict]:
         layout, "select distinct_id from intermediate.int_identity_replay order by 1"
     )
     run_window(layout, THIRD, dbt_target)
-    run_window(layout, FOURTH, dbt_target)
     seen["marts"] = marts(layout)
     yield seen
 

@@ -163,6 +163,8 @@ def test_events_filters(client_a: httpx.Client, params: dict, expected: list[str
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"start_date": "yesterday"}, "query.start_date"),
         ({"start_date": "2026-11-21", "end_date": "2026-11-20"}, "end_date"),
+        ({"start_date": "0001-01-01T00:00:00+01:00"}, "start_date: must be between"),
+        ({"limit": 0}, "query.limit"),
     ],
 )
 def test_events_bad_parameters_are_400_naming_the_field(

@@ -214,3 +214,20 @@ def test_session_detail_in_the_seed_shape(client_a: httpx.Client, built: Built) 
     SessionDetail.model_validate(response.json())
     missing = client_a.get(f"/api/projects/{built.tenants.project_a}/sessions/nope")
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/api/projects/{p}/releases", {"start_date": "1900-01-01", "end_date": "2026-01-01"}),
+        ("/api/projects/{p}/health/trend", {"end_date": "9999-12-31"}),
+        ("/api/projects/{p}/sessions", {"status": "sleeping"}),
+        ("/api/projects/{p}/sessions", {"limit": 1001}),
+        ("/api/projects/99999999999999999999999/releases", {}),
+    ],
+)
+def test_bad_parameters_are_400_never_500(
+    client_a: httpx.Client, built: Built, path: str, params: dict
+) -> None:
+    response = client_a.get(path.format(p=built.tenants.project_a), params=params)
+    assert response.status_code == 400, response.text

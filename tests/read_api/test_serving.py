@@ -4,21 +4,31 @@ and a reader follows the pointer without ever seeing a half-published snapshot."
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
 
 import duckdb
+import httpx
 import pytest
 
+from tests.read_api.conftest import RunningApi, Tenants
 from warehouse import serving
 from warehouse.duck import connect_warehouse
 from warehouse.layout import Layout
-from warehouse.serving import NoSnapshotError, ServedMarts, current_snapshot, publish_snapshot
+from warehouse.registry import Registry
+from warehouse.serving import (
+    NoSnapshotError,
+    Served,
+    ServedMarts,
+    current_snapshot,
+    publish_snapshot,
+)
 
 
 @pytest.fixture
 def warehouse(layout: Layout, monkeypatch: pytest.MonkeyPatch) -> Layout:
     # A stand-in analytics schema: one small mart and the events, as dbt would leave them.
-    monkeypatch.setattr(serving, "SERVED_MARTS", {"dim_persons": "org_id, person_id"})
+    monkeypatch.setattr(serving, "SERVED_MARTS", {"dim_persons": Served("org_id, person_id")})
     monkeypatch.setattr(serving, "SERVED_MACROS", ())
     with connect_warehouse(layout) as con:
         con.execute("CREATE SCHEMA analytics")
@@ -125,3 +135,18 @@ def test_reader_follows_the_pointer_and_keeps_old_cursors_valid(warehouse: Layou
         assert old.execute("SELECT count(*) FROM analytics.fct_events").fetchone() == (72,)
     assert marts.current_path() == second.path != first.path
     marts.close()
+
+
+def test_reads_before_the_first_publish_are_503_not_500(
+    layout: Layout, api_on: Callable[[Layout], RunningApi]
+) -> None:
+    with Registry.open(layout) as registry:
+        key = registry.create_key("acme", "web", "rw")
+    api = api_on(layout)
+    headers = Tenants.headers(key.key)
+    project = key.record.project_id
+    for path in ("/api/analytics/persons", f"/api/projects/{project}/releases"):
+        response = httpx.get(api.base_url + path, headers=headers)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "60"
+        assert "no snapshot published yet" in response.json()["detail"]

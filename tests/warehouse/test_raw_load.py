@@ -11,10 +11,21 @@ HOUR = datetime(2026, 1, 18, 12)
 
 def _event(uuid: str, timestamp: str, received_at: str = "2026-01-18T12:30:00Z") -> dict:
     return {
-        "uuid": uuid, "org_id": "org_a", "project_id": 1, "received_at": received_at,
-        "source": "native", "ip": "127.0.0.1", "environment": "production", "event": "signed_up",
-        "event_display_name": None, "distinct_id": "u1", "anonymous_id": None, "device_id": None,
-        "session_id": None, "properties": {"plan": "pro"}, "timestamp": timestamp,
+        "uuid": uuid,
+        "org_id": "org_a",
+        "project_id": 1,
+        "received_at": received_at,
+        "source": "native",
+        "ip": "127.0.0.1",
+        "environment": "production",
+        "event": "signed_up",
+        "event_display_name": None,
+        "distinct_id": "u1",
+        "anonymous_id": None,
+        "device_id": None,
+        "session_id": None,
+        "properties": {"plan": "pro"},
+        "timestamp": timestamp,
     }
 
 
@@ -34,10 +45,20 @@ def test_load_hour_replaces_the_hour_and_counts_late_records(layout: Layout) -> 
     first = load_hour(con, layout, "events", HOUR)
     second = load_hour(con, layout, "events", HOUR)
 
-    assert (first.files_read, first.rows_loaded, first.rows_replaced, first.late_records) == (2, 2, 0, 1)
+    assert (first.files_read, first.rows_loaded, first.rows_replaced, first.late_records) == (
+        2,
+        2,
+        0,
+        1,
+    )
     assert (second.rows_loaded, second.rows_replaced) == (2, 2)
-    rows = con.execute("SELECT uuid, properties->>'plan', timestamp FROM raw.events ORDER BY uuid").fetchall()
-    assert rows == [("e1", "pro", datetime(2026, 1, 18, 12, 1)), ("e2", "pro", datetime(2026, 1, 17, 8))]
+    rows = con.execute(
+        "SELECT uuid, properties->>'plan', timestamp FROM raw.events ORDER BY uuid"
+    ).fetchall()
+    assert rows == [
+        ("e1", "pro", datetime(2026, 1, 18, 12, 1)),
+        ("e2", "pro", datetime(2026, 1, 17, 8)),
+    ]
 
 
 def test_load_hour_of_an_empty_hour_clears_it(layout: Layout) -> None:

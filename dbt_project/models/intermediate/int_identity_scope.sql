@@ -2,6 +2,13 @@
 -- an id whose first sighting this window holds (an id that now "existed" earlier can change
 -- which merges happen). Unwindowed, that is every component.
 
+{% if not is_windowed() %}
+
+-- depends_on: {{ ref('int_window_links') }}, {{ ref('int_window_sightings') }}, {{ ref('int_distinct_ids') }}
+select distinct org_id, component_key from {{ ref('int_identity_components') }}
+
+{% else %}
+
 with
 
 window_link_ids as (
@@ -40,3 +47,5 @@ final as (
 )
 
 select * from final
+
+{% endif %}

@@ -6,6 +6,8 @@
     )
 }}
 
+-- depends_on: {{ source('raw', 'events') }}, {{ source('raw', 'identities') }}, {{ source('raw', 'sessions') }}
+
 -- Every received-time window a run has processed. Its latest end is the pipeline's clock (see
 -- int_pipeline_clock); an unwindowed run records (-infinity, end of the latest received hour).
 
@@ -19,11 +21,12 @@ with
 
 received as (
 
-    select max(received_at) as received_at from {{ ref('stg_events') }}
+    -- straight from the raw tables: deduplication cannot change the latest arrival
+    select max(received_at) as received_at from {{ source('raw', 'events') }}
     union all
-    select max(received_at) from {{ ref('stg_identities') }}
+    select max(received_at) from {{ source('raw', 'identities') }}
     union all
-    select max(received_at) from {{ ref('stg_sessions') }}
+    select max(received_at) from {{ source('raw', 'sessions') }}
 
 )
 

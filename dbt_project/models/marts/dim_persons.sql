@@ -7,6 +7,8 @@
     )
 }}
 
+-- depends_on: {{ ref('int_window_sightings') }}, {{ ref('int_identity_replay') }}
+
 -- One row per person. A run recomputes every person with an id seen in its window or re-stitched
 -- by it, from all of that person's ids and property writes; the pre-hook first deletes the rows
 -- of persons that were merged away.
@@ -21,9 +23,14 @@ identities as (
 
 affected_ids as (
 
+    {% if is_windowed() %}
     select org_id, distinct_id from {{ ref('int_window_sightings') }}
     union
     select org_id, distinct_id from {{ ref('int_identity_replay') }}
+    {% else %}
+    -- unwindowed: every id there is
+    select org_id, distinct_id from {{ ref('int_distinct_ids') }}
+    {% endif %}
 
 ),
 

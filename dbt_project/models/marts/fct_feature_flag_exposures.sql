@@ -8,6 +8,8 @@
 }}
 
 -- depends_on: {{ ref('int_identity_replay') }}
+-- depends_on: {{ ref('int_window_sightings') }}
+-- depends_on: {{ ref('int_identity_map') }}
 
 -- The first exposure of each person to each variant of each feature flag, from
 -- `$feature_flag_called` events. A run recomputes the persons seen in its window and the persons it
@@ -37,6 +39,10 @@ exposure_events as (
 
 affected_persons as (
 
+    {% if not is_windowed() %}
+    -- unwindowed: everyone with an exposure
+    select distinct org_id, person_id from exposure_events
+    {% else %}
     -- persons with an id seen in the window (a superset of those with a new exposure), and
     -- the persons re-stitched in this run
     select
@@ -51,6 +57,7 @@ affected_persons as (
     from {{ ref('int_identity_map') }} as identities
     semi join {{ ref('int_identity_replay') }} as restitched
         on restitched.org_id = identities.org_id and restitched.distinct_id = identities.distinct_id
+    {% endif %}
     {% endif %}
 
 ),

@@ -26,12 +26,35 @@ buckets as (
         org_id,
         project_id,
         grain.grain,
-        date_trunc(grain.grain, hour) as bucket_start,
-        date_trunc(grain.grain, hour) + if(grain.grain = 'hour', interval 1 hour,
-            if(grain.grain = 'day', interval 1 day, interval 7 day)) as bucket_end
+        date_trunc(grain.grain, hour) as bucket_start
 
     from affected_hours
     cross join (values ('hour'), ('day'), ('week')) as grain(grain)
+
+),
+
+earliest as (
+
+    -- every affected bucket starts at or after this: lets the scans below skip older rows
+    select min(bucket_start) as bucket_start from buckets
+
+),
+
+hourly_in_buckets as (
+
+    -- each hourly row under its hour, day and week bucket, so buckets join on equality
+    select
+        hourly.org_id,
+        hourly.project_id,
+        grain.grain,
+        date_trunc(grain.grain, hourly.hour) as bucket_start,
+        hourly.stored_sessions,
+        hourly.adjusted_sessions,
+        hourly.crashed_sessions
+
+    from {{ ref('agg_release_health_hourly') }} as hourly
+    cross join (values ('hour'), ('day'), ('week')) as grain(grain)
+    where hourly.hour >= (select bucket_start from earliest)
 
 ),
 
@@ -47,12 +70,46 @@ sessions as (
         sum(hourly.crashed_sessions)::bigint as crashed_sessions
 
     from buckets
-    inner join {{ ref('agg_release_health_hourly') }} as hourly
-        on hourly.org_id = buckets.org_id
-        and hourly.project_id = buckets.project_id
-        and hourly.hour >= buckets.bucket_start
-        and hourly.hour < buckets.bucket_end
+    inner join hourly_in_buckets as hourly using (org_id, project_id, grain, bucket_start)
     group by all
+
+),
+
+users_in_buckets as (
+
+    -- a daily row belongs to its day and its week bucket whole ...
+    select
+        users.org_id,
+        users.project_id,
+        grain.grain,
+        date_trunc(grain.grain, users.day)::timestamp as bucket_start,
+        users.person_id,
+        users.crashed_hours <> 0 as has_crashed,
+        users.sample_rate
+
+    from {{ ref('agg_release_users_daily') }} as users
+    cross join (values ('day'), ('week')) as grain(grain)
+    where users.day >= (select bucket_start from earliest)::date
+
+    union all
+
+    -- ... and to the hour buckets of its mask (only the affected hours are looked at)
+    select
+        users.org_id,
+        users.project_id,
+        buckets.grain,
+        buckets.bucket_start,
+        users.person_id,
+        users.crashed_hours & {{ hour_bit('buckets.bucket_start') }} <> 0 as has_crashed,
+        users.sample_rate
+
+    from buckets
+    inner join {{ ref('agg_release_users_daily') }} as users
+        on users.org_id = buckets.org_id
+        and users.project_id = buckets.project_id
+        and users.day = buckets.bucket_start::date
+    where buckets.grain = 'hour'
+      and users.session_hours & {{ hour_bit('buckets.bucket_start') }} <> 0
 
 ),
 
@@ -64,17 +121,11 @@ persons as (
         buckets.grain,
         buckets.bucket_start,
         users.person_id,
-        bool_or(users.crashed_hours & {{ hour_mask('users.day', 'buckets.bucket_start', 'buckets.bucket_end') }} <> 0)
-            as has_crashed,
+        bool_or(users.has_crashed) as has_crashed,
         max(users.sample_rate) as highest_sample_rate
 
     from buckets
-    inner join {{ ref('agg_release_users_daily') }} as users
-        on users.org_id = buckets.org_id
-        and users.project_id = buckets.project_id
-        and users.day >= buckets.bucket_start::date
-        and users.day < buckets.bucket_end::date + 1
-    where users.session_hours & {{ hour_mask('users.day', 'buckets.bucket_start', 'buckets.bucket_end') }} <> 0
+    inner join users_in_buckets as users using (org_id, project_id, grain, bucket_start)
     group by all
 
 ),
