@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,3 +25,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 @pytest.fixture
 def layout(data_dir: Path) -> Layout:
     return Layout(data_dir)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # The app's lifespan calls gc.freeze() (a server-process optimisation); in-process test apps
+    # would otherwise leave DuckDB objects uncollected at exit, and nanobind reports them as leaks
+    # after pytest's summary line.
+    gc.unfreeze()
+    gc.collect()
