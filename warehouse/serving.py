@@ -79,7 +79,7 @@ SERVED_MARTS: dict[str, Served] = {
     "release_health": Served("org_id, project_id"),
     "release_health_trend": Served("org_id, project_id, grain, bucket_start"),
 }
-SERVED_MACROS: tuple[str, ...] = ("release_health_between",)
+SERVED_MACROS: tuple[str, ...] = ("release_health_between", "project_release_health_between")
 EVENTS_MART = "fct_events"
 EVENTS = Served("timestamp", day="timestamp")
 SNAPSHOT_FILE = "warehouse.duckdb"  # opened, its catalog is `warehouse`, like the pipeline's

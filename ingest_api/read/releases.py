@@ -2,11 +2,11 @@
 
 Without a window, a release's health is the ``release_health`` mart: its whole history up to
 the last completed run. With ``start_date``/``end_date`` it is dbt's own table macro
-``release_health_between(start, end)`` (whole hours, end exclusive), which reads only the
-forever-kept aggregates (``agg_release_health_hourly`` and the per-day person masks of
-``agg_release_users_daily``), so a window older than the 30-day session retention answers with
-the same numbers it had before its sessions were pruned. The formulas live in dbt
-(``dbt_project/macros/release_health.sql``); nothing is recomputed here."""
+``project_release_health_between(org, project, start, end)`` (whole hours, end exclusive), which
+reads only the project's rows of the forever-kept aggregates (``agg_release_health_hourly`` and
+the per-day person masks of ``agg_release_users_daily``), so a window older than the 30-day
+session retention answers with the same numbers it had before its sessions were pruned. The
+formulas live in dbt (``dbt_project/macros/release_health.sql``); nothing is recomputed here."""
 
 from __future__ import annotations
 
@@ -31,20 +31,31 @@ class ReleaseKey(NamedTuple):
     environment: str
 
 
-def _source(start: datetime | None, end: datetime | None) -> tuple[str, dict[str, Any]]:
-    """The relation to read health from: the whole-history mart, or the macro over a window.
-    A window with one open side takes the other from the whole history's bounds."""
+def _source(
+    cur: duckdb.DuckDBPyConnection,
+    org_id: str,
+    project_id: int,
+    start: datetime | None,
+    end: datetime | None,
+) -> tuple[str, dict[str, Any]]:
+    """The relation to read the project's health from: the whole-history mart, or dbt's
+    one-project table macro over a window. A window with one open side takes the other from the
+    project's whole history. Bounds are passed as values, not subqueries: the macro repeats them
+    in several places, and each subquery would be one more join to plan."""
     if start is None and end is None:
         return "analytics.release_health", {}
-    history = (
-        "(SELECT {} FROM analytics.release_health WHERE org_id = $org AND project_id = $project)"
+    if start is None or end is None:
+        first, last = cur.execute(
+            "SELECT min(window_start), max(window_end) FROM analytics.release_health"
+            " WHERE org_id = $org AND project_id = $project",
+            {"org": org_id, "project": project_id},
+        ).fetchone()
+        start, end = start or first, end or last
+    return (
+        "analytics.project_release_health_between"
+        "($org, $project, $start::TIMESTAMP, $end::TIMESTAMP)",
+        {"start": start, "end": end},
     )
-    bounds = {
-        "start": history.format("min(window_start)") if start is None else "$start::TIMESTAMP",
-        "end": history.format("max(window_end)") if end is None else "$end::TIMESTAMP",
-    }
-    params = {name: value for name, value in (("start", start), ("end", end)) if value is not None}
-    return f"analytics.release_health_between({bounds['start']}, {bounds['end']})", params
 
 
 def list_releases(
@@ -55,7 +66,7 @@ def list_releases(
     start: datetime | None,
     end: datetime | None,
 ) -> dict[str, Any]:
-    source, params = _source(start, end)
+    source, params = _source(cur, org_id, project_id, start, end)
     clauses = ["org_id = $org", "project_id = $project"]
     if environment is not None:
         clauses.append("environment = $environment")
@@ -81,7 +92,7 @@ def release_detail(
     end: datetime | None,
 ) -> dict[str, Any] | None:
     """One release's health; without ``environment``, in the environment it had most sessions."""
-    source, params = _source(start, end)
+    source, params = _source(cur, org_id, project_id, start, end)
     clauses = ["org_id = $org", "project_id = $project", "release = $release"]
     if environment is not None:
         clauses.append("environment = $environment")

@@ -7,9 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ingest_api.deps import ReadKey
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import Marts
+from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter, list_events
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import EventPage
@@ -22,8 +21,7 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 
 @router.get("/events", response_model=EventPage)
 def events(
-    key: ReadKey,
-    marts: Marts,
+    reader: OrgScope,
     event_name: str | None = None,
     distinct_id: str | None = None,
     start_date: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
@@ -33,6 +31,6 @@ def events(
 ) -> JsonResponse:
     """The org's events, newest first, one page at a time."""
     start, end = time_range(start_date, end_date)
-    where = EventFilter(key.org_id, event_name, distinct_id, start, end)
-    with marts.cursor() as cur:
+    where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
+    with reader.marts.cursor() as cur:
         return JsonResponse(list_events(cur, where, limit, cursor))

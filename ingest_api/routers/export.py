@@ -8,9 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
-from ingest_api.deps import ReadKey
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import Marts
+from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter
 from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
 from ingest_api.read.timeutil import time_range
@@ -24,8 +23,7 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
     responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
 )
 def export(
-    key: ReadKey,
-    marts: Marts,
+    reader: OrgScope,
     start_date: Annotated[datetime, Query(description="ISO 8601, inclusive.")],
     end_date: Annotated[datetime, Query(description="ISO 8601, exclusive.")],
     format: ExportFormat = "ndjson",
@@ -34,11 +32,12 @@ def export(
 ) -> StreamingResponse:
     """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""
     start, end = time_range(start_date, end_date)
-    where = EventFilter(key.org_id, event_name, distinct_id, start, end)
-    marts.current_path()  # fails with 503 before the 200 status line when nothing is published
+    where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
+    # Fails with 503 before the 200 status line when nothing is published.
+    reader.marts.current_path()
     filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
     return StreamingResponse(
-        export_events(marts, where, format),
+        export_events(reader.marts, where, format),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -6,9 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from ingest_api.deps import ReadKey
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import Marts
+from ingest_api.read.deps import OrgScope
 from ingest_api.read.persons import list_persons, person_by_distinct_id
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import Person, PersonList
@@ -20,21 +19,20 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 
 @router.get("/persons", response_model=PersonList)
 def persons(
-    key: ReadKey,
-    marts: Marts,
+    reader: OrgScope,
     limit: Annotated[int, Query(ge=1, le=MAX_PERSONS_PAGE, description="Page size.")] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JsonResponse:
     """The org's persons, newest first (at most 1,000 per page)."""
-    with marts.cursor() as cur:
-        return JsonResponse(list_persons(cur, key.org_id, limit, offset))
+    with reader.marts.cursor() as cur:
+        return JsonResponse(list_persons(cur, reader.org_id, limit, offset))
 
 
 @router.get("/persons/{distinct_id}", response_model=Person)
-def person(key: ReadKey, marts: Marts, distinct_id: str) -> JsonResponse:
+def person(reader: OrgScope, distinct_id: str) -> JsonResponse:
     """The merged person that ``distinct_id`` belongs to, with every one of its distinct_ids."""
-    with marts.cursor() as cur:
-        found = person_by_distinct_id(cur, key.org_id, distinct_id)
+    with reader.marts.cursor() as cur:
+        found = person_by_distinct_id(cur, reader.org_id, distinct_id)
     if found is None:
         raise HTTPException(404, f"no person with distinct_id {distinct_id!r}")
     return JsonResponse(found)

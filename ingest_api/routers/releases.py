@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import Marts, ReadableProject
+from ingest_api.read.deps import ProjectScope
 from ingest_api.read.releases import TrendInterval, health_trend, list_releases, release_detail
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList
@@ -23,23 +23,21 @@ End = Annotated[datetime | None, Query(description=f"Exclusive. {WINDOW_HELP}")]
 
 @router.get("/{project_id}/releases", response_model=ReleaseList)
 def releases(
-    project: ReadableProject,
-    marts: Marts,
+    reader: ProjectScope,
     environment: str | None = None,
     start_date: Start = None,
     end_date: End = None,
 ) -> JsonResponse:
     """Every release with sessions in the window, with its sampling-adjusted health."""
     start, end = time_range(start_date, end_date)
-    with marts.cursor() as cur:
-        found = list_releases(cur, project.org_id, project.project_id, environment, start, end)
+    with reader.marts.cursor() as cur:
+        found = list_releases(cur, reader.org_id, reader.project_id, environment, start, end)
     return JsonResponse(found)
 
 
 @router.get("/{project_id}/releases/{version}", response_model=ReleaseDetail)
 def release(
-    project: ReadableProject,
-    marts: Marts,
+    reader: ProjectScope,
     version: str,
     environment: Annotated[
         str | None, Query(description="Default: the environment with most sessions.")
@@ -49,9 +47,9 @@ def release(
 ) -> JsonResponse:
     """One release's health, with crashed users, first/last seen and the crash-free trend."""
     start, end = time_range(start_date, end_date)
-    with marts.cursor() as cur:
+    with reader.marts.cursor() as cur:
         found = release_detail(
-            cur, project.org_id, project.project_id, version, environment, start, end
+            cur, reader.org_id, reader.project_id, version, environment, start, end
         )
     if found is None:
         raise HTTPException(404, f"release {version!r} has no sessions in this window")
@@ -60,8 +58,7 @@ def release(
 
 @router.get("/{project_id}/health/trend", response_model=HealthTrend)
 def trend(
-    project: ReadableProject,
-    marts: Marts,
+    reader: ProjectScope,
     interval: TrendInterval = "day",
     start_date: Annotated[
         datetime | None, Query(description="Buckets starting at or after.")
@@ -70,6 +67,6 @@ def trend(
 ) -> JsonResponse:
     """Crash-free session and user rates of the project per hour, day or ISO week."""
     start, end = time_range(start_date, end_date)
-    with marts.cursor() as cur:
-        found = health_trend(cur, project.org_id, project.project_id, interval, start, end)
+    with reader.marts.cursor() as cur:
+        found = health_trend(cur, reader.org_id, reader.project_id, interval, start, end)
     return JsonResponse(found)

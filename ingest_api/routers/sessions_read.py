@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import Marts, ReadableProject
+from ingest_api.read.deps import ProjectScope
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import SessionDetail, SessionList
 from ingest_api.read.sessions import SessionStatus, list_sessions, session_detail
@@ -19,24 +19,21 @@ router = APIRouter(prefix="/api/projects", tags=["release health"], responses=RE
 
 @router.get("/{project_id}/sessions", response_model=SessionList)
 def sessions(
-    project: ReadableProject,
-    marts: Marts,
+    reader: ProjectScope,
     release: str | None = None,
     status: SessionStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SESSIONS_PAGE)] = 100,
 ) -> JsonResponse:
     """Recent sessions (the last 30 days are kept individually)."""
-    with marts.cursor() as cur:
-        found = list_sessions(cur, project.org_id, project.project_id, release, status, limit)
+    with reader.marts.cursor() as cur:
+        found = list_sessions(cur, reader.org_id, reader.project_id, release, status, limit)
     return JsonResponse(found)
 
 
 @router.get("/{project_id}/sessions/{session_id}", response_model=SessionDetail)
-def session(project: ReadableProject, marts: Marts, session_id: str) -> JsonResponse:
-    with marts.cursor() as cur:
-        found = session_detail(cur, project.org_id, project.project_id, session_id)
+def session(reader: ProjectScope, session_id: str) -> JsonResponse:
+    with reader.marts.cursor() as cur:
+        found = session_detail(cur, reader.org_id, reader.project_id, session_id)
     if found is None:
-        raise HTTPException(
-            404, f"session {session_id!r} not found in project {project.project_id}"
-        )
+        raise HTTPException(404, f"session {session_id!r} not found in project {reader.project_id}")
     return JsonResponse(found)

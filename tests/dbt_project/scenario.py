@@ -256,11 +256,13 @@ def _session(
     environment="production",
     end: dict | None = None,
     end_received_at=None,
+    org=ORG,
+    project=PROJECT,
 ):
     records = [
         session_start_record(
-            org_id=ORG,
-            project_id=PROJECT,
+            org_id=org,
+            project_id=project,
             session_id=session_id,
             distinct_id=distinct_id,
             release=release,
@@ -274,8 +276,8 @@ def _session(
         ended_at = end.pop("ended_at")
         records.append(
             session_end_record(
-                org_id=ORG,
-                project_id=PROJECT,
+                org_id=org,
+                project_id=project,
                 session_id=session_id,
                 ended_at=ended_at,
                 received_at=end_received_at or received(ended_at),
@@ -384,6 +386,11 @@ def sessions() -> list[dict]:
     records += _session(
         "s-late", "seed-user-late", "2.0.0", at(d2, "11:15"), end={"ended_at": at(d2, "11:25")}
     )
+    # another org's session of a release with the same name: never counted with org_a's
+    records += _session(
+        "s-other-org", "u1", "1.9.0", at(d1, "10:40"), end={"ended_at": at(d1, "10:50")},
+        org=OTHER_ORG, project=OTHER_PROJECT,
+    )  # fmt: skip
     return records
 
 

@@ -99,7 +99,8 @@ def test_prune_keeps_aggregates_and_old_answers(in_order: dict, dbt_target: Path
         (datetime(2026, 1, 19).date(), 33)
     ]
     assert query(layout, "select cutoff, sessions_deleted from ops.session_prunes") == [
-        (datetime(2026, 1, 19), 1000 + 9 + 6)
+        # org_a's day-1 sessions (the seed's 1,000, the cast's 9 and 6 more) and org_b's one
+        (datetime(2026, 1, 19), 1000 + 9 + 6 + 1)
     ]
     assert {name: rows for name, rows in marts(layout).items() if name in aggregates} == before
     assert query(layout, day_1) == answer_before
@@ -119,13 +120,13 @@ def test_prune_keeps_aggregates_and_old_answers(in_order: dict, dbt_target: Path
         layout,
         "select total_sessions, crashed_sessions, total_users, crashed_users"
         " from analytics.release_health_between(timestamp '2026-01-18', timestamp '2026-01-19')"
-        " where release = '1.9.0' and environment = 'production'",
+        f" where org_id = '{ORG}' and release = '1.9.0' and environment = 'production'",
     )
     assert stable == [(8, 1, 6, 1)]
     hour_10 = query(
         layout,
         "select stored_sessions, stored_users from analytics.agg_release_health_hourly"
-        " where release = '1.9.0' and environment = 'production'"
+        f" where org_id = '{ORG}' and release = '1.9.0' and environment = 'production'"
         " and hour = timestamp '2026-01-18 10:00'",
     )
     assert hour_10 == [(7, 6)]

@@ -169,6 +169,7 @@ def test_session_statuses(built: Layout) -> None:
         "s-j": "exited",
         "s-k": "exited",
         "s-late": "exited",
+        "s-other-org": "exited",  # org_b's
     }
     (person,) = query(
         built,

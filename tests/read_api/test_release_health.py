@@ -65,6 +65,9 @@ def test_releases_over_the_whole_history(client_a: httpx.Client, built: Built) -
             NOV_20[2:],
         ),
         ({"start_date": "2025-01-01", "end_date": "2025-02-01"}, []),
+        # one open side is taken from the project's whole history (Oct 1 to Nov 20)
+        ({"start_date": "2026-11-20"}, NOV_20),
+        ({"end_date": "2026-10-02"}, OCT_1),
     ],
 )
 def test_releases_over_a_window(

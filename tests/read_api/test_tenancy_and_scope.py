@@ -76,10 +76,16 @@ def test_a_project_sees_only_its_own_sessions_and_releases(
     assert client_a.get(f"/api/projects/{built.tenants.project_a}/sessions/b-0").status_code == 404
     b_sessions = client_b.get(f"/api/projects/{built.tenants.project_b}/sessions").json()
     assert [s["id"] for s in b_sessions["sessions"]] == ["b-4", "b-3", "b-2", "b-1", "b-0"]
-    b_releases = client_b.get(f"/api/projects/{built.tenants.project_b}/releases").json()
-    assert [
-        (r["release"], r["total_sessions"], r["crashed_sessions"]) for r in b_releases["releases"]
-    ] == [("1.2.3", 5, 1)]
+    # Org A's 1.2.3 sessions on the same day count for neither org's other project, over the
+    # whole history or a window (the windowed macro filters by tenant inside).
+    for window in ({}, {"start_date": "2026-11-20", "end_date": "2026-11-21"}):
+        b_releases = client_b.get(
+            f"/api/projects/{built.tenants.project_b}/releases", params=window
+        ).json()
+        assert [
+            (r["release"], r["total_sessions"], r["crashed_sessions"], r["adoption_rate"])
+            for r in b_releases["releases"]
+        ] == [("1.2.3", 5, 1, 100.0)]
 
 
 @pytest.mark.parametrize("route", PROJECT_ROUTES + ANALYTICS_ROUTES)
