@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # dagster-dbt and our own tooling find `dbt` on PATH: the venv's comes first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install up test bench demo dbt-build dbt-docs lint clean chromium
+.PHONY: install up test bench demo dbt-build dbt-docs lint clean chromium posthog-js postgresql
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 up: install
 	$(BIN)/loom up
 
-test: install chromium
+test: install chromium posthog-js postgresql
 	$(BIN)/python -m pytest
 
 # The Dagster UI test drives Debian's headless chromium. Install it when it is missing and apt is
@@ -28,6 +28,25 @@ chromium:
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium is missing and apt could not install it: the Dagster UI test will be skipped"
+
+# The shared-catalog test runs a real PostgreSQL server: Debian's package, installed when missing
+# (the test starts its own server in a temporary directory; nothing is configured system-wide).
+postgresql:
+	@{ command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
+	  echo "PostgreSQL is missing and apt could not install it: the shared-catalog test will fail"
+
+# The posthog-js browser test loads the SDK releases its lockfile pins (and playwright-core to
+# drive chromium) from npm. Install them when they are missing or the lockfile changed; without
+# npm the test skips and says why, the rest still runs.
+BROWSER_TEST := tests/ingest_api/browser
+posthog-js: $(BROWSER_TEST)/node_modules/.package-lock.json
+
+$(BROWSER_TEST)/node_modules/.package-lock.json: $(BROWSER_TEST)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  cd $(BROWSER_TEST) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm is missing: the posthog-js browser test will be skipped"; fi
 
 bench: install
 	$(BIN)/python -m bench
@@ -46,4 +65,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) data dbt_project/target dbt_project/logs
+	rm -rf $(VENV) data dbt_project/target dbt_project/logs $(BROWSER_TEST)/node_modules

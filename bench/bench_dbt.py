@@ -25,13 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import duckdb
-
 from bench.generate import generate
 from warehouse import dbt
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline, connect_reader
 from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import load_hour
+from warehouse.raw_load import load_hours as load_stream_hours
 
 WORK_DIR = Path(__file__).parent / ".work" / "dbt"
 RESULTS = Path(__file__).parent / "results" / "dbt.md"
@@ -83,7 +81,7 @@ def main() -> None:
     dbt.prepare_warehouse(one_day)
     load_hours(one_day, START, day_1)
     dbt.run_dbt(["run"], layout=one_day, target_path=target)
-    shutil.copyfile(one_day.warehouse_path, seven_days.warehouse_path)
+    shutil.copytree(one_day.data_dir / "lake", seven_days.data_dir / "lake")
     load_hours(seven_days, day_1, day_7)
     backfill = dbt.window_vars(day_1, day_7)
     dbt.run_dbt(["run"], layout=seven_days, vars=backfill, target_path=target)
@@ -100,11 +98,10 @@ def main() -> None:
     dbt_seconds = time.perf_counter() - started
 
     baseline = fresh_copy_of_raw(seven_days, WORK_DIR / "full-sql")
-    con = connect_warehouse(baseline)
-    started = time.perf_counter()
-    con.execute(SCRIPT.read_text())
-    sql_seconds = time.perf_counter() - started
-    con.close()
+    with connect_pipeline(baseline) as con:
+        started = time.perf_counter()
+        con.execute(SCRIPT.read_text())
+        sql_seconds = time.perf_counter() - started
 
     measured = Measurements(
         events_per_day=events_per_day,
@@ -130,13 +127,10 @@ def main() -> None:
 
 
 def load_hours(layout: Layout, start: datetime, end: datetime) -> None:
-    con = connect_warehouse(layout)
-    try:
+    with connect_pipeline(layout) as con:
         for stream in STREAMS:
-            for hour in sorted(h for h in layout.landed_hours(stream) if start <= h < end):
-                load_hour(con, layout, stream, hour)
-    finally:
-        con.close()
+            hours = [h for h in layout.landed_hours(stream) if start <= h < end]
+            load_stream_hours(con, layout, stream, hours)
 
 
 def time_hourly_run(layout: Layout, target: Path, hour: datetime) -> tuple[float, float]:
@@ -151,26 +145,27 @@ def time_hourly_run(layout: Layout, target: Path, hour: datetime) -> tuple[float
 
 
 def fresh_copy_of_raw(source: Layout, data_dir: Path) -> Layout:
-    """A new warehouse holding only the raw tables of ``source``."""
+    """A new lake holding only the raw tables of ``source`` (copied through Parquet)."""
     layout = Layout(data_dir)
-    con = connect_warehouse(layout)
-    try:
-        con.execute(f"ATTACH '{source.warehouse_path}' AS source (READ_ONLY)")
+    exported = data_dir / "raw-export"
+    exported.mkdir(parents=True)
+    with connect_reader(source) as con:
+        for stream in STREAMS:
+            con.execute(f"COPY raw.{stream} TO '{exported / stream}.parquet' (FORMAT parquet)")
+    with connect_pipeline(layout) as con:
         con.execute("CREATE SCHEMA raw")
         for stream in STREAMS:
-            con.execute(f"CREATE TABLE raw.{stream} AS SELECT * FROM source.raw.{stream}")
-        con.execute("DETACH source")
-    finally:
-        con.close()
+            con.execute(
+                f"CREATE TABLE raw.{stream} AS SELECT * FROM read_parquet(?)",
+                [f"{exported / stream}.parquet"],
+            )
+    shutil.rmtree(exported)
     return layout
 
 
 def fetch_row(layout: Layout, sql: str) -> tuple:
-    con = duckdb.connect(str(layout.warehouse_path), read_only=True)
-    try:
-        return con.execute(sql).fetchone()
-    finally:
-        con.close()
+    with connect_reader(layout) as con:
+        return con.execute(sql).fetchall()[0]
 
 
 # (what, query over {table}, dbt's table, the script's table): the two builds must agree

@@ -256,9 +256,10 @@ def prepare_data_dir(data_dir: Path, reset: bool) -> Path:
 
 
 def report(layout, truth: SentTruth, day_start: datetime) -> None:
-    from warehouse.duck import connect_warehouse
+    from warehouse.duck import connect_reader
+    from warehouse.published import published_snapshot_id
 
-    con = connect_warehouse(layout, read_only=True)
+    con = connect_reader(layout, snapshot=published_snapshot_id(layout))
     try:
         adoption = {
             label: dict(

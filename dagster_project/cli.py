@@ -54,24 +54,27 @@ def requested_hours(hour: str | None, start: str | None, end: str | None) -> lis
 @click.option("--from", "start", help="First hour of a range (UTC).")
 @click.option("--to", "end", help="Last hour of a range, inclusive (UTC).")
 def run(hour: str | None, start: str | None, end: str | None) -> None:
-    """Materialize received hours through Dagster, one run per hour.
+    """Materialize received hours through Dagster: one hour, or a range as one backfill run.
 
-    The runs use the same job, assets and run storage as the Dagster UI (DAGSTER_HOME under the
-    data directory), so they show up there. The current, still-open hour may be run too; the
+    The run uses the same job, assets and run storage as the Dagster UI (DAGSTER_HOME under the
+    data directory), so it shows up there. The current, still-open hour may be run too; the
     schedule rebuilds it once it has closed.
     """
     hours = requested_hours(hour, start, end)
     # Imported here: loading the definitions parses the dbt manifest, which `--help` should not.
     from dagster_project.instance import warehouse_instance
-    from dagster_project.runner import materialize_hours
+    from dagster_project.run_owners import release_runs_of_dead_owners
+    from dagster_project.runner import materialize_range
 
     layout = Layout.from_settings()
     with warehouse_instance(layout) as instance:
-        runs = materialize_hours(hours, instance, on_hour=lambda r: click.echo(r.progress_line()))
-    failed = [r for r in runs if not r.success]
-    if failed:
-        raise click.ClickException(
-            f"{failed[0].hour:%Y-%m-%d %H:00} failed (run {failed[0].run_id}); "
-            f"{len(hours) - len(runs)} later hour(s) not run"
-        )
-    click.echo(f"{len(runs)} hour(s) materialized; runs are in {layout.dagster_home}")
+        for released in release_runs_of_dead_owners(instance):
+            click.echo(
+                f"run {released.run_id} was left unfinished by a process that is gone "
+                f"(pid {released.pid}): marked failed, its warehouse slot freed"
+            )
+        result = materialize_range(hours[0], hours[-1], instance)
+    click.echo(result.progress_line())
+    if not result.success:
+        raise click.ClickException(f"the run failed (run {result.run_id})")
+    click.echo(f"{len(hours)} hour(s) materialized; runs are in {layout.dagster_home}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dagster as dg
 
 from dagster_project.assets.dbt import dbt_models
+from dagster_project.assets.lake import compacted_lake_files, published_snapshot
 from dagster_project.assets.raw import raw_assets
-from dagster_project.assets.serving import serving_snapshot
 from dagster_project.jobs import hourly_pipeline
 from dagster_project.resources import WarehouseResource, dbt_cli_resource
 from dagster_project.retention import retention
@@ -14,7 +14,7 @@ from dagster_project.schedules import hourly_pipeline_schedule, retention_schedu
 from dagster_project.sensors import late_landing_files_sensor
 
 defs = dg.Definitions(
-    assets=[*raw_assets, dbt_models, serving_snapshot],
+    assets=[*raw_assets, dbt_models, compacted_lake_files, published_snapshot],
     jobs=[hourly_pipeline, retention],
     schedules=[hourly_pipeline_schedule, retention_schedule],
     sensors=[late_landing_files_sensor],

@@ -24,6 +24,12 @@ telemetry:
   enabled: false
 nux:
   enabled: false
+# Runs launched by the UI or the daemon whose worker process died are failed and their pool slots
+# freed (scripted `loom run`s are released by dagster_project/run_owners.py instead).
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  free_slots_after_run_end_seconds: 30
 concurrency:
   pools:
     granularity: op

@@ -13,8 +13,9 @@ from dagster_dbt import DbtProject
 from warehouse.dbt import PROJECT_DIR, dbt_env
 from warehouse.layout import Layout
 
-# The venv's dbt, whether or not the venv is on PATH (tests run `.venv/bin/pytest` directly).
-DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt"))
+# The venv's dbt, whether or not the venv is on PATH (tests run `.venv/bin/pytest` directly),
+# through the launcher that makes it die with the pipeline process (warehouse/dbt_launcher.py).
+DBT_EXECUTABLE = str(Path(sys.executable).with_name("loom-dbt"))
 MANIFEST_INPUTS = ("models", "macros", "tests", "analyses", "seeds", "snapshots")
 
 dbt_project = DbtProject(project_dir=PROJECT_DIR)

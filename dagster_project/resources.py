@@ -11,13 +11,13 @@ import duckdb
 from dagster_dbt import DbtCliResource
 
 from dagster_project.project import DBT_EXECUTABLE, dbt_project
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.settings import Settings, get_settings
 
-# Every step that opens warehouse.duckdb for writing runs in this pool. DAGSTER_HOME's dagster.yaml
-# (written by dagster_project.instance) limits it to one slot, so across the UI, the daemon's
-# schedule/sensor runs and `loom run` at most one step writes DuckDB at a time.
+# Every step that writes the lake runs in this pool. DAGSTER_HOME's dagster.yaml (written by
+# dagster_project.instance) limits it to one slot, so across the UI, the daemon's schedule/sensor
+# runs and `loom run` one step writes at a time: runs never race each other's incremental merges.
 WAREHOUSE_POOL = "warehouse"
 # One asset group for the whole graph: the UI then draws landing → raw → staging → marts → serving
 # expanded, where several groups would start collapsed into boxes. The layers still read from the
@@ -44,8 +44,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        # Closed before the step ends: dbt runs in another process and needs the file lock.
-        con = connect_warehouse(self.layout)
+        """The pipeline's connection to the lake, closed when the block ends."""
+        con = connect_pipeline(self.layout)
         try:
             yield con
         finally:

@@ -1,7 +1,9 @@
-"""Daily retention: prune individual sessions and retire landing files that are safely loaded.
+"""Daily retention: prune individual sessions and retire landing files that are safely loaded;
+then expire lake snapshots no reader can still be on.
 
 Hourly aggregates are never touched: ``prune_sessions`` (a dbt macro of the project) deletes only
-rows of ``fct_sessions``, and the landing files go only once every one of them is in ``raw.*``.
+rows of ``fct_sessions`` and publishes the result at once, and the landing files go only once every
+one of them is in ``raw.*``.
 """
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
@@ -22,7 +24,9 @@ from dagster_project.jobs import WRITER_TAGS
 from dagster_project.project import dbt_environment
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.layout import RETIRED_MARKER, STREAMS, Layout
-from warehouse.raw_load import ensure_raw_table
+from warehouse.maintenance import expire_snapshots, live_data_files
+from warehouse.published import publish
+from warehouse.raw_load import QUARANTINE_TABLE, ensure_raw_table
 
 
 @dataclass
@@ -38,15 +42,20 @@ class LandingRetention:
 def loaded_files(
     con: duckdb.DuckDBPyConnection, stream: str, since: datetime, before: datetime
 ) -> set[str]:
-    """Landing files of hours in ``[since, before)`` whose rows are in ``raw.<stream>``, relative
-    to the stream's directory (so the comparison survives moving the data directory)."""
+    """Landing files of hours in ``[since, before)`` whose rows are in ``raw.<stream>`` and none
+    in quarantine (a file with quarantined lines is kept to be fixed and replayed), relative to
+    the stream's directory (so the comparison survives moving the data directory)."""
     ensure_raw_table(con, stream)
+    relative = "regexp_extract(_file, 'org_id=[^/]+/date=[^/]+/hour=[^/]+/[^/]+$')"
     rows = con.execute(
         f"""
-        SELECT DISTINCT regexp_extract(_file, 'org_id=[^/]+/date=[^/]+/hour=[^/]+/[^/]+$')
-        FROM raw.{stream} WHERE _received_hour >= ? AND _received_hour < ?
+        SELECT DISTINCT {relative} FROM raw.{stream}
+        WHERE _received_hour >= $since AND _received_hour < $before
+        EXCEPT
+        SELECT {relative} FROM {QUARANTINE_TABLE}
+        WHERE stream = $stream AND _received_hour >= $since AND _received_hour < $before
         """,
-        [since, before],
+        {"since": since, "before": before, "stream": stream},
     ).fetchall()
     return {path for (path,) in rows}
 
@@ -111,7 +120,8 @@ class RetentionConfig(dg.Config):
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     (found,) = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        "select count(*) from information_schema.tables"
+        " where table_catalog = current_database() and table_schema = ? and table_name = ?",
         [schema, table],
     ).fetchone()
     return found > 0
@@ -149,12 +159,21 @@ def prune_sessions(
     shutil.rmtree(invocation.target_path, ignore_errors=True)  # kept only when it failed
     with warehouse.connect() as con:
         prunes_after, cutoff, deleted = prune_count(con)
-    if prunes_after == prunes_before:
-        raise dg.Failure("prune_sessions ran but recorded no prune in ops.session_prunes")
-    context.log.info(f"deleted {deleted} sessions that started before {cutoff}")
+        if prunes_after == prunes_before:
+            raise dg.Failure("prune_sessions ran but recorded no prune in ops.session_prunes")
+        # Readers see the pruned marts now, not only after the next hourly run.
+        snapshot_id = publish(con)
+    context.log.info(
+        f"deleted {deleted} sessions that started before {cutoff}; published snapshot {snapshot_id}"
+    )
     return dg.Output(
         None,
-        metadata={"sessions_deleted": deleted, "cutoff": f"{cutoff}", "retention_days": days},
+        metadata={
+            "sessions_deleted": deleted,
+            "cutoff": f"{cutoff}",
+            "retention_days": days,
+            "published_snapshot_id": snapshot_id,
+        },
     )
 
 
@@ -203,13 +222,38 @@ def _hours_table(rows: list[tuple], header: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
+@dg.op(pool=WAREHOUSE_POOL, ins={"after": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
+def expire_lake_snapshots(context: OpExecutionContext, warehouse: WarehouseResource) -> dg.Output:
+    """Expire lake snapshots older than LOOM_LAKE_SNAPSHOT_RETENTION_HOURS and than the published
+    snapshots readers may still use, then delete the files only they referenced."""
+    hours = warehouse.settings.lake_snapshot_retention_hours
+    with warehouse.connect() as con:
+        expiry = expire_snapshots(con, timedelta(hours=hours))
+        files = sum(live_data_files(con).values())
+    context.log.info(
+        f"expired {expiry.snapshots_expired} snapshots from before {expiry.cutoff:%Y-%m-%d %H:%M};"
+        f" deleted {expiry.files_deleted} files"
+    )
+    return dg.Output(
+        None,
+        metadata={
+            "snapshots_expired": expiry.snapshots_expired,
+            "files_deleted": expiry.files_deleted,
+            "cutoff": f"{expiry.cutoff:%Y-%m-%d %H:%M:%S}",
+            "live_files": files,
+            "duration_s": round(expiry.seconds, 3),
+        },
+    )
+
+
 @dg.job(
     tags=WRITER_TAGS,
     description=(
-        "Daily: prune individual sessions older than LOOM_SESSION_RETENTION_DAYS, delete loaded "
-        "landing files older than LOOM_LANDING_RETENTION_DAYS. Aggregates are never touched."
+        "Daily: prune individual sessions older than LOOM_SESSION_RETENTION_DAYS (published at "
+        "once), delete loaded landing files older than LOOM_LANDING_RETENTION_DAYS, then expire "
+        "lake snapshots and delete the files no reader can need. Aggregates are never touched."
     ),
 )
 def retention() -> None:
-    prune_sessions()
+    expire_lake_snapshots(prune_sessions())
     retire_landing_files()

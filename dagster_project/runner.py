@@ -7,16 +7,21 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from dagster._core.utils import make_new_run_id
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.definitions import defs
 from dagster_project.jobs import HOURLY_JOB
 from dagster_project.partitions import hour_key
+from dagster_project.run_owners import owner_tags
 from warehouse.layout import STREAMS, Layout
 
 # Dagster's per-event console log would bury the one progress line per hour; errors still show.
@@ -25,35 +30,51 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 @dataclass(frozen=True)
 class HourRun:
-    hour: datetime
+    """One run of the hourly pipeline: one hour, or a range of hours as one backfill run."""
+
+    hour: datetime  # the first (or only) hour
     run_id: str
     success: bool
     seconds: float
     rows_loaded: dict[str, int] = field(default_factory=dict)
     files_read: dict[str, int] = field(default_factory=dict)
     late_records: dict[str, int] = field(default_factory=dict)
+    records_quarantined: dict[str, int] = field(default_factory=dict)
     assets_materialized: int = 0
     checks_passed: int = 0
     checks_failed: int = 0
     error: str | None = None
+    last_hour: datetime | None = None  # the last hour of a range
 
     def progress_line(self) -> str:
         loads = " · ".join(
             f"{stream} {self.rows_loaded.get(stream, 0):,} rows "
-            f"({self.files_read.get(stream, 0):,} files, {self.late_records.get(stream, 0):,} late)"
+            f"({self.files_read.get(stream, 0):,} files, {self.late_records.get(stream, 0):,} late"
+            f"{self._quarantined(stream)})"
             for stream in STREAMS
         )
         checks = f"{self.checks_passed}/{self.checks_passed + self.checks_failed} checks passed"
         status = "ok    " if self.success else "FAILED"
+        hours = f"{self.hour:%Y-%m-%d %H:00}"
+        if self.last_hour is not None and self.last_hour != self.hour:
+            count = int((self.last_hour - self.hour) / timedelta(hours=1)) + 1
+            hours += f" to {self.last_hour:%Y-%m-%d %H:00} ({count} hours, one run)"
         line = (
-            f"{self.hour:%Y-%m-%d %H:00}  {status}  {loads} · {self.assets_materialized} assets, "
+            f"{hours}  {status}  {loads} · {self.assets_materialized} assets, "
             f"{checks} · {self.seconds:.1f}s"
         )
         return line if self.error is None else f"{line}\n    {self.error}"
 
+    def _quarantined(self, stream: str) -> str:
+        count = self.records_quarantined.get(stream, 0)
+        return f", {count:,} QUARANTINED" if count else ""
+
 
 def summarize(
-    hour: datetime, result: dg.ExecuteInProcessResult, seconds: float, log_path: Path
+    hours: tuple[datetime, datetime],
+    result: dg.ExecuteInProcessResult,
+    seconds: float,
+    log_path: Path,
 ) -> HourRun:
     metadata = {
         event.asset_key: event.step_materialization_data.materialization.metadata
@@ -76,13 +97,15 @@ def summarize(
         first_line = message.strip().splitlines()[0] if message.strip() else "failed"
         error = f"{failure.step_key}: {first_line} (full output: {log_path})"
     return HourRun(
-        hour=hour,
+        hour=hours[0],
+        last_hour=hours[1],
         run_id=result.run_id,
         success=result.success,
         seconds=seconds,
         rows_loaded=per_stream("rows_loaded"),
         files_read=per_stream("files_read"),
         late_records=per_stream("late_records"),
+        records_quarantined=per_stream("records_quarantined"),
         assets_materialized=len(metadata),
         checks_passed=sum(1 for e in evaluations if e.passed),
         checks_failed=sum(1 for e in evaluations if not e.passed),
@@ -96,29 +119,46 @@ def materialize_hours(
     on_hour: Callable[[HourRun], None] = lambda _: None,
 ) -> list[HourRun]:
     """Run the hourly pipeline for each hour in turn; stops at the first failed hour, because
-    later hours build on its marts. dbt's console output of each run goes to a log file beside
-    the run storage instead of the terminal."""
-    job = defs.resolve_job_def(HOURLY_JOB)
-    log_dir = run_log_dir(instance)
+    later hours build on its marts."""
     runs = []
     for hour in hours:
-        run_id = make_new_run_id()
-        started = time.perf_counter()
-        log_path = log_dir / f"{run_id}.log"
-        with log_path.open("w") as log, redirect_stdout(log):
-            result = job.execute_in_process(
-                partition_key=hour_key(hour),
-                instance=instance,
-                run_id=run_id,
-                run_config=QUIET_RUN_CONFIG,
-                raise_on_error=False,
-            )
-        run = summarize(hour, result, time.perf_counter() - started, log_path)
+        run = materialize_range(hour, hour, instance)
         runs.append(run)
         on_hour(run)
         if not run.success:
             break
     return runs
+
+
+def materialize_range(first: datetime, last: datetime, instance: dg.DagsterInstance) -> HourRun:
+    """The hours ``first``..``last`` (inclusive) as one run, as a backfill from the UI runs them
+    (every asset has a single-run backfill policy: the raw loads read all the range's files at
+    once, dbt builds the range as one window). dbt's console output goes to a log file beside
+    the run storage instead of the terminal."""
+    job = defs.resolve_job_def(HOURLY_JOB)
+    run_id = make_new_run_id()
+    log_path = run_log_dir(instance) / f"{run_id}.log"
+    if first == last:
+        selection: dict = {"partition_key": hour_key(first)}
+        tags = owner_tags()
+    else:
+        selection = {}
+        tags = {
+            ASSET_PARTITION_RANGE_START_TAG: hour_key(first),
+            ASSET_PARTITION_RANGE_END_TAG: hour_key(last),
+            **owner_tags(),
+        }
+    started = time.perf_counter()
+    with log_path.open("w") as log, redirect_stdout(log):
+        result = job.execute_in_process(
+            **selection,
+            instance=instance,
+            run_id=run_id,
+            run_config=QUIET_RUN_CONFIG,
+            tags=tags,
+            raise_on_error=False,
+        )
+    return summarize((first, last), result, time.perf_counter() - started, log_path)
 
 
 def run_log_dir(instance: dg.DagsterInstance) -> Path:

@@ -1,11 +1,15 @@
 """API-key authentication. A key is read from ``Authorization: Bearer``, ``X-API-Key``, or the
-``api_key`` / ``token`` field of a JSON body (where PostHog clients put it).
+body: its ``api_key`` / ``token`` field, where PostHog clients put it (the PostHog routes also
+read it from the events, see :mod:`ingest_api.routers.posthog`). Reading the body's key is the
+body parser's job: it leaves the key in ``request.state.key_in_body``.
 
 Missing, unknown and revoked keys are 401; a write key on a read route is 403. Both key kinds may
 write; only ``rw`` keys may read.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import HTTPException, Request
 
@@ -21,13 +25,8 @@ def key_from_headers(request: Request) -> str | None:
     return request.headers.get("x-api-key", "").strip() or None
 
 
-async def key_from_body(request: Request) -> str | None:
-    if "json" not in request.headers.get("content-type", ""):
-        return None
-    try:
-        body = await request.json()
-    except ValueError:
-        return None
+def key_in(body: Any) -> str | None:
+    """The ``api_key`` (or ``token``) field of a parsed JSON object."""
     if not isinstance(body, dict):
         return None
     key = body.get("api_key") or body.get("token")
@@ -50,9 +49,13 @@ def check_key(registry: Registry, key: str | None) -> ApiKey:
 
 
 async def authenticate(request: Request) -> ApiKey:
-    """Any valid key: what every ingest route needs."""
-    key = key_from_headers(request) or await key_from_body(request)
-    return check_key(request.app.state.registry, key)
+    """Any valid key: what every ingest route needs. Looked up once per request, however many
+    times it is asked for."""
+    record = getattr(request.state, "api_key", None)
+    if record is None:
+        key = key_from_headers(request) or getattr(request.state, "key_in_body", None)
+        record = request.state.api_key = check_key(request.app.state.registry, key)
+    return record
 
 
 async def authenticate_reader(request: Request) -> ApiKey:

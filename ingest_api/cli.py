@@ -58,7 +58,7 @@ def list_keys() -> None:
         return
     click.echo(
         f"{'key id':<17} {'kind':<5} {'key':<30} {'org':<24} {'project':<24} "
-        f"{'created':<20} revoked"
+        f"{'created':<27} revoked"
     )
     for record in records:
         masked = f"{'loom_analytics_' + record.kind}_…{record.hint}"
@@ -66,7 +66,7 @@ def list_keys() -> None:
         project = f"{record.project_name} ({record.project_id})"
         click.echo(
             f"{record.key_id:<17} {record.kind:<5} {masked:<30} {org:<24} {project:<24} "
-            f"{record.created_at:<20} {record.revoked_at or '-'}"
+            f"{record.created_at:<27} {record.revoked_at or '-'}"
         )
 
 

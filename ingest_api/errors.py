@@ -13,16 +13,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from ingest_api.landing import LandingUnavailable
+from ingest_api.routing import is_json, media_type
 from ingest_api.schemas import (
     NAME_RULE,
     NATIVE_EVENT_PATTERN,
     PROPERTIES_TOO_LARGE,
+    QUERY_TIME_HELP,
     TIMESTAMP_HELP,
     UNION_TAGS,
     UUID_PATTERN,
     ErrorBody,
     FieldError,
 )
+from warehouse.registry import RegistryUnavailable
 
 
 def field_error(error: dict[str, Any]) -> FieldError:
@@ -43,7 +46,8 @@ def field_error(error: dict[str, Any]) -> FieldError:
     if kind == "missing" and not field:
         reason = "a JSON body is required"
     elif kind.startswith("datetime"):  # every datetime field of this API is a timestamp
-        kind, reason = "timestamp", f"not a timestamp: {TIMESTAMP_HELP} ({reason})"
+        help_ = QUERY_TIME_HELP if loc[:1] == ["query"] else TIMESTAMP_HELP
+        kind, reason = "timestamp", f"not a timestamp: {help_} ({reason})"
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NATIVE_EVENT_PATTERN:
         kind, reason = "event_name", f"invalid event name {str(error['input'])[:60]!r}: {NAME_RULE}"
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == UUID_PATTERN:
@@ -59,8 +63,7 @@ def error_response(
 
 
 def _is_json(request: Request) -> bool:
-    content_type = request.headers.get("content-type", "")
-    return "json" in content_type
+    return is_json(media_type(request.headers.get("content-type")))
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -80,3 +83,8 @@ async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> J
     return error_response(
         503, f"{exc}; nothing was acknowledged, retry", headers={"Retry-After": "1"}
     )
+
+
+async def on_registry_unavailable(request: Request, exc: RegistryUnavailable) -> JSONResponse:
+    # No key can be checked: nothing is stored and nothing is read.
+    return error_response(503, f"{exc}; retry", headers={"Retry-After": "10"})

@@ -6,18 +6,24 @@ or return right after the hand-over (*async*: flushed within the flush interval,
 Every flush takes everything pending, so concurrent durable requests share one write and one
 fsync per file (group commit) instead of paying for their own.
 
-A flush writes one file per (stream, org, received hour): to a dot-file, ``fsync``, rename to
-``part-*.ndjson``, ``fsync`` the directory. Readers glob ``part-*.ndjson`` and never see a partial
-file; a visible file is never appended to. A crash can leave only dot-files behind, which the next
-start removes.
+A flush writes one file per (stream, org, received hour), all or nothing: every file goes to a
+dot-file and is fsynced first; only then are all renamed to ``part-*.ndjson`` and their
+directories fsynced. If any step fails, what the flush wrote is removed, so none of the records of
+any request it served becomes visible (a request spanning streams never lands in part), and no
+dot-file is left to fill the disk. Readers glob ``part-*.ndjson`` and never see a partial file; a
+visible file is never appended to. A crash can leave only dot-files behind, which the next start
+removes.
 
 The async queue is bounded: when it holds ``max_queued_records``, further requests wait for the
-next flush like durable ones, so memory stays bounded and nothing is dropped.
+next flush like durable ones, so memory stays bounded and nothing is dropped. While flushes fail
+(a full disk), every request waits for its flush the same way, so nothing is acknowledged that is
+not on disk: requests get 503 until a flush succeeds again, and ``failure`` says why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -32,6 +38,8 @@ from warehouse.layout import Layout
 log = logging.getLogger(__name__)
 
 TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
+PROBE_GLOB = ".probe-*.tmp"  # in the landing directory itself
+PROBE_BYTES = 4096  # one page or block: a full disk refuses it
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +78,18 @@ class LandingWriter:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._known_dirs: set[Path] = set()
+        self._failure: str | None = None  # why the last flush failed; None once one succeeds
 
     @property
     def pending_records(self) -> int:
         return self._pending_records
+
+    @property
+    def failure(self) -> str | None:
+        """Why records cannot be stored now, or None when they can."""
+        if self._closing or self._task is None or self._task.done():
+            return "the landing writer is not running"
+        return self._failure
 
     async def start(self) -> None:
         removed = await asyncio.to_thread(remove_leftover_temp_files, self._layout)
@@ -92,9 +108,15 @@ class LandingWriter:
         """Hand records over; whether they are on disk already (else within the flush interval)."""
         if self._closing or self._task is None or self._task.done():
             raise LandingUnavailable("the landing writer is not running")
+        if not chunks:
+            return True  # nothing to write is on disk already
         count = sum(chunk.records for chunk in chunks)
-        if not durable and self._pending_records + count > self._max_queued:
-            durable = True  # back-pressure: wait for the flush instead of growing the queue
+        if not durable and (
+            self._pending_records + count > self._max_queued or self._failure is not None
+        ):
+            # Back-pressure, or a failing disk: wait for the flush instead of acknowledging
+            # records that may never be written.
+            durable = True
         if self._oldest_pending is None:
             self._oldest_pending = time.monotonic()
             self._wake.set()
@@ -112,9 +134,11 @@ class LandingWriter:
         while True:
             await self._until_flush_due()
             if not (self._pending or self._pending_durable):
-                return  # closing, and everything is written
+                if self._closing:
+                    return  # everything is written
+                await self._probe()  # failing and idle: find out whether the disk recovered
+                continue
             queued, durable, waiters = self._pending, self._pending_durable, self._waiters
-            count = self._pending_records
             self._pending, self._pending_durable, self._waiters = [], [], []
             self._pending_records, self._oldest_pending = 0, None
             try:
@@ -122,23 +146,45 @@ class LandingWriter:
                     write_chunks, self._layout, durable + queued, self._known_dirs
                 )
             except Exception as error:
-                log.error("landing flush of %d record(s) failed: %s", count, error)
+                self._fail(error)
                 for waiter in waiters:
                     if not waiter.done():
-                        waiter.set_exception(LandingUnavailable("could not store the records"))
+                        waiter.set_exception(
+                            LandingUnavailable(f"could not store the records ({describe(error)})")
+                        )
+                acknowledged = sum(chunk.records for chunk in queued)
                 if self._closing:
-                    log.error("shutting down with %d unflushed record(s) lost", count)
+                    log.error("shutting down with %d acknowledged record(s) lost", acknowledged)
                     return
                 # Durable requests were refused and their clients retry; async ones were already
                 # acknowledged, so they stay queued for the next attempt.
                 self._pending[:0] = queued
-                self._pending_records += sum(chunk.records for chunk in queued)
+                self._pending_records += acknowledged
                 self._oldest_pending = time.monotonic()
                 await asyncio.sleep(self._flush_interval)  # do not spin on a failing disk
                 continue
+            self._recovered()
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+
+    async def _probe(self) -> None:
+        try:
+            await asyncio.to_thread(probe_write, self._layout.landing_dir)
+        except Exception as error:
+            self._fail(error)
+        else:
+            self._recovered()
+
+    def _fail(self, error: Exception) -> None:
+        if self._failure is None:  # once, not on every retry of a failing disk
+            log.error("landing writes are failing; refusing records until they succeed: %s", error)
+        self._failure = f"landing writes are failing: {describe(error)}"
+
+    def _recovered(self) -> None:
+        if self._failure is not None:
+            log.warning("landing writes succeed again")
+            self._failure = None
 
     async def _until_flush_due(self) -> None:
         while True:
@@ -149,6 +195,8 @@ class LandingWriter:
                 timeout = self._oldest_pending + self._flush_interval - time.monotonic()
                 if timeout <= 0:
                     return
+            elif self._failure is not None:
+                timeout = self._flush_interval  # then probe the disk
             self._wake.clear()
             try:
                 async with asyncio.timeout(timeout):
@@ -157,24 +205,47 @@ class LandingWriter:
                 return
 
 
+def describe(error: BaseException) -> str:
+    """An error as a client may see it: an OS error's reason without the server's paths."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return type(error).__name__
+
+
 def write_chunks(layout: Layout, chunks: list[Chunk], known_dirs: set[Path]) -> None:
-    """One new file per target, each made durable before this returns."""
+    """One new file per target, all made durable and visible before this returns, or none."""
     payloads: dict[Target, list[bytes]] = defaultdict(list)
     for chunk in chunks:
         payloads[chunk.target].append(chunk.payload)
-    for target, parts in payloads.items():
-        directory = layout.hour_dir(target.stream, target.org_id, target.hour)
-        make_durable_dir(directory, known_dirs)
-        payload = b"".join(parts)
-        try:
-            write_part(directory, payload)
-        except FileNotFoundError:  # the directory was removed since (e.g. a wiped data dir)
-            known_dirs.discard(directory)
+    staged: list[tuple[Path, Path]] = []  # (dot-file, final name)
+    published: list[Path] = []
+    try:
+        for target, parts in payloads.items():
+            directory = layout.hour_dir(target.stream, target.org_id, target.hour)
             make_durable_dir(directory, known_dirs)
-            write_part(directory, payload)
+            payload = b"".join(parts)
+            try:
+                staged.append(stage_part(directory, payload))
+            except FileNotFoundError:  # the directory was removed since (e.g. a wiped data dir)
+                known_dirs.discard(directory)
+                make_durable_dir(directory, known_dirs)
+                staged.append(stage_part(directory, payload))
+        for temp, final in staged:
+            os.rename(temp, final)
+            published.append(final)
+        for directory in {final.parent for final in published}:
+            fsync_dir(directory)
+    except BaseException:
+        # Nothing of a failed flush stays: a reader may at most have glimpsed a renamed file
+        # during the instants before a later rename or directory fsync failed.
+        for path in [*published, *(temp for temp, _ in staged)]:
+            remove_quietly(path)
+        raise
 
 
-def write_part(directory: Path, payload: bytes) -> Path:
+def stage_part(directory: Path, payload: bytes) -> tuple[Path, Path]:
+    """Write ``payload`` to a fsynced dot-file in ``directory``: (dot-file, its final name).
+    A dot-file whose write fails is removed at once."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     name = f"part-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.ndjson"
     temp = directory / f".{name}.tmp"
@@ -184,12 +255,33 @@ def write_part(directory: Path, payload: bytes) -> Path:
         while view:
             view = view[os.write(fd, view) :]
         os.fsync(fd)
+    except BaseException:
+        remove_quietly(temp)
+        raise
     finally:
         os.close(fd)
-    final = directory / name
-    os.rename(temp, final)
-    fsync_dir(directory)
-    return final
+    return temp, directory / name
+
+
+def remove_quietly(path: Path) -> None:
+    """Remove what a failed write left; the write's own error is the one to report."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def probe_write(directory: Path) -> None:
+    """Write, fsync and remove one small dot-file: whether the disk takes writes again."""
+    directory.mkdir(parents=True, exist_ok=True)
+    probe = directory / f".probe-{os.getpid()}.tmp"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"\n" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    finally:
+        remove_quietly(probe)
 
 
 def make_durable_dir(directory: Path, known_dirs: set[Path]) -> None:
@@ -220,7 +312,7 @@ def remove_leftover_temp_files(layout: Layout) -> int:
     """Delete dot-files of writers that are gone (a crash). Names carry the writer's pid, so a
     second server process sharing the data dir keeps its in-flight files."""
     removed = 0
-    for path in layout.landing_dir.glob(TEMP_GLOB):
+    for path in [*layout.landing_dir.glob(TEMP_GLOB), *layout.landing_dir.glob(PROBE_GLOB)]:
         pid = _writer_pid(path.name)
         if pid is None or pid == os.getpid() or not _process_alive(pid):
             path.unlink(missing_ok=True)
@@ -229,7 +321,10 @@ def remove_leftover_temp_files(layout: Layout) -> int:
 
 
 def _writer_pid(name: str) -> int | None:
-    # .part-<stamp>-<pid>-<random>.ndjson.tmp
+    # .part-<stamp>-<pid>-<random>.ndjson.tmp, or .probe-<pid>.tmp
+    if name.startswith(".probe-"):
+        pid = name.removeprefix(".probe-").removesuffix(".tmp")
+        return int(pid) if pid.isdigit() else None
     parts = name.split("-")
     return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
 

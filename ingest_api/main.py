@@ -9,13 +9,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 
-from ingest_api.errors import on_landing_unavailable, on_validation_error
+from ingest_api.errors import (
+    on_landing_unavailable,
+    on_registry_unavailable,
+    on_validation_error,
+)
 from ingest_api.landing import LandingUnavailable, LandingWriter
 from ingest_api.read.install import install_read_api
-from ingest_api.routers import analytics, health, keys, posthog, sessions, track
+from ingest_api.routers import analytics, health, keys, posthog, sentry, sessions, track
 from warehouse.layout import Layout
-from warehouse.registry import Registry
+from warehouse.registry import Registry, RegistryUnavailable
 from warehouse.settings import Settings, get_settings
 
 
@@ -54,7 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(LandingUnavailable, on_landing_unavailable)
-    for module in (analytics, track, posthog, sessions, keys, health):
+    app.add_exception_handler(RegistryUnavailable, on_registry_unavailable)
+    # Browsers call the API from any site (posthog-js on a customer's pages). Keys travel in
+    # headers or bodies, never in cookies, so an origin gains nothing a key would not give it.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Sentry-Auth"],
+    )
+    for module in (analytics, track, posthog, sentry, sessions, keys, health):
         app.include_router(module.router)
     install_read_api(app, layout)  # read routes over the published marts (issue 6)
     return app

@@ -3,7 +3,11 @@
 Tenancy is applied here and only here: ``org_id`` and ``project_id`` come from the API key in
 the :class:`Receipt`, never from the body.
 
-Timestamps land in UTC with a ``Z`` suffix; a time sent without an offset is taken as UTC.
+Timestamps land in UTC with a ``Z`` suffix (the schemas convert them; no offset means UTC).
+
+Every record has a ``uuid``: the client's when it sent one, else one derived from the request's
+content (its org and project, the endpoint, a hash of the body and the record's position in it),
+so a retried request lands with the same uuids and the models count each record once.
 
 Far-future rule: a timestamp more than ``LOOM_FUTURE_TIMESTAMP_TOLERANCE_HOURS`` ahead of the
 server's clock comes from a broken client clock, so the record gets the server's receive time
@@ -16,10 +20,11 @@ This is the per-event hot path of the API: plain dicts, and one ``orjson.dumps``
 
 from __future__ import annotations
 
+import hashlib
 import uuid as uuid_module
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +39,9 @@ from ingest_api.schemas import (
     CaptureEvent,
     IdentifyRequest,
     PostHogEvent,
+    SentryAggregate,
+    SentryAttributes,
+    SentrySessionUpdate,
     SessionEnd,
     SessionStart,
     SetRequest,
@@ -46,14 +54,14 @@ from warehouse.registry import ApiKey
 # Sessions get a uuid derived from (org, session_id, kind), so a retried start or end lands with
 # the same uuid and the models count it once.
 SESSION_NAMESPACE = UUID("5d0c3f5e-6a57-4d8e-9a43-3f1f8b1a6c2e")
+# Records the client sent no uuid for get one derived from the request's content.
+REQUEST_NAMESPACE = UUID("0f6f4f8e-93c5-4b8e-8d1c-2b7b5e0a9c41")
 DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
-def utc(moment: datetime) -> datetime:
-    """``moment`` in UTC; pydantic keeps the offset a client sent, and none means UTC."""
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC) if moment.utcoffset() else moment
+def digest(body: bytes) -> str:
+    """What identifies a request's content: the same for the same body sent again."""
+    return hashlib.sha256(body).hexdigest()
 
 
 def iso(moment: datetime) -> str:
@@ -62,24 +70,33 @@ def iso(moment: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """Who sent a request, when it arrived and from where."""
+    """Who sent a request, when it arrived, from where, and what it contained."""
 
     org_id: str
     project_id: int
     received_at: datetime  # aware UTC
     ip: SecretStr | None
     future_tolerance: timedelta
+    content_digest: str  # of the request body (see digest): a retry of it has the same one
 
     @classmethod
     def of(
-        cls, key: ApiKey, received_at: datetime, ip: str | None, tolerance_hours: float
+        cls,
+        key: ApiKey,
+        received_at: datetime,
+        ip: str | None,
+        tolerance_hours: float,
+        content_digest: str | None = None,
     ) -> Receipt:
+        """Without a ``content_digest`` (see :func:`digest`), the receipt's records get uuids
+        no other request shares."""
         return cls(
             key.org_id,
             key.project_id,
             received_at,
             SecretStr(ip) if ip else None,
             timedelta(hours=tolerance_hours),
+            content_digest or uuid_module.uuid4().hex,
         )
 
 
@@ -94,6 +111,9 @@ class Records:
         self._received_at = receipt.received_at
         self._latest = receipt.received_at + receipt.future_tolerance
         self._received = iso(receipt.received_at)
+        self._uuid_prefix = (
+            f"{receipt.org_id}\x1f{receipt.project_id}\x1f{source}\x1f{receipt.content_digest}"
+        )
         self._lines: dict[str, list[bytes]] = defaultdict(list)
 
     def chunks(self) -> list[Chunk]:
@@ -105,13 +125,17 @@ class Records:
 
     def _common(self, uuid: str | None) -> dict[str, Any]:
         return {
-            "uuid": uuid or str(uuid_module.uuid4()),
+            "uuid": uuid or self._content_uuid(),
             "org_id": self._org_id,
             "project_id": self._project_id,
             "received_at": self._received,
             "source": self.source,
             "ip": self._ip.get_secret_value() if self._ip is not None else None,
         }
+
+    def _content_uuid(self) -> str:
+        """The uuid of the next record, the same whenever this request's body is sent again."""
+        return str(uuid_module.uuid5(REQUEST_NAMESPACE, f"{self._uuid_prefix}\x1f{self.count}"))
 
     def _land(self, stream: str, record: dict[str, Any]) -> str:
         self._lines[stream].append(orjson.dumps(record, option=DUMPS_OPTIONS))
@@ -122,7 +146,6 @@ class Records:
         """The timestamp to land under the far-future rule; server time when none was sent."""
         if sent is None:
             return self._received_at
-        sent = utc(sent)
         return self._received_at if sent > self._latest else sent
 
     # -- events and identity operations ------------------------------------------------------
@@ -143,7 +166,7 @@ class Records:
         """One event; PostHog's identity events ($identify, $create_alias, ...) go to identities."""
         when = self._when(timestamp)
         if timestamp is not None and when is self._received_at:  # far future: keep what was sent
-            properties = {**properties, "$sent_timestamp": iso(utc(timestamp))}
+            properties = {**properties, "$sent_timestamp": iso(timestamp)}
         kind = IDENTITY_EVENTS.get(name)
         if kind is not None:
             linked = LINKED_ID.get(name)
@@ -263,40 +286,99 @@ class Records:
         name = f"{self.receipt.org_id}\x1f{session_id}\x1f{kind}"
         return str(uuid_module.uuid5(SESSION_NAMESPACE, name))
 
-    def session_start(self, body: SessionStart) -> str:
-        record = self._common(self.session_uuid(body.session_id, "start"))
+    def _session_start(
+        self,
+        session_id: str,
+        distinct_id: str | None,
+        release: str | None,
+        environment: str | None,
+        platform: str | None,
+        started_at: datetime,
+        sample_rate: float,
+    ) -> str:
+        record = self._common(self.session_uuid(session_id, "start"))
         record.update(
-            kind="start",
-            session_id=body.session_id,
-            distinct_id=body.distinct_id,
-            release=body.release,
-            environment=body.environment,
-            platform=body.platform,
-            started_at=self._when(body.started_at),
-            sample_rate=body.sample_rate,
-            status=None,
-            error_count=None,
-            crash_count=None,
-            ended_at=None,
-            duration_ms=None,
-        )
+            kind="start", session_id=session_id, distinct_id=distinct_id, release=release,
+            environment=environment, platform=platform, started_at=self._when(started_at),
+            sample_rate=sample_rate, status=None, error_count=None, crash_count=None,
+            ended_at=None, duration_ms=None,
+        )  # fmt: skip
         return self._land("sessions", record)
 
-    def session_end(self, body: SessionEnd) -> str:
-        record = self._common(self.session_uuid(body.session_id, "end"))
+    def _session_end(
+        self,
+        session_id: str,
+        uuid_kind: str,
+        status: str,
+        error_count: int,
+        crash_count: int,
+        ended_at: datetime | None,
+        duration_ms: int | None,
+    ) -> str:
+        record = self._common(self.session_uuid(session_id, uuid_kind))
         record.update(
-            kind="end",
-            session_id=body.session_id,
-            distinct_id=None,
-            release=None,
-            environment=None,
-            platform=None,
-            started_at=None,
-            sample_rate=None,
-            status=body.status,
-            error_count=body.error_count,
-            crash_count=body.crash_count,
-            ended_at=self._when(body.ended_at),
-            duration_ms=body.duration_ms,
-        )
+            kind="end", session_id=session_id, distinct_id=None, release=None, environment=None,
+            platform=None, started_at=None, sample_rate=None, status=status,
+            error_count=error_count, crash_count=crash_count, ended_at=self._when(ended_at),
+            duration_ms=duration_ms,
+        )  # fmt: skip
         return self._land("sessions", record)
+
+    def session_start(self, body: SessionStart) -> str:
+        return self._session_start(
+            body.session_id, body.distinct_id, body.release, body.environment, body.platform,
+            body.started_at, body.sample_rate,
+        )  # fmt: skip
+
+    def session_end(self, body: SessionEnd) -> str:
+        return self._session_end(
+            body.session_id, "end", body.status, body.error_count, body.crash_count,
+            body.ended_at, body.duration_ms,
+        )  # fmt: skip
+
+    # -- Sentry sessions ---------------------------------------------------------------------
+
+    def sentry_session_start(
+        self, update: SentrySessionUpdate, distinct_id: str | None, platform: str | None
+    ) -> str:
+        """The start of a Sentry session (every update carries it; the earliest received wins).
+        Sentry does not sample sessions: rate 1."""
+        return self._session_start(
+            update.sid, distinct_id, update.attrs.release, update.attrs.environment, platform,
+            update.started, 1.0,
+        )  # fmt: skip
+
+    def sentry_session_end(self, update: SentrySessionUpdate) -> str:
+        """The end a Sentry update reports. A final status gets the session's one end uuid, as a
+        native end; an update with status ``ok`` (still in progress) is a provisional end, one
+        uuid per update time, which the models rank below any final end."""
+        ended_at = self._when(update.timestamp)
+        final = update.status != "ok"
+        crashed = update.status == "crashed"
+        return self._session_end(
+            update.sid,
+            "end" if final else f"update {iso(ended_at)}",
+            update.status,
+            # Sentry counts the crash among the errors; Loom counts it as the crash alone.
+            max(update.errors - crashed, 0),
+            int(crashed),
+            ended_at,
+            None if update.duration is None else round(update.duration * 1000),
+        )
+
+    def session_aggregate(
+        self, attrs: SentryAttributes, bucket: SentryAggregate, platform: str | None
+    ) -> str:
+        record = self._common(None)
+        record.update(
+            release=attrs.release,
+            environment=attrs.environment,
+            platform=platform,
+            started_at=self._when(bucket.started),
+            distinct_id=bucket.did,
+            exited=bucket.exited,
+            errored=bucket.errored,
+            abnormal=bucket.abnormal,
+            crashed=bucket.crashed,
+        )
+        return self._land("session_aggregates", record)

@@ -8,13 +8,14 @@ and PostHog's) ignore fields they do not use, because their SDKs send more than 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -27,7 +28,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from warehouse.registry import KEY_PREFIX
 from warehouse.settings import get_settings
+from warehouse.streams import INTEGER_MAX, MIN_SAMPLE_RATE
 
 # ---------------------------------------------------------------------------------------------
 # Field types
@@ -42,6 +45,17 @@ NOT_NAME_CHARACTERS = re.compile(r"[^a-z0-9_$.]+")
 PROPERTIES_TOO_LARGE = "properties_too_large"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TIMESTAMP_HELP = "send unix milliseconds (1768737600000) or ISO 8601 (2026-01-18T12:00:00Z)"
+QUERY_TIME_HELP = "send ISO 8601, e.g. 2026-01-18T12:00:00Z"
+# Events per request: 20 times what PostHog's SDKs batch by default (100), as many as
+# Mixpanel's and Amplitude's batch APIs take.
+MAX_BATCH_ITEMS = 2000
+EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
+# Text pydantic would read as a unix time; of it, the schema allows only digits.
+UNIX_TIME_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
+UNIX_MS_TEXT = re.compile(r"[0-9]+")
+BIGINT_MAX = 2**63 - 1
+# Where SDKs put the key in a body; a value of our key format there is never stored.
+KEY_PROPERTIES = ("token", "api_key", "$token")
 
 
 def normalize_event_name(name: str) -> tuple[str, str | None]:
@@ -68,7 +82,18 @@ def _display_event_name(name: str) -> str:
     return name
 
 
+def _is_key(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(KEY_PREFIX)
+
+
 def check_properties(value: dict[str, Any]) -> dict[str, Any]:
+    # posthog-js sends its key as properties.token on every event: keys must not be stored.
+    if any(_is_key(value.get(field)) for field in KEY_PROPERTIES):
+        value = {
+            name: item
+            for name, item in value.items()
+            if name not in KEY_PROPERTIES or not _is_key(item)
+        }
     # A process-wide limit (LOOM_MAX_PROPERTIES_BYTES): a validator has no app at hand.
     limit = get_settings().max_properties_bytes
     try:
@@ -94,17 +119,55 @@ DisplayEventName = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_display_event_name)
 ]
 Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
+
+
+def _timestamp_input(value: Any) -> Any:
+    """Only what the schema allows: ISO 8601 text, or unix milliseconds as an integer or digits.
+    pydantic alone would also read floats, booleans and numeric text such as ``"1.5e3"``."""
+    if isinstance(value, datetime) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    if isinstance(value, str) and (
+        UNIX_MS_TEXT.fullmatch(value) or not UNIX_TIME_TEXT.fullmatch(value)
+    ):
+        return value
+    raise PydanticCustomError(
+        "timestamp",
+        "not a timestamp: " + TIMESTAMP_HELP + "; unix milliseconds are an integer (got {value})",
+        {"value": repr(value)[:40]},
+    )
+
+
+def _storable_timestamp(moment: datetime) -> datetime:
+    """The moment in UTC (none sent means UTC), within what the warehouse stores and queries."""
+    try:
+        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # a time in year 1 or 9999 whose offset leaves the calendar
+        utc = None
+    if utc is None or utc < EARLIEST_TIMESTAMP:
+        raise PydanticCustomError(
+            "timestamp",
+            "timestamp outside the storable range: from 1970-01-01T00:00:00Z to year 9999 in UTC",
+        )
+    return utc
+
+
 # pydantic-core parses ISO 8601 and unix time (numbers above 2e10 are milliseconds, as SDKs send
-# them; smaller ones seconds); errors.py words its errors as TIMESTAMP_HELP.
+# them; smaller ones seconds); errors.py words its parsing errors as TIMESTAMP_HELP.
 Timestamp = Annotated[
     datetime,
+    BeforeValidator(_timestamp_input),
+    AfterValidator(_storable_timestamp),
     WithJsonSchema(
         {
             "anyOf": [
                 {"type": "string", "format": "date-time"},
-                {"type": "integer", "description": "unix milliseconds"},
+                {"type": "string", "pattern": "^[0-9]+$", "description": "unix milliseconds"},
+                {"type": "integer", "minimum": 0, "description": "unix milliseconds"},
             ],
-            "description": "ISO 8601 or unix milliseconds; server time when absent.",
+            "description": (
+                "ISO 8601 or unix milliseconds (integers below 2e10 are read as seconds), "
+                "from 1970-01-01T00:00:00Z; server time when absent."
+            ),
         }
     ),
 ]
@@ -202,7 +265,7 @@ class CaptureRequest(CaptureEvent, KeyInBody):
 
 
 class BatchRequest(Native, KeyInBody):
-    batch: list[CaptureEvent] = Field(min_length=1)
+    batch: list[CaptureEvent] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
 
 
 class IdentifyRequest(Native, KeyInBody):
@@ -279,7 +342,10 @@ def _body_shape(value: Any) -> str | None:
 
 TrackBody = Annotated[
     Annotated[TrackEvent, Tag(ONE_EVENT)]
-    | Annotated[Annotated[list[TrackEvent], Field(min_length=1)], Tag(EVENT_ARRAY)],
+    | Annotated[
+        Annotated[list[TrackEvent], Field(min_length=1, max_length=MAX_BATCH_ITEMS)],
+        Tag(EVENT_ARRAY),
+    ],
     Discriminator(
         _body_shape,
         custom_error_type="body_shape",
@@ -331,7 +397,7 @@ class PostHogEvent(BaseModel):
 class PostHogBatch(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    batch: list[PostHogEvent] = Field(min_length=1)
+    batch: list[PostHogEvent] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
     api_key: str | None = None
     sent_at: str | None = None
     historical_migration: bool | None = None
@@ -340,7 +406,10 @@ class PostHogBatch(BaseModel):
 PostHogBody = Annotated[
     Annotated[PostHogEvent, Tag(ONE_EVENT)]
     | Annotated[PostHogBatch, Tag(BATCH_OBJECT)]
-    | Annotated[Annotated[list[PostHogEvent], Field(min_length=1)], Tag(EVENT_ARRAY)],
+    | Annotated[
+        Annotated[list[PostHogEvent], Field(min_length=1, max_length=MAX_BATCH_ITEMS)],
+        Tag(EVENT_ARRAY),
+    ],
     Discriminator(
         _body_shape,
         custom_error_type="body_shape",
@@ -359,16 +428,129 @@ class SessionStart(Native, KeyInBody):
     environment: Environment = "production"
     platform: Platform
     started_at: Timestamp
-    sample_rate: float = Field(1.0, gt=0, le=1, description="Share of sessions sent, in (0, 1].")
+    sample_rate: float = Field(
+        1.0,
+        strict=True,
+        ge=MIN_SAMPLE_RATE,
+        le=1,
+        description=f"Share of sessions sent, in [{MIN_SAMPLE_RATE}, 1].",
+    )
 
 
 class SessionEnd(Native, KeyInBody):
     session_id: Id = Field(examples=["ses_xxx"])
     status: SessionStatus
-    error_count: int = Field(0, ge=0, description="Handled errors.")
-    crash_count: int = Field(0, ge=0, description="Unhandled errors.")
+    # Strict: the schema says integer, so true, 1.0 and "1" are refused rather than converted.
+    error_count: int = Field(0, strict=True, ge=0, le=INTEGER_MAX, description="Handled errors.")
+    crash_count: int = Field(0, strict=True, ge=0, le=INTEGER_MAX, description="Unhandled errors.")
     ended_at: Timestamp | None = None
-    duration_ms: int | None = Field(None, ge=0)
+    duration_ms: int | None = Field(None, strict=True, ge=0, le=BIGINT_MAX)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentry session envelopes (ingest_api/routers/sentry.py). Fields Loom does not store are ignored,
+# as Sentry's own ingestion does.
+
+# Relay (Sentry's ingestion) treats a nil UUID as "no distinct id"; so does Loom.
+NIL_DISTINCT_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0" * 32})
+SentryStatus = Literal["ok", "exited", "crashed", "abnormal", "errored"]
+Release = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+SENTRY_TIME_HELP = "send ISO 8601 (2026-01-18T12:00:00Z) or seconds since the epoch"
+
+
+def _sentry_time(value: Any) -> datetime:
+    """Sentry's protocol sends ISO 8601 text or a number of seconds since the epoch (not the
+    milliseconds of Loom's own routes)."""
+    try:
+        if isinstance(value, str):
+            return datetime.fromisoformat(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        pass
+    raise PydanticCustomError(
+        "timestamp",
+        "not a timestamp: " + SENTRY_TIME_HELP + " (got {value})",
+        {"value": repr(value)[:40]},
+    )
+
+
+SentryTimestamp = Annotated[
+    datetime, BeforeValidator(_sentry_time), AfterValidator(_storable_timestamp)
+]
+
+
+def _distinct_id(value: str | None) -> str | None:
+    return None if value is None or not value or value in NIL_DISTINCT_IDS else value
+
+
+DistinctId = Annotated[
+    Annotated[str, StringConstraints(max_length=200)] | None, AfterValidator(_distinct_id)
+]
+
+
+def _release_required(value: Any) -> Any:
+    if value is None:
+        raise PydanticCustomError(
+            "missing",
+            "a release is required (Sentry drops sessions without one too): "
+            "pass release= to sentry_sdk.init",
+        )
+    return value
+
+
+class SentryAttributes(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    release: Annotated[Release, BeforeValidator(_release_required)] = Field(
+        None, validate_default=True
+    )
+    environment: Environment = "production"
+
+
+class SentryItem(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    # Validated when absent too, so that a missing attrs is reported as a missing attrs.release.
+    attrs: SentryAttributes = Field(default_factory=dict, validate_default=True)
+
+
+SessionCount = Annotated[int, Field(strict=True, ge=0, le=INTEGER_MAX)]
+
+
+class SentrySessionUpdate(SentryItem):
+    """A ``session`` item: the whole state of one session at the time of the update."""
+
+    sid: Id
+    did: DistinctId = None
+    started: SentryTimestamp
+    timestamp: SentryTimestamp | None = None
+    status: SentryStatus = "ok"
+    errors: SessionCount = 0
+    duration: float | None = Field(None, strict=True, ge=0, le=INTEGER_MAX, description="Seconds.")
+
+
+class SentryAggregate(BaseModel):
+    model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True)
+
+    started: SentryTimestamp
+    did: DistinctId = None
+    exited: SessionCount = 0
+    errored: SessionCount = 0
+    abnormal: SessionCount = 0
+    crashed: SessionCount = 0
+
+    @property
+    def sessions(self) -> int:
+        return self.exited + self.errored + self.abnormal + self.crashed
+
+
+class SentrySessionAggregates(SentryItem):
+    """A ``sessions`` item: counts of sessions per started minute, by final status."""
+
+    aggregates: list[SentryAggregate] = Field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,6 +16,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "dagster_project.cli:run",
     "demo": "bench.demo:demo",
     "dbt": "warehouse.dbt:dbt",
+    "sql": "warehouse.sql_shell:sql",
+    "upgrade": "warehouse.upgrade:upgrade_command",
 }
 
 

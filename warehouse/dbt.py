@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout
 from warehouse.raw_load import ensure_raw_table
 
@@ -68,6 +68,10 @@ def dbt_env(layout: Layout) -> dict[str, str]:
         path = os.pathsep.join([venv_bin, path]) if path else venv_bin
     return {
         "LOOM_DATA_DIR": str(layout.data_dir.resolve()),
+        # Empty means "the default under the data directory" (warehouse.layout.Layout.lake), so
+        # a lake placed explicitly elsewhere in this process's environment is not picked up.
+        "LOOM_LAKE_CATALOG": layout.lake_catalog or "",
+        "LOOM_LAKE_DATA_PATH": layout.lake_data_path or "",
         "DBT_PROJECT_DIR": str(PROJECT_DIR),
         "DBT_PROFILES_DIR": str(PROFILES_DIR),
         "PATH": path,
@@ -75,8 +79,8 @@ def dbt_env(layout: Layout) -> dict[str, str]:
 
 
 def prepare_warehouse(layout: Layout) -> None:
-    """Create the empty raw tables dbt's sources point at, so a fresh warehouse builds."""
-    con = connect_warehouse(layout)
+    """Create the empty raw tables dbt's sources point at, so a fresh lake builds."""
+    con = connect_pipeline(layout)
     try:
         for stream in STREAMS:
             ensure_raw_table(con, stream)
@@ -112,7 +116,7 @@ def run_dbt(
         try:
             result = dbtRunner().invoke(invocation)
         finally:
-            _release_warehouse_file()
+            _close_dbt_connection()
     if check and not result.success:
         raise DbtRunError(_failure_message(args, result))
     return result
@@ -159,10 +163,10 @@ def dbt(args: tuple[str, ...]) -> None:
     sys.exit(0 if result.success else 1)
 
 
-def _release_warehouse_file() -> None:
+def _close_dbt_connection() -> None:
     # dbt-duckdb keeps its DuckDB connection open between in-process invocations (its `keep_open`
-    # default, which also spares a checkpoint per model). Close it once the invocation is over, so
-    # the warehouse file is free for the next reader or writer: DuckDB allows one writer process.
+    # default). Close it once the invocation is over: the next invocation may be for another lake
+    # (the tests build several), and an idle attach would hold the catalog open.
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     environment = DuckDBConnectionManager._ENV
@@ -191,7 +195,9 @@ def _failure_message(args: Sequence[str], result: dbtRunnerResult) -> str:
         lines.append(str(result.exception))
     for node_result in getattr(result.result, "results", None) or []:
         if str(node_result.status) in {"error", "fail", "runtime error"}:
-            lines.append(f"{node_result.node.unique_id}: {node_result.message}")
+            node = getattr(node_result, "node", None)  # run-operation results have none
+            where = node.unique_id if node is not None else " ".join(args)
+            lines.append(f"{where}: {node_result.message}")
     return "\n".join(lines)
 
 

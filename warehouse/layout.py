@@ -3,11 +3,13 @@
 Everything under ``LOOM_DATA_DIR`` (default ``./data``)::
 
     landing/<stream>/org_id=<org>/date=<YYYY-MM-DD>/hour=<HH>/part-<received>-<id>.ndjson
-    warehouse.duckdb        the dbt/Dagster warehouse (single writer: the pipeline)
-    serving/                read-only copies of the marts the read API queries
-    registry.sqlite3        orgs, projects and API-key hashes
+    lake/catalog.sqlite     the DuckLake catalog (unless LOOM_LAKE_CATALOG names another)
+    lake/files/             its Parquet data files (unless LOOM_LAKE_DATA_PATH names another place)
+    registry.sqlite3        orgs, projects and API-key hashes (unless the catalog is PostgreSQL)
     demo-keys.json          the demo keys `make up` creates
     dagster/                DAGSTER_HOME (run storage, schedules, logs)
+    scratch/                the pipeline's DuckDB spill space: nothing that cannot be rebuilt
+    duckdb-extensions/      links to the DuckDB extensions installed from PyPI
 
 Landing contract (what every later stage may rely on):
 
@@ -27,13 +29,16 @@ Landing contract (what every later stage may rely on):
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from warehouse.settings import Settings, get_settings
 
-STREAMS: tuple[str, ...] = ("events", "identities", "sessions")
+STREAMS: tuple[str, ...] = ("events", "identities", "sessions", "session_aggregates")
+LAKE_ALIAS = "warehouse"  # the catalog name analysts write: warehouse.analytics.events
 PART_GLOB = "part-*.ndjson"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
@@ -47,24 +52,101 @@ def floor_hour(moment: datetime) -> datetime:
 
 
 @dataclass(frozen=True)
+class Lake:
+    """Where the DuckLake lives: its catalog database and the place of its data files.
+
+    ``catalog`` is DuckLake's own metadata connection string without the ``ducklake:`` prefix:
+    ``sqlite:<path>`` (one machine, no server) or ``postgres:<libpq connection string>`` (several
+    machines share one lake). ``data_path`` is a directory or an object-store prefix
+    (``s3://bucket/prefix/``, read through httpfs).
+    """
+
+    catalog: str
+    data_path: str
+    # The default lake (catalog and files in the data directory) moves with the directory: a
+    # copied or moved data directory keeps working. A lake whose catalog or files were placed
+    # explicitly must find its files where its catalog says they are.
+    moves: bool = False
+
+    @property
+    def catalog_kind(self) -> str:
+        kind = self.catalog.split(":", 1)[0]
+        if kind not in ("sqlite", "postgres"):
+            raise ValueError(
+                f"LOOM_LAKE_CATALOG must start with sqlite: or postgres:, got {self.catalog!r}"
+            )
+        return kind
+
+    @property
+    def is_remote(self) -> bool:
+        return "://" in self.data_path
+
+    def required_extensions(self) -> list[str]:
+        return ["ducklake", self.catalog_kind, *(["httpfs"] if self.is_remote else [])]
+
+    def is_created(self) -> bool:
+        """Whether the lake exists yet (a SQLite catalog is created by the first writer)."""
+        return self.catalog_kind != "sqlite" or Path(self.catalog.removeprefix("sqlite:")).exists()
+
+    def prepare(self) -> None:
+        """Create what a new lake needs before DuckLake initializes it: local directories, and a
+        SQLite catalog file in WAL mode, where readers never block the writer's commits."""
+        if self.catalog_kind == "sqlite":
+            path = Path(self.catalog.removeprefix("sqlite:"))
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with closing(sqlite3.connect(path)) as catalog:
+                    catalog.execute("PRAGMA journal_mode = WAL")
+        if not self.is_remote:
+            Path(self.data_path).mkdir(parents=True, exist_ok=True)
+
+    def attach_sql(self, *, snapshot: int | None = None, read_only: bool = False) -> str:
+        options = [f"DATA_PATH {_sql_string(self.data_path)}"]
+        if read_only:
+            options.append("READ_ONLY")
+        else:
+            # Inlined rows (kept in the catalog instead of Parquet) break dbt's table swaps.
+            options.append("DATA_INLINING_ROW_LIMIT 0")
+        if snapshot is not None:
+            options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
+        if self.moves:
+            options.append("OVERRIDE_DATA_PATH TRUE")
+        return (
+            f"ATTACH {_sql_string('ducklake:' + self.catalog)} AS {LAKE_ALIAS}"
+            f" ({', '.join(options)})"
+        )
+
+
+@dataclass(frozen=True)
 class Layout:
     data_dir: Path
+    lake_catalog: str | None = None  # default: sqlite:<data_dir>/lake/catalog.sqlite
+    lake_data_path: str | None = None  # default: <data_dir>/lake/files/
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Layout:
-        return cls((settings or get_settings()).data_dir)
+        settings = settings or get_settings()
+        return cls(settings.data_dir, settings.lake_catalog, settings.lake_data_path)
+
+    @property
+    def lake(self) -> Lake:
+        if self.lake_catalog is None and self.lake_data_path is None:
+            lake = self.data_dir / "lake"
+            return Lake(f"sqlite:{lake / 'catalog.sqlite'}", f"{lake / 'files'}/", moves=True)
+        catalog = self.lake_catalog or f"sqlite:{self.data_dir / 'lake' / 'catalog.sqlite'}"
+        return Lake(catalog, self.lake_data_path or f"{self.data_dir / 'lake' / 'files'}/")
 
     @property
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
     @property
-    def warehouse_path(self) -> Path:
-        return self.data_dir / "warehouse.duckdb"
+    def scratch_dir(self) -> Path:
+        return self.data_dir / "scratch"
 
     @property
-    def serving_dir(self) -> Path:
-        return self.data_dir / "serving"
+    def extensions_dir(self) -> Path:
+        return self.data_dir / "duckdb-extensions"
 
     @property
     def registry_path(self) -> Path:
@@ -125,3 +207,7 @@ def is_hour_closed(hour: datetime, now: datetime | None = None) -> bool:
     if now.tzinfo is not None:
         now = now.astimezone(UTC).replace(tzinfo=None)
     return now >= floor_hour(hour) + timedelta(hours=1) + HOUR_CLOSE_GRACE
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"

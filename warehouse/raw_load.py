@@ -1,78 +1,300 @@
-"""Load one received hour of landing files into the warehouse's ``raw`` tables.
+"""Load received hours of landing files into the warehouse's ``raw`` tables.
 
-A load replaces the hour: it deletes the rows previously loaded for that hour and inserts the
-hour's files again, in one transaction, so rerunning it never duplicates a row and a failed load
-leaves the previous state intact. dbt's staging models read ``raw.<stream>``.
+A load replaces its hours: it deletes the rows previously loaded for them and inserts their files
+again, in one transaction, so rerunning it never duplicates a row and a failed load leaves the
+previous state intact. dbt's staging models read ``raw.<stream>``.
+
+**No record stops the load for the others.** A line that is not JSON, a value that does not fit
+its column (an ``error_count`` of 2^31) or a record that breaks the stream's rules
+(:data:`warehouse.streams.RECORD_RULES`, e.g. a ``sample_rate`` of 1e-320 whose weight would be
+infinite) is moved to ``raw.quarantined_records`` with its file, line number and reason, and the
+rest of the hour loads. The common case costs one ``read_json`` over all the files; only a file
+that fails it, or holds a rule-breaking record, is read again line by line to find out which
+lines to quarantine. Quarantined rows of an hour are replaced with the hour, so fixing a file and
+reloading its hour clears them (see the README, "Quarantine").
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
+import orjson
+import pyarrow as pa
 
-from warehouse.layout import Layout, floor_hour
-from warehouse.streams import STREAM_COLUMNS
+from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
+from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
 
 LOAD_COLUMNS = {"_received_hour": "TIMESTAMP", "_file": "VARCHAR"}
+QUARANTINE_TABLE = "raw.quarantined_records"
+QUARANTINE_COLUMNS = {
+    "stream": "VARCHAR",
+    "_received_hour": "TIMESTAMP",
+    "_file": "VARCHAR",
+    "line_number": "BIGINT",  # 1-based line of the landing file
+    "reason": "VARCHAR",
+    "record": "VARCHAR",  # the line as it was (undecodable bytes replaced), to fix and replay
+    "quarantined_at": "TIMESTAMP",
+}
+SHOWN_VALUE_CHARS = 60
 
 
 @dataclass(frozen=True)
-class HourLoad:
+class StreamLoad:
     stream: str
-    hour: datetime
+    hours: tuple[datetime, ...]
     files_read: int
     rows_loaded: int
     rows_replaced: int
-    late_records: int  # records whose own timestamp lies before the received hour
+    late_records: int  # records whose own time lies before their received hour
+    records_quarantined: int
     duration_s: float
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
     columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
-    ddl = ", ".join(f'"{name}" {kind}' for name, kind in columns.items())
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({ddl})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
+
+
+def load_landed(con: duckdb.DuckDBPyConnection, layout: Layout) -> list[StreamLoad]:
+    """Load every landed hour of every stream (a backfill of all there is), one read a stream."""
+    return [load_hours(con, layout, stream, layout.landed_hours(stream)) for stream in STREAMS]
 
 
 def load_hour(
     con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, hour: datetime
-) -> HourLoad:
+) -> StreamLoad:
+    return load_hours(con, layout, stream, [hour])
+
+
+def load_hours(
+    con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, hours: Iterable[datetime]
+) -> StreamLoad:
+    """Replace ``hours`` of ``raw.<stream>`` with their visible landing files, in one read."""
     started = time.perf_counter()
-    hour = floor_hour(hour)
-    files = [str(path) for path in layout.hour_files(stream, hour)]
+    hours = tuple(sorted({floor_hour(hour) for hour in hours}))
+    files = [path for hour in hours for path in layout.hour_files(stream, hour)]
     ensure_raw_table(con, stream)
-    columns = STREAM_COLUMNS[stream]
-    event_time = {"events": "timestamp", "identities": "timestamp", "sessions": "started_at"}[
-        stream
-    ]
+    quarantined = _read_into_batch(con, stream, files)
+    names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
+    event_time = EVENT_TIME[stream]
+    hour_list = [hour for hour in hours]
     con.execute("BEGIN TRANSACTION")
     try:
         (replaced,) = con.execute(
-            f"SELECT count(*) FROM raw.{stream} WHERE _received_hour = ?", [hour]
+            f"SELECT count(*) FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))",
+            [hour_list],
         ).fetchone()
-        con.execute(f"DELETE FROM raw.{stream} WHERE _received_hour = ?", [hour])
-        if files:
-            names = ", ".join(f'"{name}"' for name in columns)
-            con.execute(
-                f"""
-                INSERT INTO raw.{stream} ({names}, _received_hour, _file)
-                SELECT {names}, ?::TIMESTAMP, filename
-                FROM read_json(?, format = 'newline_delimited', columns = ?, filename = true)
-                """,
-                [hour, files, columns],
-            )
+        con.execute(
+            f"DELETE FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))", [hour_list]
+        )
+        con.execute(
+            f"DELETE FROM {QUARANTINE_TABLE}"
+            " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
+            [stream, hour_list],
+        )
+        con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
+        con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
         loaded, late = con.execute(
-            f"""
-            SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)
-            FROM raw.{stream} WHERE _received_hour = ?
-            """,
-            [hour],
+            f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)'
+            " FROM loom_batch"
         ).fetchone()
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
         raise
-    return HourLoad(stream, hour, len(files), loaded, replaced, late, time.perf_counter() - started)
+    finally:
+        con.execute("DROP TABLE IF EXISTS loom_batch")
+        con.execute("DROP TABLE IF EXISTS loom_quarantine")
+    return StreamLoad(
+        stream,
+        hours,
+        len(files),
+        loaded,
+        replaced,
+        late,
+        quarantined,
+        time.perf_counter() - started,
+    )
+
+
+def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> int:
+    """Fill temp tables ``loom_batch`` (loadable rows) and ``loom_quarantine``; returns how many
+    records were quarantined."""
+    columns = STREAM_COLUMNS[stream]
+    con.execute(f"CREATE OR REPLACE TEMP TABLE loom_batch ({_ddl({**columns, **LOAD_COLUMNS})})")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE loom_quarantine ({_ddl(QUARANTINE_COLUMNS)})")
+    if not files:
+        return 0
+    suspects: list[Path] = []
+    try:
+        _append_files(con, stream, files)
+    except duckdb.Error:
+        # Some file does not parse or does not fit the columns: load the others whole, then
+        # find the offending lines of the ones that fail.
+        con.execute("DELETE FROM loom_batch")
+        for path in files:
+            try:
+                _append_files(con, stream, [path])
+            except duckdb.Error:
+                suspects.append(path)
+    broken_rules = [
+        Path(name)
+        for (name,) in con.execute(
+            f"SELECT DISTINCT _file FROM loom_batch WHERE NOT ({_rules_hold(stream)})"
+        ).fetchall()
+    ]
+    if broken_rules:
+        con.execute(
+            "DELETE FROM loom_batch WHERE _file IN (SELECT unnest(?))",
+            [[str(path) for path in broken_rules]],
+        )
+        suspects.extend(broken_rules)
+    for path in suspects:
+        _append_line_by_line(con, stream, path)
+    (count,) = con.execute("SELECT count(*) FROM loom_quarantine").fetchone()
+    return count
+
+
+def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> None:
+    columns = STREAM_COLUMNS[stream]
+    names = ", ".join(f'"{name}"' for name in columns)
+    received_hours = {str(path): hour_of_dir(path.parent) for path in files}
+    con.execute(
+        f"""
+        INSERT INTO loom_batch
+        SELECT {names}, hours.received_hour, source.filename
+        FROM read_json(
+            $files, format = 'newline_delimited', columns = $columns, filename = true
+        ) AS source
+        JOIN (SELECT unnest($paths) AS path, unnest($hours) AS received_hour) AS hours
+            ON hours.path = source.filename
+        """,
+        {
+            "files": list(received_hours),
+            "columns": columns,
+            "paths": list(received_hours),
+            "hours": list(received_hours.values()),
+        },
+    )
+
+
+def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path) -> None:
+    """Load what can be loaded of one file and quarantine each line that cannot, with why."""
+    columns = STREAM_COLUMNS[stream]
+    lines = _split_lines(path.read_bytes())
+    structure = orjson.dumps(columns).decode()
+    con.register("loom_lines", pa.Table.from_pylist(lines, schema=LINES_SCHEMA))
+    try:
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE loom_parsed AS
+            SELECT
+                line_number,
+                line,
+                problem,
+                -- functions see every row, whatever a surrounding if() says: feed them NULL
+                json_transform(if(problem IS NULL, line, NULL), '{structure}') AS parsed
+            FROM (
+                SELECT
+                    line_number,
+                    line,
+                    coalesce(
+                        decode_error,
+                        if(is_json, NULL, 'not valid JSON'),
+                        if(json_type(if(is_json, line, NULL)) = 'OBJECT', NULL,
+                            'not a JSON object but ' || lower(json_type(if(is_json, line, NULL))))
+                    ) AS problem
+                FROM (SELECT *, json_valid(line) AS is_json FROM loom_lines)
+            )
+            """,
+        )
+    finally:
+        con.unregister("loom_lines")
+    unfit = ", ".join(
+        f"""CASE WHEN json_type(line, '$."{name}"') <> 'NULL' AND (parsed)."{name}" IS NULL
+            THEN '{name}: ' || left(line ->> '$."{name}"', {SHOWN_VALUE_CHARS})
+                || ' does not fit {kind}' END"""
+        for name, kind in columns.items()
+    )
+    flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in columns)
+    received_hour = hour_of_dir(path.parent)
+    # A line's problems, in order: it is no record at all; a value does not fit its column;
+    # the record breaks a rule. Only the first kind found is reported.
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE loom_fitted AS
+        SELECT line_number, line, nullif(concat_ws('; ', {unfit}), '') AS unfit, {flattened}
+        FROM loom_parsed
+        WHERE problem IS NULL
+        """
+    )
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE loom_checked AS
+        SELECT * EXCLUDE (unfit),
+            coalesce(unfit, nullif(concat_ws('; ', {_rule_reasons(stream)}), '')) AS problem
+        FROM loom_fitted
+        UNION ALL BY NAME
+        SELECT line_number, line, problem FROM loom_parsed WHERE problem IS NOT NULL
+        """
+    )
+    names = ", ".join(f'"{name}"' for name in columns)
+    con.execute(
+        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ? FROM loom_checked"
+        " WHERE problem IS NULL",
+        [received_hour, str(path)],
+    )
+    con.execute(
+        """
+        INSERT INTO loom_quarantine
+        SELECT ?, ?::TIMESTAMP, ?, line_number, problem, line, now()::TIMESTAMP
+        FROM loom_checked WHERE problem IS NOT NULL
+        """,
+        [stream, received_hour, str(path)],
+    )
+    for table in ("loom_parsed", "loom_fitted", "loom_checked"):
+        con.execute(f"DROP TABLE {table}")
+
+
+LINES_SCHEMA = pa.schema(
+    [("line_number", pa.int64()), ("line", pa.string()), ("decode_error", pa.string())]
+)
+
+
+def _split_lines(content: bytes) -> list[dict[str, object]]:
+    """Every non-empty line with its 1-based number; bytes that are not UTF-8 are replaced and
+    the line marked, since such a line cannot be a record."""
+    lines = []
+    for number, raw in enumerate(content.split(b"\n"), start=1):
+        if not raw.strip():
+            continue
+        try:
+            text, error = raw.decode(), None
+        except UnicodeDecodeError as problem:
+            text = raw.decode(errors="replace")
+            error = f"not UTF-8 text (byte {problem.start})"
+        lines.append({"line_number": number, "line": text, "decode_error": error})
+    return lines
+
+
+def _rules_hold(stream: str) -> str:
+    return " AND ".join(f"coalesce({rule.predicate}, false)" for rule in RECORD_RULES[stream])
+
+
+def _rule_reasons(stream: str) -> str:
+    """SQL expressions, one per rule, naming the rule when a row breaks it (else NULL)."""
+    return ", ".join(
+        f"CASE WHEN NOT coalesce({rule.predicate}, false) THEN '{rule.column}: {rule.reason}' END"
+        for rule in RECORD_RULES[stream]
+    )
+
+
+def _ddl(columns: dict[str, str]) -> str:
+    return ", ".join(f'"{name}" {kind}' for name, kind in columns.items())

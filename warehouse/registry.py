@@ -1,9 +1,13 @@
-"""The registry of orgs, projects and API keys (SQLite at ``Layout.registry_path``).
+"""The registry of orgs, projects and API keys.
 
 Tenancy comes from here: a request's ``org_id`` and ``project_id`` are those of the key that sent
 it. Keys are stored only as SHA-256 hashes. A plain hash (not a slow KDF) is enough because keys
 are 128 random bits, not passwords a person chose: there is nothing to brute-force, and a fast
 hash keeps the per-request lookup to one indexed read.
+
+It lives where the lake's catalog lives, so every host that reads the lake knows the same keys:
+a SQLite file in the data directory beside a SQLite catalog (``Layout.registry_path``), or
+schema ``loom`` of the PostgreSQL database of a PostgreSQL catalog (``LOOM_LAKE_CATALOG``).
 
 Org ids are generated strings (``org_<12 hex>``); project ids are global integers, because Sentry
 DSNs and the release-health routes address a project by a number.
@@ -14,12 +18,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, Protocol, get_args
 
 from warehouse.layout import Layout
 
@@ -27,29 +31,143 @@ KeyKind = Literal["write", "rw"]
 KEY_KINDS: tuple[str, ...] = get_args(KeyKind)
 KEY_PREFIX = "loom_analytics_"
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS orgs (
-    org_id      TEXT PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    created_at  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS projects (
-    project_id  INTEGER PRIMARY KEY AUTOINCREMENT,
-    org_id      TEXT NOT NULL REFERENCES orgs (org_id),
-    name        TEXT NOT NULL,
-    created_at  TEXT NOT NULL,
-    UNIQUE (org_id, name)
-);
-CREATE TABLE IF NOT EXISTS api_keys (
-    key_id      TEXT PRIMARY KEY,
-    key_hash    TEXT NOT NULL UNIQUE,
-    hint        TEXT NOT NULL,
-    kind        TEXT NOT NULL CHECK (kind IN ('write', 'rw')),
-    project_id  INTEGER NOT NULL REFERENCES projects (project_id),
-    created_at  TEXT NOT NULL,
-    revoked_at  TEXT
-);
-"""
+
+def _schema(project_id_column: str) -> list[str]:
+    return [
+        """
+        CREATE TABLE IF NOT EXISTS orgs (
+            org_id      TEXT PRIMARY KEY,
+            name        TEXT NOT NULL UNIQUE,
+            created_at  TEXT NOT NULL
+        )""",
+        f"""
+        CREATE TABLE IF NOT EXISTS projects (
+            project_id  {project_id_column},
+            org_id      TEXT NOT NULL REFERENCES orgs (org_id),
+            name        TEXT NOT NULL,
+            created_at  TEXT NOT NULL,
+            UNIQUE (org_id, name)
+        )""",
+        """
+        CREATE TABLE IF NOT EXISTS api_keys (
+            key_id      TEXT PRIMARY KEY,
+            key_hash    TEXT NOT NULL UNIQUE,
+            hint        TEXT NOT NULL,
+            kind        TEXT NOT NULL CHECK (kind IN ('write', 'rw')),
+            project_id  INTEGER NOT NULL REFERENCES projects (project_id),
+            created_at  TEXT NOT NULL,
+            revoked_at  TEXT
+        )""",
+    ]
+
+
+SQLITE_SCHEMA = _schema("INTEGER PRIMARY KEY AUTOINCREMENT")
+POSTGRES_SCHEMA = ["CREATE SCHEMA IF NOT EXISTS loom", *_schema("BIGSERIAL PRIMARY KEY")]
+
+
+class RegistryUnavailable(RuntimeError):
+    """The registry's database cannot be reached (its PostgreSQL server is down)."""
+
+
+class Database(Protocol):
+    """The little of a database the registry needs; statements use ``?`` placeholders."""
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]: ...
+
+    def transaction(self) -> Any: ...  # a context manager
+
+    def close(self) -> None: ...
+
+
+class SqliteDatabase:
+    """One SQLite connection. WAL mode lets the API read while ``loom keys`` writes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The API opens it once at startup and uses it from the event loop only.
+        self._con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._con.execute("PRAGMA journal_mode = WAL")
+        self._con.execute("PRAGMA busy_timeout = 5000")
+        self._con.execute("PRAGMA foreign_keys = ON")
+        for statement in SQLITE_SCHEMA:
+            self._con.execute(statement)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._con.execute(sql, params).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._con.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        self._con.execute("COMMIT")
+
+    def close(self) -> None:
+        self._con.close()
+
+
+class PostgresDatabase:
+    """One PostgreSQL connection (psycopg), opened on first use and reopened when the server
+    dropped it; while the server cannot be reached, :class:`RegistryUnavailable`."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._con: Any = None
+
+    def _connection(self) -> Any:
+        import psycopg  # imported here: only a PostgreSQL catalog needs it
+
+        if self._con is None or self._con.closed:
+            try:
+                self._con = psycopg.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    options="-c search_path=loom",
+                    connect_timeout=5,
+                )
+                with self._con.transaction():
+                    for statement in POSTGRES_SCHEMA:
+                        self._con.execute(statement)
+            except psycopg.OperationalError as error:
+                self._con = None
+                raise RegistryUnavailable(
+                    f"the key registry (PostgreSQL) cannot be reached: {error}".strip()
+                ) from None
+        return self._con
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        import psycopg
+
+        statement = sql.replace("?", "%s")
+        try:
+            return self._run(statement, params)
+        except psycopg.OperationalError:
+            self.close()  # the server dropped the connection (a restart): reopen it once
+        try:
+            return self._run(statement, params)
+        except psycopg.OperationalError as error:
+            self.close()
+            raise RegistryUnavailable(
+                f"the key registry (PostgreSQL) cannot be reached: {error}".strip()
+            ) from None
+
+    def _run(self, statement: str, params: Sequence[Any]) -> list[tuple]:
+        cursor = self._connection().execute(statement, params)
+        return cursor.fetchall() if cursor.description else []
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._connection().transaction():
+            yield
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
 
 KEY_COLUMNS = """
     k.key_id, k.hint, k.kind, k.created_at, k.revoked_at,
@@ -111,7 +229,8 @@ def generate_key(kind: KeyKind) -> str:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Microseconds: keys are listed in the order they were created.
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _api_key(row: tuple) -> ApiKey:
@@ -122,23 +241,20 @@ def _api_key(row: tuple) -> ApiKey:
 
 
 class Registry:
-    """One SQLite connection. WAL mode lets the API read while ``loom keys`` writes."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # The API opens it once at startup and uses it from the event loop only.
-        self._con = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._con.execute("PRAGMA journal_mode = WAL")
-        self._con.execute("PRAGMA busy_timeout = 5000")
-        self._con.execute("PRAGMA foreign_keys = ON")
-        self._con.executescript(SCHEMA)
+    def __init__(self, database: Database) -> None:
+        self._db = database
 
     @classmethod
     def open(cls, layout: Layout | None = None) -> Registry:
-        return cls((layout or Layout.from_settings()).registry_path)
+        """The registry beside ``layout``'s lake catalog."""
+        layout = layout or Layout.from_settings()
+        lake = layout.lake
+        if lake.catalog_kind == "postgres":
+            return cls(PostgresDatabase(lake.catalog.removeprefix("postgres:")))
+        return cls(SqliteDatabase(layout.registry_path))
 
     def close(self) -> None:
-        self._con.close()
+        self._db.close()
 
     def __enter__(self) -> Registry:
         return self
@@ -146,36 +262,26 @@ class Registry:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._con.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._con
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
-
     def ensure_org(self, name: str) -> Org:
-        with self._transaction() as con:
-            return self._ensure_org(con, name)
+        with self._db.transaction():
+            return self._ensure_org(name)
 
     def ensure_project(self, org_name: str, project_name: str) -> Project:
         """The project ``project_name`` of org ``org_name``, creating either when new."""
-        with self._transaction() as con:
-            return self._ensure_project(con, self._ensure_org(con, org_name), project_name)
+        with self._db.transaction():
+            return self._ensure_project(self._ensure_org(org_name), project_name)
 
     def project(self, project_id: int) -> Project | None:
-        row = self._con.execute(
+        rows = self._db.query(
             "SELECT project_id, org_id, name FROM projects WHERE project_id = ?", [project_id]
-        ).fetchone()
-        return Project(*row) if row else None
+        )
+        return Project(*rows[0]) if rows else None
 
     def projects(self, org_id: str) -> list[Project]:
-        rows = self._con.execute(
+        rows = self._db.query(
             "SELECT project_id, org_id, name FROM projects WHERE org_id = ? ORDER BY project_id",
             [org_id],
-        ).fetchall()
+        )
         return [Project(*row) for row in rows]
 
     def create_key(self, org_name: str, project_name: str, kind: KeyKind) -> NewKey:
@@ -183,9 +289,9 @@ class Registry:
             raise ValueError(f"unknown key kind {kind!r}; expected one of {', '.join(KEY_KINDS)}")
         key = generate_key(kind)
         key_id = f"key_{secrets.token_hex(6)}"
-        with self._transaction() as con:
-            project = self._ensure_project(con, self._ensure_org(con, org_name), project_name)
-            con.execute(
+        with self._db.transaction():
+            project = self._ensure_project(self._ensure_org(org_name), project_name)
+            self._db.query(
                 "INSERT INTO api_keys (key_id, key_hash, hint, kind, project_id, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [key_id, hash_key(key), key[-4:], kind, project.project_id, _now()],
@@ -196,21 +302,19 @@ class Registry:
 
     def lookup(self, key: str) -> ApiKey | None:
         """The registered key, revoked or not; ``None`` when unknown."""
-        row = self._con.execute(
+        rows = self._db.query(
             f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} WHERE k.key_hash = ?", [hash_key(key)]
-        ).fetchone()
-        return _api_key(row) if row else None
+        )
+        return _api_key(rows[0]) if rows else None
 
     def key(self, key_id: str) -> ApiKey | None:
-        row = self._con.execute(
-            f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} WHERE k.key_id = ?", [key_id]
-        ).fetchone()
-        return _api_key(row) if row else None
+        rows = self._db.query(f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} WHERE k.key_id = ?", [key_id])
+        return _api_key(rows[0]) if rows else None
 
     def keys(self) -> list[ApiKey]:
-        rows = self._con.execute(
-            f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} ORDER BY k.rowid"
-        ).fetchall()
+        rows = self._db.query(
+            f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} ORDER BY k.created_at, k.key_id"
+        )
         return [_api_key(row) for row in rows]
 
     def revoke(self, key_id_or_key: str) -> ApiKey | None:
@@ -218,36 +322,34 @@ class Registry:
         record = self.key(key_id_or_key) or self.lookup(key_id_or_key)
         if record is None:
             return None
-        with self._transaction() as con:
-            con.execute(
+        with self._db.transaction():
+            self._db.query(
                 "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE key_id = ?",
                 [_now(), record.key_id],
             )
         return self.key(record.key_id)
 
-    @staticmethod
-    def _ensure_org(con: sqlite3.Connection, name: str) -> Org:
+    def _ensure_org(self, name: str) -> Org:
         if not name.strip():
             raise ValueError("org name must not be empty")
-        row = con.execute("SELECT org_id, name FROM orgs WHERE name = ?", [name]).fetchone()
-        if row:
-            return Org(*row)
+        rows = self._db.query("SELECT org_id, name FROM orgs WHERE name = ?", [name])
+        if rows:
+            return Org(*rows[0])
         org = Org(f"org_{secrets.token_hex(6)}", name)
-        con.execute("INSERT INTO orgs VALUES (?, ?, ?)", [org.org_id, org.name, _now()])
+        self._db.query("INSERT INTO orgs VALUES (?, ?, ?)", [org.org_id, org.name, _now()])
         return org
 
-    @staticmethod
-    def _ensure_project(con: sqlite3.Connection, org: Org, name: str) -> Project:
+    def _ensure_project(self, org: Org, name: str) -> Project:
         if not name.strip():
             raise ValueError("project name must not be empty")
-        row = con.execute(
+        rows = self._db.query(
             "SELECT project_id, org_id, name FROM projects WHERE org_id = ? AND name = ?",
             [org.org_id, name],
-        ).fetchone()
-        if row:
-            return Project(*row)
-        cursor = con.execute(
-            "INSERT INTO projects (org_id, name, created_at) VALUES (?, ?, ?)",
+        )
+        if rows:
+            return Project(*rows[0])
+        [(project_id,)] = self._db.query(
+            "INSERT INTO projects (org_id, name, created_at) VALUES (?, ?, ?) RETURNING project_id",
             [org.org_id, name, _now()],
         )
-        return Project(cursor.lastrowid, org.org_id, name)
+        return Project(project_id, org.org_id, name)

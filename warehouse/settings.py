@@ -17,6 +17,29 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Interface the ingest/read API binds to.")
     port: int = Field(8000, description="Port of the ingest/read API.")
     dagster_port: int = Field(3000, description="Port of the Dagster UI started by `make up`.")
+    lake_catalog: str | None = Field(
+        None,
+        description=(
+            "DuckLake catalog: `sqlite:<path>` or `postgres:<libpq string>` (e.g. "
+            "`postgres:dbname=loom host=db.internal user=loom`). Default: a SQLite file under "
+            "the data directory."
+        ),
+    )
+    lake_data_path: str | None = Field(
+        None,
+        description=(
+            "Where the lake's Parquet files live: a directory every host reaches, or "
+            "`s3://bucket/prefix/`. Default: lake/files/ under the data directory."
+        ),
+    )
+    lake_snapshot_retention_hours: int = Field(
+        24,
+        ge=1,
+        description=(
+            "Lake snapshots are expired (and their files deleted) only once older than this, and "
+            "than the oldest published snapshot a reader may still use."
+        ),
+    )
 
     pipeline_start: datetime = Field(
         datetime(2026, 1, 1),
@@ -38,6 +61,12 @@ class Settings(BaseSettings):
     async_flush_interval_seconds: float = Field(
         0.2, gt=0, le=1.0, description="Async records are durable within this long (at most 1 s)."
     )
+
+    @field_validator("lake_catalog", "lake_data_path")
+    @classmethod
+    def _unset_when_empty(cls, value: str | None) -> str | None:
+        # LOOM_LAKE_CATALOG="" means the default, as if it were not set at all.
+        return value or None
 
     @field_validator("data_dir")
     @classmethod

@@ -10,12 +10,14 @@ once), otherwise one the server generates. Sessions use a deterministic ``uuid``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 COMMON: dict[str, str] = {
     "uuid": "VARCHAR",
     "org_id": "VARCHAR",
     "project_id": "BIGINT",
     "received_at": "TIMESTAMP",
-    "source": "VARCHAR",  # native | track | posthog | sessions
+    "source": "VARCHAR",  # native | track | posthog | sessions | sentry
     "ip": "VARCHAR",  # client address; kept in raw data only, never logged
 }
 
@@ -54,7 +56,9 @@ IDENTITIES: dict[str, str] = {
 }
 
 # A session start or end (seed 002). An end carries only what the SDK sends at the end; the
-# models merge start and end per (org_id, session_id).
+# models merge start and end per (org_id, session_id). A Sentry session update lands as a start
+# and an end; an update of a session still in progress (Sentry status ``ok``) is a provisional end
+# with status ``ok``, which any other end of the session outranks (see fct_sessions).
 SESSIONS: dict[str, str] = {
     **COMMON,
     "kind": "VARCHAR",  # start | end
@@ -65,15 +69,108 @@ SESSIONS: dict[str, str] = {
     "platform": "VARCHAR",  # javascript | node | rust | python
     "started_at": "TIMESTAMP",
     "sample_rate": "DOUBLE",
-    "status": "VARCHAR",  # on end: exited | crashed | abnormal | errored
+    "status": "VARCHAR",  # on end: exited | crashed | abnormal | errored | ok (provisional)
     "error_count": "INTEGER",
     "crash_count": "INTEGER",
     "ended_at": "TIMESTAMP",
     "duration_ms": "BIGINT",
 }
 
+# A Sentry ``sessions`` item's bucket: the sessions of one release and environment (and, when the
+# SDK sends one, one distinct_id) that started in one minute, pre-aggregated by final status.
+# Sentry does not sample sessions: each counts once, as an individual session at rate 1 does.
+SESSION_AGGREGATES: dict[str, str] = {
+    **COMMON,
+    "release": "VARCHAR",
+    "environment": "VARCHAR",
+    "platform": "VARCHAR",
+    "started_at": "TIMESTAMP",  # the bucket's minute
+    "distinct_id": "VARCHAR",  # Sentry's did, when the SDK aggregates per user
+    "exited": "INTEGER",
+    "errored": "INTEGER",
+    "abnormal": "INTEGER",
+    "crashed": "INTEGER",
+}
+
 STREAM_COLUMNS: dict[str, dict[str, str]] = {
     "events": EVENTS,
     "identities": IDENTITIES,
     "sessions": SESSIONS,
+    "session_aggregates": SESSION_AGGREGATES,
+}
+
+# The column whose time a record happened at, to tell late records from others.
+EVENT_TIME: dict[str, str] = {
+    "events": "timestamp",
+    "identities": "timestamp",
+    "sessions": "started_at",
+    "session_aggregates": "started_at",
+}
+
+# Bounds every stored value keeps, so that every model can compute with every row. The ingest API
+# refuses values outside them with a 400; the raw load quarantines records that break them anyway
+# (an older API, a file written by hand).
+INTEGER_MAX = 2**31 - 1
+MIN_SAMPLE_RATE = 1e-6  # a stored session stands for at most a million
+EARLIEST_TIMESTAMP = "0001-01-01"
+LATEST_TIMESTAMP = "9999-12-31 23:59:59.999999"
+
+
+@dataclass(frozen=True)
+class RecordRule:
+    """A condition (SQL over the stream's columns) every loadable record meets."""
+
+    column: str
+    predicate: str
+    reason: str  # no quotes: it is embedded in SQL as a literal
+
+
+def _required(*columns: str) -> list[RecordRule]:
+    return [RecordRule(name, f'"{name}" IS NOT NULL', "is missing") for name in columns]
+
+
+def _timestamps(columns: dict[str, str]) -> list[RecordRule]:
+    return [
+        RecordRule(
+            name,
+            f'"{name}" IS NULL OR "{name}" BETWEEN TIMESTAMP \'{EARLIEST_TIMESTAMP}\''
+            f" AND TIMESTAMP '{LATEST_TIMESTAMP}'",
+            "outside the years 1 to 9999",
+        )
+        for name, kind in columns.items()
+        if kind == "TIMESTAMP"
+    ]
+
+
+def _at_least_zero(*columns: str) -> list[RecordRule]:
+    return [
+        RecordRule(name, f'"{name}" IS NULL OR "{name}" >= 0', "is negative") for name in columns
+    ]
+
+
+RECORD_RULES: dict[str, list[RecordRule]] = {
+    "events": [
+        *_required("uuid", "org_id", "project_id", "received_at", "event"),
+        *_timestamps(EVENTS),
+    ],
+    "identities": [
+        *_required("uuid", "org_id", "project_id", "received_at"),
+        *_timestamps(IDENTITIES),
+    ],
+    "sessions": [
+        *_required("uuid", "org_id", "project_id", "received_at", "session_id", "kind"),
+        RecordRule("kind", "kind IN ('start', 'end')", "is neither start nor end"),
+        RecordRule(
+            "sample_rate",
+            f"sample_rate IS NULL OR sample_rate BETWEEN {MIN_SAMPLE_RATE} AND 1",
+            f"outside [{MIN_SAMPLE_RATE}, 1]",
+        ),
+        *_at_least_zero("error_count", "crash_count", "duration_ms"),
+        *_timestamps(SESSIONS),
+    ],
+    "session_aggregates": [
+        *_required("uuid", "org_id", "project_id", "received_at", "release", "started_at"),
+        *_at_least_zero("exited", "errored", "abnormal", "crashed"),
+        *_timestamps(SESSION_AGGREGATES),
+    ],
 }

@@ -1,4 +1,4 @@
-"""Assets: raw loads per stream, the dbt project, and the serving snapshot."""
+"""Assets: raw loads per stream, the dbt project, lake compaction and the published snapshot."""
 
 import warnings
 

@@ -1,4 +1,5 @@
-"""One raw-load asset per landed stream: ``raw_events``, ``raw_identities``, ``raw_sessions``.
+"""One raw-load asset per landed stream: ``raw_events``, ``raw_identities``, ``raw_sessions``,
+``raw_session_aggregates``.
 
 Each partition is one received hour; materializing it replaces that hour in ``raw.<stream>``
 with the hour's visible landing files (warehouse.raw_load), so a rerun never duplicates a row.
@@ -18,7 +19,9 @@ from dagster import AssetExecutionContext
 from dagster_project.partitions import hourly_partitions, hours_between, naive_utc
 from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
 from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import HourLoad, ensure_raw_table, load_hour
+from warehouse.raw_load import QUARANTINE_TABLE, StreamLoad, ensure_raw_table, load_hours
+
+QUARANTINE_CHECK = "no_quarantined_records"
 
 
 def raw_asset_key(stream: str) -> dg.AssetKey:
@@ -26,15 +29,16 @@ def raw_asset_key(stream: str) -> dg.AssetKey:
 
 
 def load_metadata(
-    loads: Sequence[HourLoad], retired_hours: Sequence[datetime], loaded_as_of: float
+    load: StreamLoad, retired_hours: Sequence[datetime], loaded_as_of: float
 ) -> dict[str, object]:
     return {
-        "rows_loaded": sum(load.rows_loaded for load in loads),
-        "rows_replaced": sum(load.rows_replaced for load in loads),
-        "files_read": sum(load.files_read for load in loads),
-        "late_records": sum(load.late_records for load in loads),
-        "duration_s": round(sum(load.duration_s for load in loads), 3),
-        "hours_loaded": len(loads),
+        "rows_loaded": load.rows_loaded,
+        "rows_replaced": load.rows_replaced,
+        "files_read": load.files_read,
+        "late_records": load.late_records,
+        "records_quarantined": load.records_quarantined,
+        "duration_s": round(load.duration_s, 3),
+        "hours_loaded": len(load.hours),
         # Hours whose landing files retention already deleted: their raw rows are the only copy.
         "retired_hours_kept": len(retired_hours),
         # The sensor compares landing files against this: a file visible only after it may be
@@ -45,11 +49,12 @@ def load_metadata(
 
 def load_window(
     con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, start: datetime, end: datetime
-) -> tuple[list[HourLoad], list[datetime]]:
-    """Load every received hour of ``[start, end)``; returns the loads and the retired hours kept.
+) -> tuple[StreamLoad, list[datetime]]:
+    """Load every received hour of ``[start, end)`` in one read; returns the load and the retired
+    hours kept.
 
     A backfill's window can span weeks of mostly empty hours: only hours with landing files, or
-    with raw rows that a reload may have to clear, are visited.
+    with raw rows that a reload may have to clear, are loaded.
     """
     hours = hours_between(start, end)
     if len(hours) > 1:
@@ -64,13 +69,37 @@ def load_window(
         }
         wanted = layout.landed_hours(stream) | previously_loaded
         hours = [hour for hour in hours if hour in wanted]
-    loads, retired = [], []
-    for hour in hours:
-        if layout.is_hour_retired(stream, hour):
-            retired.append(hour)
-        else:
-            loads.append(load_hour(con, layout, stream, hour))
-    return loads, retired
+    retired = [hour for hour in hours if layout.is_hour_retired(stream, hour)]
+    load = load_hours(con, layout, stream, [hour for hour in hours if hour not in retired])
+    return load, retired
+
+
+def quarantine_check(
+    con: duckdb.DuckDBPyConnection, stream: str, load: StreamLoad
+) -> dg.AssetCheckResult:
+    """Fails while any record of the loaded hours sits in quarantine; lists the first few."""
+    rows = con.execute(
+        f"""
+        SELECT _file, line_number, reason FROM {QUARANTINE_TABLE}
+        WHERE stream = ? AND _received_hour IN (SELECT unnest(?))
+        ORDER BY _file, line_number LIMIT 20
+        """,
+        [stream, list(load.hours)],
+    ).fetchall()
+    table = "\n".join(
+        ["| file | line | reason |", "|---|---|---|"]
+        + [f"| {file} | {line} | {reason} |" for file, line, reason in rows]
+    )
+    return dg.AssetCheckResult(
+        check_name=QUARANTINE_CHECK,
+        passed=load.records_quarantined == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "records_quarantined": load.records_quarantined,
+            "first_quarantined": dg.MetadataValue.md(table if rows else "none"),
+        },
+        description=f"{load.records_quarantined} record(s) of the hours in {QUARANTINE_TABLE}",
+    )
 
 
 def build_raw_asset(stream: str) -> dg.AssetsDefinition:
@@ -84,8 +113,16 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
         kinds={"duckdb"},
         description=(
             f"Landed `{stream}` records of one received hour, loaded into `raw.{stream}`. "
-            "A rerun replaces the hour."
+            "A rerun replaces the hour. Records that cannot be loaded go to "
+            f"`{QUARANTINE_TABLE}` with their file, line and reason; the rest loads."
         ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                QUARANTINE_CHECK,
+                asset=raw_asset_key(stream),
+                description="No record of the hour was quarantined.",
+            )
+        ],
     )
     def raw_stream(
         context: AssetExecutionContext, warehouse: WarehouseResource
@@ -93,13 +130,20 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
         loaded_as_of = time.time()
         window = context.partition_time_window
         with warehouse.connect() as con:
-            loads, retired = load_window(con, warehouse.layout, stream, window.start, window.end)
-        metadata = load_metadata(loads, retired, loaded_as_of)
+            load, retired = load_window(con, warehouse.layout, stream, window.start, window.end)
+            check = quarantine_check(con, stream, load)
+        metadata = load_metadata(load, retired, loaded_as_of)
         context.log.info(
-            f"raw.{stream}: {metadata['rows_loaded']} rows from {metadata['files_read']} files "
-            f"over {len(loads)} hour(s), {metadata['late_records']} late"
+            f"raw.{stream}: {load.rows_loaded} rows from {load.files_read} files "
+            f"over {len(load.hours)} hour(s), {load.late_records} late, "
+            f"{load.records_quarantined} quarantined"
         )
-        return dg.MaterializeResult(metadata=metadata)
+        if load.records_quarantined:
+            context.log.warning(
+                f"{load.records_quarantined} {stream} record(s) quarantined in "
+                f"{QUARANTINE_TABLE}; the rest of the hour loaded"
+            )
+        return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
     return raw_stream
 

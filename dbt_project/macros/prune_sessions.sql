@@ -4,9 +4,10 @@
         dbt run-operation prune_sessions --args '{days: 30}'
         dbt run-operation prune_sessions --args '{days: 30, as_of: "2026-02-18 00:00:00"}'
 
-    Deletes the rows of analytics.fct_sessions that started before
-    cutoff = (UTC day of as_of) - days, as_of defaulting to the pipeline clock (the end of the
-    latest processed window), and logs the cutoff in ops.session_prunes. Nothing else is touched:
+    Deletes the rows of analytics.fct_sessions (and the Sentry aggregate buckets of
+    analytics.fct_session_aggregates) that started before cutoff = (UTC day of as_of) - days,
+    as_of defaulting to the pipeline clock (the end of the latest processed window), and logs the
+    cutoff in ops.session_prunes. Nothing else is touched:
     agg_release_health_hourly, agg_release_users_daily and release_health_trend keep every hour,
     and from then on the models treat hours before the latest cutoff as frozen.
 -#}
@@ -33,6 +34,11 @@
     {%- set deleted = run_query(
         "delete from " ~ ref('fct_sessions') ~ " where coalesce(started_at, end_received_at) < timestamp '" ~ cutoff ~ "'"
     ).columns[0].values()[0] -%}
+    {#- a lake whose first run since the aggregates came has not happened yet has none -#}
+    {%- set buckets = load_relation(ref('fct_session_aggregates')) -%}
+    {%- if buckets is not none -%}
+        {%- do run_query("delete from " ~ buckets ~ " where started_at < timestamp '" ~ cutoff ~ "'") -%}
+    {%- endif -%}
     {%- do run_query(
         "insert into " ~ source('ops', 'session_prunes') ~ " values (now()::timestamp, timestamp '" ~ cutoff ~ "', " ~ deleted ~ ")"
     ) -%}

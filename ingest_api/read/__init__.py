@@ -1,4 +1,4 @@
-"""The read API: queries over the published marts (see :mod:`warehouse.serving`).
+"""The read API: queries over the published marts (see :mod:`warehouse.published`).
 
 Routers (``ingest_api/routers/{persons,events,export,releases,sessions_read,stream}.py``) stay
 thin; the SQL lives in plain functions here that take a DuckDB cursor on the current snapshot and

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Path, Request
 
 from ingest_api.auth import authenticate_reader
-from warehouse.serving import ServedMarts
+from warehouse.published import PublishedMarts
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,7 @@ class OrgReader:
     """An rw key's org, and the marts its reads are answered from."""
 
     org_id: str
-    marts: ServedMarts
+    marts: PublishedMarts
 
 
 @dataclass(frozen=True)

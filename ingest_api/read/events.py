@@ -81,7 +81,7 @@ def list_events(
         params |= {"after_ts": after_timestamp, "after_uuid": after_uuid}
     rows = cur.execute(
         f"""
-        SELECT {EVENT_COLUMNS} FROM analytics.fct_events
+        SELECT {EVENT_COLUMNS} FROM warehouse.analytics.fct_events
         WHERE {sql}
         ORDER BY timestamp DESC, uuid DESC
         LIMIT $limit

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ingest_api.read.events import EventFilter
 from ingest_api.read.rendering import OPTIONS
-from warehouse.serving import ServedMarts
+from warehouse.published import PublishedMarts
 
 ExportFormat = Literal["ndjson", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -130,7 +130,7 @@ def _day_windows(
     assert where.start is not None and where.end is not None
     sql, params = where.where()
     days = cur.execute(
-        f"SELECT DISTINCT date_trunc('day', timestamp) AS day FROM analytics.fct_events"
+        f"SELECT DISTINCT date_trunc('day', timestamp) AS day FROM warehouse.analytics.fct_events"
         f" WHERE {sql} ORDER BY day",
         params,
     ).fetchall()
@@ -139,7 +139,7 @@ def _day_windows(
 
 
 def export_events(
-    marts: ServedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
+    marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
 ) -> Iterator[bytes]:
     """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required)."""
     encoder: _Ndjson | _Csv | _Parquet | None = None
@@ -148,7 +148,8 @@ def export_events(
             sql, params = replace(where, start=day_start, end=day_end).where()
             # A relation's reader streams; a DB-API result would be copied whole first.
             query = (
-                f"SELECT {COLUMNS} FROM analytics.fct_events WHERE {sql} ORDER BY timestamp, uuid"
+                f"SELECT {COLUMNS} FROM warehouse.analytics.fct_events"
+                f" WHERE {sql} ORDER BY timestamp, uuid"
             )
             batches = cur.sql(query, params=params).to_arrow_reader(batch_rows)
             if encoder is None:

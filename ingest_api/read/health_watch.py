@@ -1,29 +1,31 @@
 """``release.health_changed``: noticed by the read API when a pipeline run publishes a snapshot.
 
 One watcher per process, running only while someone listens to a stream: every
-:data:`POLL_SECONDS` it checks the ``serving/current`` pointer (a ``stat``), and when a new
-snapshot appeared it reads every release's health from it, compares it with the snapshot it saw
-before and publishes the releases whose numbers changed, carrying the new numbers."""
+:data:`POLL_SECONDS` it asks which published snapshot this process answers from (the marts follow
+new publishes in the background), and when it changed it reads every release's health from it,
+compares it with the snapshot it saw before and publishes the releases whose numbers changed,
+carrying the new numbers."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
 import duckdb
 
 from ingest_api.read.releases import ReleaseKey, current_release_health
 from ingest_api.stream_hub import StreamEvent, StreamHub
-from warehouse.serving import NoSnapshotError, ServedMarts
+from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
 
 POLL_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
 class HealthWatcher:
-    def __init__(self, marts: ServedMarts, hub: StreamHub, poll_seconds: float = POLL_SECONDS):
+    def __init__(
+        self, marts: PublishedMarts, hub: StreamHub, poll_seconds: float = POLL_SECONDS
+    ) -> None:
         self._marts = marts
         self._hub = hub
         self._poll_seconds = poll_seconds
@@ -35,28 +37,28 @@ class HealthWatcher:
             self._task = asyncio.create_task(self._watch(), name="release-health-watcher")
 
     async def _watch(self) -> None:
-        seen_path, seen = await asyncio.to_thread(self._read)
+        seen_snapshot, seen = await asyncio.to_thread(self._read)
         while self._hub.subscriber_count() > 0:
             await asyncio.sleep(self._poll_seconds)
             try:
-                path, health = await asyncio.to_thread(self._read)
-            except duckdb.Error:
-                # A broken snapshot must not end the stream; the next publish replaces it.
+                snapshot, health = await asyncio.to_thread(self._read)
+            except (duckdb.Error, CatalogUnavailable):
+                # An unreadable snapshot or catalog must not end the stream; try again later.
                 logger.exception("could not read release health from the published snapshot")
                 continue
-            if path == seen_path:
+            if snapshot == seen_snapshot:
                 continue
             for event in health_changes(seen, health):
                 self._hub.publish(event)
-            seen_path, seen = path, health
+            seen_snapshot, seen = snapshot, health
 
-    def _read(self) -> tuple[Path | None, dict[ReleaseKey, dict[str, Any]]]:
-        """The current snapshot's path and health. The path is taken first: the health read after
-        it is of that snapshot or a newer one, so a newer one is never marked as already seen."""
+    def _read(self) -> tuple[int | None, dict[ReleaseKey, dict[str, Any]]]:
+        """The current snapshot's id and health. The id is taken first: the health read after it
+        is of that snapshot or a newer one, so a newer one is never marked as already seen."""
         try:
-            path = self._marts.current_path()
+            snapshot = self._marts.snapshot_id()
             with self._marts.cursor() as cur:
-                return path, current_release_health(cur)
+                return snapshot, current_release_health(cur)
         except NoSnapshotError:
             return None, {}
 

@@ -13,16 +13,17 @@ from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.routers import events, export, persons, releases, sessions_read, stream
 from ingest_api.stream_hub import hub
 from warehouse.layout import Layout
-from warehouse.serving import NoSnapshotError, ServedMarts
+from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 
-def _closing_marts(lifespan: Lifespan) -> Lifespan:
-    """The app's lifespan, then closing the snapshot connection at shutdown."""
+def _following_marts(lifespan: Lifespan) -> Lifespan:
+    """The app's lifespan, with the marts following new publishes while the app runs."""
 
     @asynccontextmanager
     async def wrapped(app: FastAPI) -> AsyncIterator[Any]:
+        app.state.marts.start()
         async with lifespan(app) as state:
             try:
                 yield state
@@ -36,12 +37,21 @@ async def on_no_snapshot(request: Request, exc: NoSnapshotError) -> JSONResponse
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
 
+async def on_catalog_unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"{exc}; the warehouse cannot be read right now, retry"},
+        status_code=503,
+        headers={"Retry-After": "10"},
+    )
+
+
 def install_read_api(app: FastAPI, layout: Layout) -> None:
-    # Opened lazily on the first read, and reopened whenever a newer snapshot is published.
-    app.state.marts = ServedMarts(layout)
-    app.router.lifespan_context = _closing_marts(app.router.lifespan_context)
+    # Opened on the first read, then switched to each newer published snapshot.
+    app.state.marts = PublishedMarts(layout)
+    app.router.lifespan_context = _following_marts(app.router.lifespan_context)
     app.state.health_watcher = HealthWatcher(app.state.marts, hub)
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)
+    app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
     # The stream route comes before sessions_read, whose /sessions/{session_id} would match it.
     for module in (persons, events, export, releases, stream, sessions_read):
         app.include_router(module.router)

@@ -28,7 +28,7 @@ def list_persons(
 ) -> dict[str, Any]:
     rows = cur.execute(
         f"""
-        SELECT {PERSON_COLUMNS} FROM analytics.dim_persons
+        SELECT {PERSON_COLUMNS} FROM warehouse.analytics.dim_persons
         WHERE org_id = $org
         ORDER BY created_at DESC, person_id
         LIMIT $limit OFFSET $offset
@@ -49,7 +49,7 @@ def person_by_distinct_id(
 ) -> dict[str, Any] | None:
     row = cur.execute(
         f"""
-        SELECT {PERSON_COLUMNS} FROM serving.persons_by_distinct_id
+        SELECT {PERSON_COLUMNS} FROM warehouse.analytics.dim_persons_by_distinct_id
         WHERE org_id = $org AND distinct_id = $id
         """,
         {"org": org_id, "id": distinct_id},

@@ -43,16 +43,16 @@ def _source(
     project's whole history. Bounds are passed as values, not subqueries: the macro repeats them
     in several places, and each subquery would be one more join to plan."""
     if start is None and end is None:
-        return "analytics.release_health", {}
+        return "warehouse.analytics.release_health", {}
     if start is None or end is None:
         first, last = cur.execute(
-            "SELECT min(window_start), max(window_end) FROM analytics.release_health"
+            "SELECT min(window_start), max(window_end) FROM warehouse.analytics.release_health"
             " WHERE org_id = $org AND project_id = $project",
             {"org": org_id, "project": project_id},
         ).fetchone()
         start, end = start or first, end or last
     return (
-        "analytics.project_release_health_between"
+        "warehouse.analytics.project_release_health_between"
         "($org, $project, $start::TIMESTAMP, $end::TIMESTAMP)",
         {"start": start, "end": end},
     )
@@ -129,7 +129,7 @@ def health_trend(
     rows = cur.execute(
         f"""
         SELECT bucket_start, crash_free_session_rate, crash_free_user_rate, total_sessions
-        FROM analytics.release_health_trend
+        FROM warehouse.analytics.release_health_trend
         WHERE {" AND ".join(clauses)}
         ORDER BY bucket_start
         """,
@@ -142,7 +142,8 @@ def health_trend(
 def current_release_health(cur: duckdb.DuckDBPyConnection) -> dict[ReleaseKey, dict[str, Any]]:
     """Every release's whole-history health, as ``release.health_changed`` carries it."""
     rows = cur.execute(
-        f"SELECT org_id, project_id, {', '.join(DETAIL_FIELDS)} FROM analytics.release_health"
+        f"SELECT org_id, project_id, {', '.join(DETAIL_FIELDS)}"
+        " FROM warehouse.analytics.release_health"
     ).fetchall()
     return {
         ReleaseKey(*row[:4]): {

@@ -39,7 +39,7 @@ def list_sessions(
         params["status"] = status
     rows = cur.execute(
         f"""
-        SELECT {SESSION_COLUMNS} FROM analytics.fct_sessions
+        SELECT {SESSION_COLUMNS} FROM warehouse.analytics.fct_sessions
         WHERE {" AND ".join(clauses)}
         ORDER BY started_at DESC, session_id DESC
         LIMIT $limit
@@ -54,7 +54,7 @@ def session_detail(
 ) -> dict[str, Any] | None:
     row = cur.execute(
         f"""
-        SELECT {SESSION_COLUMNS} FROM analytics.fct_sessions
+        SELECT {SESSION_COLUMNS} FROM warehouse.analytics.fct_sessions
         WHERE org_id = $org AND project_id = $project AND session_id = $session
         """,
         {"org": org_id, "project": project_id, "session": session_id},

@@ -5,11 +5,26 @@ must lie within :data:`EARLIEST` .. :data:`LATEST` (so window arithmetic can nev
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated, Any
 
 from fastapi import HTTPException
+from pydantic import BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from ingest_api.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
 
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2200, 1, 1)
+
+
+def _iso_8601_only(value: Any) -> Any:
+    # The schema says date-time; pydantic alone would also read "0.5" as a unix time.
+    if isinstance(value, str) and UNIX_TIME_TEXT.fullmatch(value):
+        raise PydanticCustomError("timestamp", "not a timestamp: " + QUERY_TIME_HELP)
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 
 
 def naive_utc(moment: datetime | None, field: str) -> datetime | None:

@@ -17,5 +17,5 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def ingest_router(**kwargs: Any) -> APIRouter:
-    return APIRouter(route_class=IngestRoute, responses=ERROR_RESPONSES, **kwargs)
+def ingest_router(route_class: type[IngestRoute] = IngestRoute, **kwargs: Any) -> APIRouter:
+    return APIRouter(route_class=route_class, responses=ERROR_RESPONSES, **kwargs)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Annotated
 
-from fastapi import Response
+from fastapi import Body, Response
 
 from ingest_api.deps import DurableByDefault, RequestReceipt, Writer
 from ingest_api.records import Receipt, Records
 from ingest_api.routers import ingest_router
-from ingest_api.routers.common import accepted, record_and_land
+from ingest_api.routers.common import accepted, land, record_and_land
+from ingest_api.routing import Events, EventsIn
 from ingest_api.schemas import (
     Ack,
     AliasRequest,
     BatchRequest,
+    CaptureEvent,
     CaptureRequest,
     IdentifyRequest,
     SetRequest,
@@ -21,6 +24,10 @@ from ingest_api.schemas import (
 
 router = ingest_router(prefix="/api/analytics", tags=["analytics"])
 ACCEPTED = accepted(Ack)
+# Validated and landed one event at a time: a batch needs the memory of its largest event.
+BatchEvents = Annotated[
+    Events[CaptureEvent], Body(), EventsIn(BatchRequest, CaptureEvent, frozenset({"batch"}))
+]
 
 
 async def _native(
@@ -50,19 +57,17 @@ async def capture(
 
 @router.post("/batch", responses=ACCEPTED)
 async def batch(
-    body: BatchRequest,
+    body: BatchEvents,
     receipt: RequestReceipt,
     writer: Writer,
     response: Response,
     sync: DurableByDefault = True,
 ) -> Ack:
     """Capture several events; one invalid event rejects them all."""
-
-    def fill(records: Records) -> None:
-        for item in body.batch:
-            records.native_event(item)
-
-    return await _native(receipt, fill, writer, sync, response)
+    records = Records(receipt, "native")
+    await body.each(records.native_event)
+    durable = await land(writer, records, sync, response)
+    return Ack(accepted=records.count, durable=durable)
 
 
 @router.post("/identify", responses=ACCEPTED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter, list_events
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import EventPage
-from ingest_api.read.timeutil import time_range
+from ingest_api.read.timeutil import QueryTime, time_range
 
 MAX_EVENTS_PAGE = 1000
 
@@ -24,8 +23,8 @@ def events(
     reader: OrgScope,
     event_name: str | None = None,
     distinct_id: str | None = None,
-    start_date: Annotated[datetime | None, Query(description="ISO 8601, inclusive.")] = None,
-    end_date: Annotated[datetime | None, Query(description="ISO 8601, exclusive.")] = None,
+    start_date: Annotated[QueryTime | None, Query(description="ISO 8601, inclusive.")] = None,
+    end_date: Annotated[QueryTime | None, Query(description="ISO 8601, exclusive.")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_EVENTS_PAGE)] = 100,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> JsonResponse:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -12,7 +11,7 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter
 from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
-from ingest_api.read.timeutil import time_range
+from ingest_api.read.timeutil import QueryTime, time_range
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
 
@@ -24,8 +23,8 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 )
 def export(
     reader: OrgScope,
-    start_date: Annotated[datetime, Query(description="ISO 8601, inclusive.")],
-    end_date: Annotated[datetime, Query(description="ISO 8601, exclusive.")],
+    start_date: Annotated[QueryTime, Query(description="ISO 8601, inclusive.")],
+    end_date: Annotated[QueryTime, Query(description="ISO 8601, exclusive.")],
     format: ExportFormat = "ndjson",
     event_name: str | None = None,
     distinct_id: str | None = None,
@@ -34,7 +33,7 @@ def export(
     start, end = time_range(start_date, end_date)
     where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
     # Fails with 503 before the 200 status line when nothing is published.
-    reader.marts.current_path()
+    reader.marts.snapshot_id()
     filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
     return StreamingResponse(
         export_events(reader.marts, where, format),

@@ -1,9 +1,9 @@
-"""Liveness for load balancers and `loom up`."""
+"""Health for load balancers and `loom up`: 200 while records can be stored, 503 when not."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
 
 from ingest_api.deps import Writer
 
@@ -11,10 +11,18 @@ router = APIRouter(tags=["health"])
 
 
 class Health(BaseModel):
-    status: str
+    status: str = Field(description="ok, or degraded when records cannot be stored.")
+    reason: str | None = Field(None, description="Why it is degraded.")
     pending_records: int
 
 
-@router.get("/healthz")
-async def healthz(writer: Writer) -> Health:
+@router.get(
+    "/healthz",
+    responses={503: {"model": Health, "description": "Degraded: ingest requests get 503."}},
+)
+async def healthz(writer: Writer, response: Response) -> Health:
+    failure = writer.failure
+    if failure is not None:
+        response.status_code = 503
+        return Health(status="degraded", reason=failure, pending_records=writer.pending_records)
     return Health(status="ok", pending_records=writer.pending_records)

@@ -13,6 +13,7 @@ from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import Person, PersonList
 
 MAX_PERSONS_PAGE = 1000
+MAX_OFFSET = 2**63 - 1  # DuckDB's OFFSET is a BIGINT: beyond it the query fails
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
 
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 def persons(
     reader: OrgScope,
     limit: Annotated[int, Query(ge=1, le=MAX_PERSONS_PAGE, description="Page size.")] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JsonResponse:
     """The org's persons, newest first (at most 1,000 per page)."""
     with reader.marts.cursor() as cur:

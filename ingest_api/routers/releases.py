@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -12,13 +11,13 @@ from ingest_api.read.deps import ProjectScope
 from ingest_api.read.releases import TrendInterval, health_trend, list_releases, release_detail
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList
-from ingest_api.read.timeutil import time_range
+from ingest_api.read.timeutil import QueryTime, time_range
 
 router = APIRouter(prefix="/api/projects", tags=["release health"], responses=READ_ERRORS)
 
 WINDOW_HELP = "ISO 8601; whole hours (start floored, end ceiled). Default: the whole history."
-Start = Annotated[datetime | None, Query(description=f"Inclusive. {WINDOW_HELP}")]
-End = Annotated[datetime | None, Query(description=f"Exclusive. {WINDOW_HELP}")]
+Start = Annotated[QueryTime | None, Query(description=f"Inclusive. {WINDOW_HELP}")]
+End = Annotated[QueryTime | None, Query(description=f"Exclusive. {WINDOW_HELP}")]
 
 
 @router.get("/{project_id}/releases", response_model=ReleaseList)
@@ -61,9 +60,9 @@ def trend(
     reader: ProjectScope,
     interval: TrendInterval = "day",
     start_date: Annotated[
-        datetime | None, Query(description="Buckets starting at or after.")
+        QueryTime | None, Query(description="Buckets starting at or after.")
     ] = None,
-    end_date: Annotated[datetime | None, Query(description="Buckets starting before.")] = None,
+    end_date: Annotated[QueryTime | None, Query(description="Buckets starting before.")] = None,
 ) -> JsonResponse:
     """Crash-free session and user rates of the project per hour, day or ISO week."""
     start, end = time_range(start_date, end_date)

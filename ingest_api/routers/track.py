@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import Response
+from typing import Annotated
+
+from fastapi import Body, Response
 
 from ingest_api.deps import AsyncByDefault, RequestReceipt, Writer
 from ingest_api.records import Records
 from ingest_api.routers import ingest_router
 from ingest_api.routers.common import land
-from ingest_api.schemas import Ack, TrackBody
+from ingest_api.routing import Events, EventsIn
+from ingest_api.schemas import Ack, TrackBody, TrackEvent
 
 router = ingest_router(tags=["compatibility"])
+# Validated and landed one event at a time: an array needs the memory of its largest event.
+TrackEvents = Annotated[
+    Events[TrackEvent], Body(), EventsIn(TrackBody, TrackEvent, frozenset({"event", "array"}))
+]
 
 
 @router.post(
@@ -19,7 +26,7 @@ router = ingest_router(tags=["compatibility"])
     responses={200: {"model": Ack, "description": "On disk (sync=true)."}},
 )
 async def track(
-    body: TrackBody,
+    body: TrackEvents,
     receipt: RequestReceipt,
     writer: Writer,
     response: Response,
@@ -28,7 +35,6 @@ async def track(
     """Track one event or an array of events. Display names such as ``Checkout Completed`` are
     stored as ``checkout_completed`` with the original in ``event_display_name``."""
     records = Records(receipt, "track")
-    for item in body if isinstance(body, list) else [body]:
-        records.track_event(item)
+    await body.each(records.track_event)
     durable = await land(writer, records, sync, response)
     return Ack(accepted=records.count, durable=durable)

@@ -11,9 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from dagster_project.runner import HourRun, materialize_hours
+from warehouse.duck import connect_reader
 from warehouse.layout import Layout
 from warehouse.settings import get_settings
 
@@ -53,31 +53,32 @@ class TestWarehouse:
         assert not failed, failed[0].progress_line()
         return runs
 
-    def query(self, sql: str, parameters: list | None = None) -> list[tuple]:
-        con = duckdb.connect(str(self.layout.warehouse_path), read_only=True)
-        try:
+    def query(
+        self, sql: str, parameters: list | None = None, snapshot: int | None = None
+    ) -> list[tuple]:
+        """Rows of ``sql`` against the lake (read-only): its latest state, or a snapshot."""
+        with connect_reader(self.layout, snapshot=snapshot) as con:
             return con.execute(sql, parameters or []).fetchall()
-        finally:
-            con.close()
 
-    def rows(self, sql: str, parameters: list | None = None) -> list[dict]:
-        con = duckdb.connect(str(self.layout.warehouse_path), read_only=True)
-        try:
+    def rows(
+        self, sql: str, parameters: list | None = None, snapshot: int | None = None
+    ) -> list[dict]:
+        with connect_reader(self.layout, snapshot=snapshot) as con:
             cursor = con.execute(sql, parameters or [])
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-        finally:
-            con.close()
 
-    def marts(self) -> dict[str, list[dict]]:
+    def marts(self, snapshot: int | None = None) -> dict[str, list[dict]]:
         """Every relation of the analytics schema, rows sorted: the state analysts see."""
         names = [
             name
             for (name,) in self.query(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'analytics' order by table_name"
+                "select table_name from information_schema.tables where table_catalog ="
+                " 'warehouse' and table_schema = 'analytics' order by table_name",
+                snapshot=snapshot,
             )
         ]
         return {
-            name: sorted(self.rows(f"select * from analytics.{name}"), key=repr) for name in names
+            name: sorted(self.rows(f"select * from analytics.{name}", snapshot=snapshot), key=repr)
+            for name in names
         }

@@ -15,9 +15,8 @@ from dagster_project.partitions import hourly_partitions
 from dagster_project.project import dbt_project
 from dagster_project.resources import WAREHOUSE_POOL
 from warehouse.layout import Layout
-from warehouse.serving import EVENTS_MART, SERVED_MARTS
 
-RAW = {"raw_events", "raw_identities", "raw_sessions"}
+RAW = {"raw_events", "raw_identities", "raw_sessions", "raw_session_aggregates"}
 
 
 def _manifest() -> dict:
@@ -38,7 +37,7 @@ def test_every_stream_model_and_the_snapshot_is_an_hourly_asset() -> None:
     }
     materializable = {key.to_user_string() for key in graph.materializable_asset_keys}
 
-    assert materializable == RAW | models | {"serving_snapshot"}
+    assert materializable == RAW | models | {"compacted_lake_files", "published_snapshot"}
     assert {"fct_events", "dim_persons", "fct_sessions", "agg_release_health_hourly"} <= models
     for key in graph.materializable_asset_keys:
         assert graph.get(key).partitions_def == hourly_partitions, key
@@ -46,10 +45,18 @@ def test_every_stream_model_and_the_snapshot_is_an_hourly_asset() -> None:
 
 def test_lineage_runs_from_the_raw_loads_to_the_snapshot() -> None:
     graph = defs.resolve_asset_graph()
-    for stream in ("events", "identities", "sessions"):
+    for stream in ("events", "identities", "sessions", "session_aggregates"):
         assert dg.AssetKey(f"raw_{stream}") in graph.get(dg.AssetKey(f"stg_{stream}")).parent_keys
-    served = {dg.AssetKey(name) for name in (*SERVED_MARTS, EVENTS_MART)}
-    assert graph.get(dg.AssetKey("serving_snapshot")).parent_keys == served
+    models = {
+        dg.AssetKey(node["name"])
+        for node in _manifest()["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+    }
+    # Compaction follows every model, and the publish follows compaction.
+    assert graph.get(dg.AssetKey("compacted_lake_files")).parent_keys == models
+    assert graph.get(dg.AssetKey("published_snapshot")).parent_keys == {
+        dg.AssetKey("compacted_lake_files")
+    }
 
 
 def test_every_dbt_test_of_a_model_is_an_asset_check() -> None:

@@ -24,7 +24,8 @@ from tests.dagster_project.dataset import (
 )
 from tests.dagster_project.pipeline import TestWarehouse
 from warehouse.dbt import person_uuid
-from warehouse.serving import current_snapshot
+from warehouse.duck import connect_reader
+from warehouse.published import latest_published
 
 pytestmark = pytest.mark.slow
 
@@ -92,16 +93,17 @@ def test_one_hour_gives_the_exact_marts(in_order: InOrder) -> None:
 def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
     (run,) = in_order.first_runs
     # Per org and received hour a file: H1 has 4 event files (one holds the retried e2) of 7 lines.
-    assert run.rows_loaded == {"events": 7, "identities": 1, "sessions": 6}
-    assert run.files_read == {"events": 4, "identities": 1, "sessions": 1}
-    assert run.late_records == {"events": 0, "identities": 0, "sessions": 0}
+    nothing = {"session_aggregates": 0}  # the hour has no Sentry aggregates
+    assert run.rows_loaded == {"events": 7, "identities": 1, "sessions": 6, **nothing}
+    assert run.files_read == {"events": 4, "identities": 1, "sessions": 1, **nothing}
+    assert run.late_records == {"events": 0, "identities": 0, "sessions": 0, **nothing}
     assert run.checks_failed == 0 and run.checks_passed > 50
     materialized = {key.to_user_string() for key in in_order.warehouse.instance.get_asset_keys()}
     assert {
         "raw_events",
         "fct_events",
         "agg_release_health_hourly",
-        "serving_snapshot",
+        "published_snapshot",
     } <= materialized
 
 
@@ -152,9 +154,20 @@ def test_the_second_hour_merges_persons_and_adds_a_release(in_order: InOrder) ->
     }
 
 
-def test_the_serving_snapshot_is_published(in_order: InOrder) -> None:
-    snapshot = current_snapshot(in_order.warehouse.layout)
-    assert snapshot is not None and snapshot.exists()
+def test_each_run_publishes_the_snapshot_readers_attach(in_order: InOrder) -> None:
+    warehouse = in_order.warehouse
+    with warehouse_instance(warehouse.layout) as instance:
+        (record,) = instance.fetch_materializations(
+            dg.AssetKey("published_snapshot"), limit=1
+        ).records
+    snapshot_id = record.asset_materialization.metadata["snapshot_id"].value
+    with connect_reader(warehouse.layout) as latest:
+        assert latest_published(latest) == snapshot_id
+    with connect_reader(warehouse.layout, snapshot=snapshot_id) as published:
+        rows = published.execute(
+            "select release, total_sessions from analytics.release_health order by release"
+        ).fetchall()
+    assert rows == [("app@1.0", 4), ("app@1.1", 1)]
 
 
 @dataclass

@@ -16,12 +16,15 @@ from dagster_project.assets.raw import raw_asset_key, raw_assets
 from dagster_project.definitions import defs
 from dagster_project.partitions import hour_key
 from dagster_project.resources import WarehouseResource
+from dagster_project.retention import retire_loaded_landing_files
 from dagster_project.runner import QUIET_RUN_CONFIG
+from tests.dagster_project.dataset import event
+from tests.dagster_project.landing import land
 from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
 from warehouse.dbt import run_dbt, window_vars
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline
 from warehouse.layout import PART_GLOB, RETIRED_MARKER, STREAMS, Layout, hour_of_dir
-from warehouse.raw_load import load_hour
+from warehouse.raw_load import load_hour, load_landed
 
 pytestmark = pytest.mark.slow
 
@@ -112,13 +115,8 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
 
 
 def load_landed_hours(layout: Layout) -> None:
-    con = connect_warehouse(layout)
-    try:
-        for stream in STREAMS:
-            for hour in sorted(layout.landed_hours(stream)):
-                load_hour(con, layout, stream, hour)
-    finally:
-        con.close()
+    with connect_pipeline(layout) as con:
+        load_landed(con, layout)
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict:
@@ -129,3 +127,19 @@ def _output_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict:
 def _orgs(warehouse: TestWarehouse) -> list[str]:
     folder = warehouse.layout.stream_dir("sessions")
     return [path.name.removeprefix("org_id=") for path in folder.glob("org_id=*")]
+
+
+def test_a_file_with_quarantined_lines_is_kept_to_be_fixed(tmp_path: Path) -> None:
+    layout = Layout(tmp_path / "data")
+    hour = datetime(2026, 3, 1, 9)
+    at = hour + timedelta(minutes=1)
+    (good,) = land(layout, "events", [event("g1", "org_a", "u", "signed_up", at, at)])
+    (broken,) = land(layout, "events", [event("g2", "org_b", "u", "signed_up", at, at)])
+    broken.write_bytes(broken.read_bytes() + b'{"uuid": "trunc\n')
+    with connect_pipeline(layout) as con:
+        assert load_hour(con, layout, "events", hour).records_quarantined == 1
+        report = retire_loaded_landing_files(con, layout, cutoff=hour + timedelta(days=8))
+
+    # The hour is retired whole or not at all (its raw rows become the only copy): kept.
+    assert good.exists() and broken.exists()
+    assert report.hours_kept_unloaded == [("events", hour, 1)]

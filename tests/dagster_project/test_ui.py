@@ -129,7 +129,8 @@ def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
         "fct_sessions",
         "agg_release_health_hourly",
         "release_health",
-        "serving_snapshot",
+        "compacted_lake_files",
+        "published_snapshot",
     ):
         assert asset in lineage, f"{asset} missing from the asset graph"
 

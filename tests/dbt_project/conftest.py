@@ -11,62 +11,47 @@ from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from tests.dbt_project import scenario
 from warehouse import dbt
-from warehouse.duck import connect_warehouse
-from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import load_hour
+from warehouse.duck import connect_pipeline, connect_reader
+from warehouse.layout import Layout
+from warehouse.raw_load import load_landed
 
 
 def load_landed_hours(layout: Layout) -> None:
     """Load every landed hour of every stream into raw.* (as the pipeline's raw assets do)."""
-    con = connect_warehouse(layout)
-    try:
-        for stream in STREAMS:
-            for hour in sorted(layout.landed_hours(stream)):
-                load_hour(con, layout, stream, hour)
-    finally:
-        con.close()
+    with connect_pipeline(layout) as con:
+        load_landed(con, layout)
 
 
 def query(layout: Layout, sql: str, parameters: list | None = None) -> list[tuple]:
-    con = duckdb.connect(str(layout.warehouse_path), read_only=True)
-    try:
+    with connect_reader(layout) as con:
         return con.execute(sql, parameters or []).fetchall()
-    finally:
-        con.close()
 
 
 def query_dicts(layout: Layout, sql: str, parameters: list | None = None) -> list[dict]:
-    con = duckdb.connect(str(layout.warehouse_path), read_only=True)
-    try:
+    with connect_reader(layout) as con:
         cursor = con.execute(sql, parameters or [])
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    finally:
-        con.close()
 
 
 def marts(layout: Layout) -> dict[str, list[str]]:
     """Every analytics table and view as sorted row reprs, to compare two warehouses exactly."""
-    con = duckdb.connect(str(layout.warehouse_path), read_only=True)
-    try:
+    with connect_reader(layout) as con:
         names = [
             name
             for (name,) in con.execute(
-                "select table_name from information_schema.tables"
-                " where table_schema = 'analytics' order by table_name"
+                "select table_name from information_schema.tables where table_catalog ="
+                " 'warehouse' and table_schema = 'analytics' order by table_name"
             ).fetchall()
         ]
         return {
             name: sorted(map(repr, con.execute(f"select * from analytics.{name}").fetchall()))
             for name in names
         }
-    finally:
-        con.close()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ from ingest_api.landing import (
 from ingest_api.records import Receipt, Records
 from ingest_api.schemas import CaptureEvent, SessionEnd, SessionStart
 from tests.ingest_api.conftest import landed
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.raw_load import load_hour
 from warehouse.registry import ApiKey
@@ -50,6 +50,20 @@ def test_durable_submit_is_on_disk_when_it_returns(layout: Layout) -> None:
         return on_disk
 
     assert asyncio.run(scenario()) == ["a", "b"]
+
+
+def test_an_empty_submission_returns_at_once_and_the_writer_goes_on(layout: Layout) -> None:
+    async def scenario() -> list[str]:
+        writer = LandingWriter(layout, flush_interval=60)
+        await writer.start()
+        async with asyncio.timeout(5):  # it used to wait forever, the writer probing the disk
+            assert await writer.submit([], durable=True) is True
+            assert await writer.submit([chunk("events", ["a"])], durable=True) is True
+        on_disk = visible_uuids(layout)
+        await writer.close()
+        return on_disk
+
+    assert asyncio.run(scenario()) == ["a"]
 
 
 def test_async_records_flush_within_the_interval(layout: Layout) -> None:
@@ -188,7 +202,7 @@ def test_landed_files_load_with_the_raw_loader(layout: Layout) -> None:
         await writer.close()
 
     asyncio.run(land())
-    con = connect_warehouse(layout)
+    con = connect_pipeline(layout)
     loads = {
         stream: load_hour(con, layout, stream, HOUR)
         for stream in ("events", "identities", "sessions")

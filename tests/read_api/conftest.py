@@ -19,11 +19,11 @@ import uvicorn
 from ingest_api.main import create_app
 from tests.read_api.dataset import land_dataset
 from warehouse import dbt
-from warehouse.duck import connect_warehouse
-from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import load_hour
+from warehouse.duck import connect_pipeline
+from warehouse.layout import Layout
+from warehouse.published import publish
+from warehouse.raw_load import load_landed
 from warehouse.registry import Registry
-from warehouse.serving import publish
 from warehouse.settings import Settings
 
 DBT_TESTS = "resource_type:test resource_type:unit_test"
@@ -56,14 +56,13 @@ class Built:
     tenants: Tenants
 
 
-def load_landed(layout: Layout) -> None:
-    con = connect_warehouse(layout)
-    try:
-        for stream in STREAMS:
-            for hour in sorted(layout.landed_hours(stream)):
-                load_hour(con, layout, stream, hour)
-    finally:
-        con.close()
+def load_and_publish(layout: Layout, build: Callable[[], object]) -> int:
+    """Load every landed hour into raw.*, run ``build`` (dbt), publish; the snapshot id."""
+    with connect_pipeline(layout) as con:
+        load_landed(con, layout)
+    build()
+    with connect_pipeline(layout) as con:
+        return publish(con)
 
 
 @pytest.fixture(scope="session")
@@ -84,10 +83,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         key_b.key,
     )
     land_dataset(layout, tenants.org_a, tenants.project_a, tenants.org_b, tenants.project_b)
-    load_landed(layout)
     # The marts only: dbt's own tests belong to the dbt suite and would double this build's time.
-    dbt.build(layout, exclude=DBT_TESTS, target_path=root / "dbt-target")
-    publish(layout)
+    load_and_publish(
+        layout, lambda: dbt.build(layout, exclude=DBT_TESTS, target_path=root / "dbt-target")
+    )
     return Built(layout, tenants)
 
 

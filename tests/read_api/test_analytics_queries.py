@@ -255,9 +255,9 @@ def test_export_reads_the_range_batch_by_batch(built: Built) -> None:
     memory holds a batch, not the range."""
     from ingest_api.read.events import EventFilter
     from ingest_api.read.export import export_events
-    from warehouse.serving import ServedMarts
+    from warehouse.published import PublishedMarts
 
-    marts = ServedMarts(built.layout)
+    marts = PublishedMarts(built.layout)
     where = EventFilter(
         built.tenants.org_a, None, None, datetime(2026, 11, 19, 12), datetime(2026, 11, 21)
     )

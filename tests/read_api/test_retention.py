@@ -10,8 +10,9 @@ import pytest
 
 from tests.read_api.conftest import Built, RunningApi, Tenants
 from warehouse import dbt
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
-from warehouse.serving import publish
+from warehouse.published import publish
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +53,8 @@ def test_pruned_windows_keep_their_numbers(
     # The seed's retention: individual sessions older than 30 days (before 2026-10-21, counted
     # from the pipeline's clock on 2026-11-20) are deleted; the aggregates stay.
     dbt.run_dbt(["run-operation", "prune_sessions", "--args", "{days: 30}"], layout=copy_of_built)
-    publish(copy_of_built)
+    with connect_pipeline(copy_of_built) as con:
+        publish(con)
     pruned = api_on(copy_of_built)
 
     headers = Tenants.headers(built.tenants.key_a)

@@ -1,7 +1,8 @@
-"""Reads keep answering while the pipeline writes: the API is queried in a loop during a real
-``dbt build`` (a separate process holding the warehouse file for writing) and the publish that
-follows it. Every answer is the previous run's or the new run's, whole, and never an error; once
-a request has seen the new run no later one sees the old; and the SSE stream announces the
+"""Reads keep answering while the pipeline writes: the API is queried in a loop, and an analyst
+keeps a connection to the published snapshot open and querying, during a real ``dbt build`` (a
+separate process writing the lake) and the publish that follows it. The build never fails
+because of them; every answer is the previous run's or the new run's, whole, and never an error;
+once a request has seen the new run no later one sees the old; and the SSE stream announces the
 releases whose health the run changed, with the new numbers."""
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ import orjson
 import pytest
 
 from bench.generate import write_records
-from tests.read_api.conftest import DBT_TESTS, Built, RunningApi, Tenants, load_landed
+from tests.read_api.conftest import (
+    DBT_TESTS,
+    Built,
+    RunningApi,
+    Tenants,
+    load_and_publish,
+)
 from tests.read_api.dataset import DAY, Session, at, session_records
 from tests.read_api.sse import SseReader
 from warehouse.dbt import window_vars
+from warehouse.duck import connect_reader
 from warehouse.layout import Layout
-from warehouse.serving import current_snapshot, publish
+from warehouse.published import published_snapshot_id
 
 pytestmark = pytest.mark.slow
 
@@ -63,6 +71,30 @@ def _dbt_build_in_another_process(layout: Layout, target: Path) -> subprocess.Po
     }
     command = [str(loom), "dbt", "build", "--vars", window, "--exclude", *DBT_TESTS.split()]
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+class Analyst(threading.Thread):
+    """An analyst's session: one connection to the published snapshot, kept open and querying
+    (the act that used to fail the pipeline with a lock error)."""
+
+    def __init__(self, layout: Layout, snapshot: int) -> None:
+        super().__init__(daemon=True)
+        self.connection = connect_reader(layout, snapshot=snapshot)
+        self.results: list[object] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        query = (
+            "select release, sum(total_sessions) from warehouse.analytics.release_health"
+            " group by all order by all"
+        )
+        while not self.stop.is_set():
+            try:
+                self.results.append(self.connection.execute(query).fetchall())
+            except Exception as error:  # recorded, and the test fails on it
+                self.results.append(error)
+            self.stop.wait(0.05)
+        self.connection.close()
 
 
 class Poller(threading.Thread):
@@ -106,21 +138,28 @@ def test_reads_during_a_dbt_build_see_the_old_or_the_new_run_never_a_mix(
         old = {path: client.get(path).json() for path in paths}
     stream = SseReader(f"{api.base_url}/api/projects/{project}/sessions/stream", headers).start()
     assert stream.next(skip_comments=False).comment == "subscribed"
-    old_snapshot = current_snapshot(layout)
+    old_snapshot = published_snapshot_id(layout)
+    assert old_snapshot is not None
+    analyst = Analyst(layout, old_snapshot)
+    analyst.start()
 
     sessions = _new_sessions(tenants.org_a, project)
     write_records(layout, "sessions", [r for s in sessions for r in session_records(s)], tag="new")
-    load_landed(layout)
     poller = Poller(api.base_url, headers, paths)
     poller.start()
-    build = _dbt_build_in_another_process(layout, tmp_path / "dbt-target")
-    output, _ = build.communicate(timeout=300)
-    assert build.returncode == 0, output.decode()[-3000:]
-    built_at = time.monotonic()
-    publish(layout)
-    time.sleep(1.5)
+
+    def build() -> None:
+        process = _dbt_build_in_another_process(layout, tmp_path / "dbt-target")
+        output, _ = process.communicate(timeout=300)
+        assert process.returncode == 0, output.decode()[-3000:]
+
+    load_and_publish(layout, build)
+    built_at = time.monotonic()  # published right after the build, not before
+    time.sleep(2.5)  # the API notices a publish within a second or so
     poller.stop.set()
+    analyst.stop.set()
     poller.join(timeout=30)
+    analyst.join(timeout=30)
 
     with httpx.Client(base_url=api.base_url, headers=headers) as client:
         new = {path: client.get(path).json() for path in paths}
@@ -137,7 +176,10 @@ def test_reads_during_a_dbt_build_see_the_old_or_the_new_run_never_a_mix(
         assert not is_new or moment > built_at, "saw the new run before it was published"
         saw_new = saw_new or is_new
     assert saw_new
-    assert current_snapshot(layout) != old_snapshot
+    assert published_snapshot_id(layout) != old_snapshot
+    # The analyst's session stayed on its snapshot, undisturbed, and never held the run up.
+    assert len(analyst.results) >= 20
+    assert all(result == analyst.results[0] for result in analyst.results)
 
     # The new run's numbers: 1.2.3 production gains 100 sessions (10 crashed) and 10 users who
     # all crashed: 9,650 sessions, 60 crashed → 99.38%; 560 users, 60 crashed → 89.29%;

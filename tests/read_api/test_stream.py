@@ -37,7 +37,7 @@ CRASHED_END = {
 }
 
 
-def _wait_for_subscribers(count: int, timeout: float = 10) -> None:
+def _wait_for_subscribers(count: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while hub.subscriber_count() != count:
         assert time.monotonic() < deadline, f"{hub.subscriber_count()} subscribers, not {count}"

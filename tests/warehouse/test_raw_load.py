@@ -2,7 +2,7 @@ from datetime import datetime
 
 import orjson
 
-from warehouse.duck import connect_warehouse
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.raw_load import load_hour
 
@@ -40,7 +40,7 @@ def test_load_hour_replaces_the_hour_and_counts_late_records(layout: Layout) -> 
     _land(layout, "org_b", "part-2.ndjson", [_event("e2", "2026-01-17T08:00:00Z")])
     # A file being written is hidden behind a dot-name and must not be read.
     (layout.hour_dir("events", "org_a", HOUR) / ".part-3.ndjson.tmp").write_text("{broken")
-    con = connect_warehouse(layout)
+    con = connect_pipeline(layout)
 
     first = load_hour(con, layout, "events", HOUR)
     second = load_hour(con, layout, "events", HOUR)
@@ -63,7 +63,7 @@ def test_load_hour_replaces_the_hour_and_counts_late_records(layout: Layout) -> 
 
 def test_load_hour_of_an_empty_hour_clears_it(layout: Layout) -> None:
     _land(layout, "org_a", "part-1.ndjson", [_event("e1", "2026-01-18T12:01:00Z")])
-    con = connect_warehouse(layout)
+    con = connect_pipeline(layout)
     load_hour(con, layout, "events", HOUR)
     for path in layout.hour_files("events", HOUR):
         path.unlink()

@@ -1,8 +1,8 @@
 {{ config(materialized='ephemeral') }}
 
 -- Every distinct_id seen in the run's window with its earliest and latest event time: event
--- actors, identity operations (both ids of an applied link) and session starts. An id "exists"
--- for the identity rules from its first sighting on.
+-- actors, identity operations (both ids of an applied link), session starts and the users of
+-- Sentry session aggregates. An id "exists" for the identity rules from its first sighting on.
 
 with
 
@@ -42,6 +42,14 @@ session_actors as (
 
 ),
 
+aggregate_actors as (
+
+    select org_id, distinct_id, started_at as seen_at
+    from {{ ref('int_window_session_aggregates') }}
+    where distinct_id is not null
+
+),
+
 sightings as (
 
     select * from events
@@ -51,6 +59,8 @@ sightings as (
     select * from linked_ids
     union all
     select * from session_actors
+    union all
+    select * from aggregate_actors
 
 ),
 

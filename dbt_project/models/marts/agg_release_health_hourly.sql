@@ -8,8 +8,9 @@
 
 -- Release health per org, project, release, environment and hour of session start, kept
 -- forever. A run recomputes the rows int_release_health_affected_hours lists: session counts from
--- fct_sessions, users from agg_release_users_daily. Hours before the retention horizon keep
--- their session counts (their sessions are gone) and only get their users recounted.
+-- fct_sessions and fct_session_aggregates (Sentry's pre-aggregated sessions, each weighing what
+-- an unsampled session weighs), users from agg_release_users_daily. Hours before the retention
+-- horizon keep their session counts (their sessions are gone) and only get their users recounted.
 
 with
 
@@ -49,7 +50,7 @@ sessions as (
 
 ),
 
-session_counts as (
+individual_counts as (
 
     select
         org_id,
@@ -72,6 +73,68 @@ session_counts as (
         max(started_at) as last_started_at
 
     from sessions
+    group by all
+
+),
+
+aggregate_counts as (
+
+    select
+        affected.org_id,
+        affected.project_id,
+        affected.release,
+        affected.environment,
+        affected.hour,
+        sum(buckets.sessions)::bigint as stored_sessions,
+        sum(buckets.sessions)::double as adjusted_sessions,
+        sum(buckets.crashed)::bigint as crashed_sessions,
+        sum(buckets.errored)::double as errored_sessions,
+        sum(buckets.abnormal)::double as abnormal_sessions,
+        sum(buckets.exited)::double as exited_sessions,
+        0::double as active_sessions,
+        -- aggregated sessions carry no duration
+        0::double as weighted_duration_ms,
+        0::double as weighted_sessions_with_duration,
+        min(buckets.started_at) as first_started_at,
+        max(buckets.started_at) as last_started_at
+
+    from {{ ref('fct_session_aggregates') }} as buckets
+    inner join affected
+        on affected.org_id = buckets.org_id
+        and affected.project_id = buckets.project_id
+        and affected.release = buckets.release
+        and affected.environment = buckets.environment
+        and affected.hour = date_trunc('hour', buckets.started_at)
+    where affected.hour >= (select retained_from from horizon)
+    group by all
+
+),
+
+session_counts as (
+
+    select
+        org_id,
+        project_id,
+        release,
+        environment,
+        hour,
+        sum(stored_sessions)::bigint as stored_sessions,
+        sum(adjusted_sessions) as adjusted_sessions,
+        sum(crashed_sessions)::bigint as crashed_sessions,
+        sum(errored_sessions) as errored_sessions,
+        sum(abnormal_sessions) as abnormal_sessions,
+        sum(exited_sessions) as exited_sessions,
+        sum(active_sessions) as active_sessions,
+        sum(weighted_duration_ms) as weighted_duration_ms,
+        sum(weighted_sessions_with_duration) as weighted_sessions_with_duration,
+        min(first_started_at) as first_started_at,
+        max(last_started_at) as last_started_at
+
+    from (
+        select * from individual_counts
+        union all by name
+        select * from aggregate_counts
+    )
     group by all
 
 ),

@@ -18,7 +18,8 @@
 -- of the hours it started a crashed one. Masks are merged with OR, which is idempotent and
 -- order-independent, so rows only need the sessions the window touched; re-stitching only
 -- rewrites person_id. Sessions that start before the retention horizon are never added (their
--- day is frozen, see agg_release_health_hourly).
+-- day is frozen, see agg_release_health_hourly). A Sentry aggregate bucket with a distinct_id
+-- counts as its user's unsampled sessions; one without adds no user (as in Sentry).
 
 with
 
@@ -54,6 +55,44 @@ from_sessions as (
 
 ),
 
+touched_buckets as (
+
+    select buckets.*
+    from {{ ref('fct_session_aggregates') }} as buckets
+    where exists (
+            select 1 from {{ ref('int_window_session_aggregates') }} as touched
+            where touched.org_id = buckets.org_id and touched.uuid = buckets.uuid
+        )
+      and buckets.started_at >= {{ retention_horizon() }}
+      and buckets.distinct_id is not null
+
+),
+
+from_buckets as (
+
+    select
+        buckets.org_id,
+        buckets.project_id,
+        buckets.release,
+        buckets.environment,
+        buckets.started_at::date as day,
+        buckets.distinct_id,
+        1.0::double as sample_rate,
+        any_value(coalesce(
+            identities.person_id, {{ person_uuid('buckets.org_id', 'buckets.distinct_id') }}
+        )) as person_id,
+        bit_or({{ hour_bit('buckets.started_at') }}) as session_hours,
+        coalesce(
+            bit_or({{ hour_bit('buckets.started_at') }}) filter (where buckets.crashed > 0), 0
+        ) as crashed_hours
+
+    from touched_buckets as buckets
+    left join {{ ref('int_identity_map') }} as identities
+        on identities.org_id = buckets.org_id and identities.distinct_id = buckets.distinct_id
+    group by all
+
+),
+
 {% if is_incremental() %}
 restitched as (
 
@@ -81,6 +120,8 @@ restitched as (
 batch as (
 
     select * from from_sessions
+    union all
+    select * from from_buckets
     {% if is_incremental() %}
     union all
     select * from restitched

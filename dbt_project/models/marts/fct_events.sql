@@ -1,23 +1,14 @@
+{#- Of several copies of an event the earliest received is kept; any match updates person_id. -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='merge',
         unique_key=['org_id', 'uuid'],
-        merge_clauses={
-            'when_matched': [
-                {
-                    'condition': 'DBT_INTERNAL_SOURCE.received_at < DBT_INTERNAL_DEST.received_at',
-                    'action': 'update',
-                    'mode': 'by_name',
-                },
-                {
-                    'action': 'update',
-                    'mode': 'explicit',
-                    'update': {'include': ['person_id']},
-                },
-            ],
-            'when_not_matched': [{'action': 'insert', 'mode': 'by_name'}],
-        },
+        merge_update_set_expressions=earliest_copy_wins(
+            ['project_id', 'environment', 'event', 'distinct_id', 'properties', 'timestamp',
+             'received_at', 'session_id', 'device_id'],
+            always=['person_id'],
+        ),
     )
 }}
 

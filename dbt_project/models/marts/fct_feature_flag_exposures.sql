@@ -33,7 +33,7 @@ exposure_events as (
 
     from {{ ref('fct_events') }}
     where event = '$feature_flag_called'
-      and properties ->> '$."$feature_flag"' is not null
+      and (properties ->> '$."$feature_flag"') is not null
 
 ),
 

@@ -9,10 +9,22 @@
 -- depends_on: {{ ref('int_window_session_keys') }}
 -- depends_on: {{ ref('int_identity_replay') }}
 
--- One row per session: its first received start and first received end merged (each may arrive
--- in a different window, in either order). A run rewrites the sessions its window's records
--- touch, the still-active ones whose deadline the clock has passed, and the ones whose
+-- One row per session: its first received start and its end merged (each may arrive in a
+-- different window, in either order). Of several ends, a final one outranks a provisional one (a
+-- Sentry update with status ok, of a session still in progress); of final ends the earliest
+-- received wins, of provisional ones the latest update. A run rewrites the sessions its window's
+-- records touch, the still-active ones whose deadline the clock has passed, and the ones whose
 -- distinct_id was re-stitched.
+
+{%- set window_end_outranks_previous %}
+    case
+        when (coalesce(window_ends.reported_status, '') = 'ok') <> (coalesce(previous.reported_status, '') = 'ok')
+            then coalesce(previous.reported_status, '') = 'ok'
+        when window_ends.reported_status = 'ok' and window_ends.ended_at <> previous.ended_at
+            then window_ends.ended_at > previous.ended_at
+        else window_ends.received_at < previous.end_received_at
+    end
+{%- endset %}
 
 with
 
@@ -40,7 +52,14 @@ window_ends as (
 
     select * from window_records
     where kind = 'end'
-    qualify row_number() over (partition by org_id, session_id order by received_at, uuid) = 1
+    qualify row_number() over (
+        partition by org_id, session_id
+        order by
+            coalesce(reported_status, '') = 'ok',
+            if(reported_status = 'ok', ended_at, null) desc nulls last,
+            received_at,
+            uuid
+    ) = 1
 
 ),
 
@@ -93,7 +112,7 @@ merged as (
             and (previous.start_received_at is null or window_starts.received_at < previous.start_received_at)
         ) as takes_window_start,
         (window_ends.received_at is not null
-            and (previous.end_received_at is null or window_ends.received_at < previous.end_received_at)
+            and (previous.end_received_at is null or {{ window_end_outranks_previous }})
         ) as takes_window_end,
         window_starts,
         window_ends,

@@ -1,9 +1,9 @@
 {{ config(schema='intermediate') }}
 
 -- The (org, project, release, environment, hour) rows of agg_release_health_hourly this run must
--- recompute: the start hours of the sessions its window touched, of the sessions that turned
--- abnormal because the clock passed their deadline in this run, and every hour a re-stitched
--- distinct_id started a session in (its users count may have changed).
+-- recompute: the start hours of the sessions and session aggregates its window touched, of the
+-- sessions that turned abnormal because the clock passed their deadline in this run, and every
+-- hour a re-stitched distinct_id started a session in (its users count may have changed).
 
 with
 
@@ -51,6 +51,13 @@ session_hours as (
 
 ),
 
+aggregate_hours as (
+
+    select distinct org_id, project_id, release, environment, date_trunc('hour', started_at) as hour
+    from {{ ref('int_window_session_aggregates') }}
+
+),
+
 restitched_hours as (
 
     select
@@ -71,6 +78,8 @@ restitched_hours as (
 final as (
 
     select * from session_hours
+    union
+    select * from aggregate_hours
     union
     select * from restitched_hours
 

@@ -1,4 +1,4 @@
-{{ config(materialized='view') }}
+{{ config(materialized='table') }}
 
 -- Health of every release and environment over its whole history (from the first session up to
 -- the pipeline's clock, the end of the latest processed window), or over

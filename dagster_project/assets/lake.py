@@ -1,0 +1,73 @@
+"""The last steps of every run: compact the lake's files, then publish its snapshot to readers."""
+# No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
+
+import time
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from dagster_project.assets.dbt import dbt_models
+from dagster_project.partitions import hourly_partitions
+from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
+from warehouse.maintenance import compact, live_data_files
+from warehouse.published import publish
+
+
+@dg.asset(
+    deps=list(dbt_models.keys),
+    partitions_def=hourly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    group_name=PIPELINE_GROUP,
+    kinds={"ducklake"},
+    description=(
+        "The lake's data files after the run, compacted: files with deletes rewritten and small "
+        "adjacent files merged (DuckLake's ducklake_rewrite_data_files and "
+        "ducklake_merge_adjacent_files), so readers open a few files per table, not hundreds."
+    ),
+)
+def compacted_lake_files(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        result = compact(con)
+        largest = sorted(live_data_files(con).items(), key=lambda item: -item[1])[:5]
+    context.log.info(f"lake files: {result.files_before} -> {result.files_after}")
+    return dg.MaterializeResult(
+        metadata={
+            "files_before": result.files_before,
+            "files_after": result.files_after,
+            "most_files": dg.MetadataValue.md(
+                "\n".join(f"- `{table}`: {files}" for table, files in largest) or "none"
+            ),
+            "duration_s": round(result.seconds, 3),
+        }
+    )
+
+
+@dg.asset(
+    deps=[compacted_lake_files],
+    partitions_def=hourly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    pool=WAREHOUSE_POOL,
+    group_name=PIPELINE_GROUP,
+    kinds={"ducklake"},
+    description=(
+        "The lake snapshot readers see (the read API, `loom sql`, analysts): recorded in "
+        "warehouse.ops.published_snapshots once the run's marts are all built "
+        "(warehouse.published.publish). Nothing is copied."
+    ),
+)
+def published_snapshot(
+    context: AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    started = time.perf_counter()
+    with warehouse.connect() as con:
+        snapshot_id = publish(con)
+    context.log.info(f"published lake snapshot {snapshot_id}")
+    return dg.MaterializeResult(
+        metadata={
+            "snapshot_id": snapshot_id,
+            "duration_s": round(time.perf_counter() - started, 3),
+        }
+    )

@@ -1,0 +1,75 @@
+"""Which process runs a scripted run, so that a run whose process died can be let go.
+
+``loom run`` executes runs in its own process (``execute_in_process``), outside Dagster's run
+launcher and its monitoring. When that process is killed (``kill -9``), the run stays STARTED in
+run storage and keeps its slot of the ``warehouse`` pool, and every later run waits for it
+forever. Each scripted run is therefore tagged with its owner (host, pid and the process's start
+time, so a reused pid is not mistaken for the owner), and :func:`release_runs_of_dead_owners`
+marks the runs of owners that are gone as failed and frees their slots. Runs the UI or the
+daemon launch are watched by Dagster's own run monitoring (``dagster_project/instance.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import dagster as dg
+
+from dagster_project.instance import WRITER_TAG
+from dagster_project.resources import WAREHOUSE_POOL
+
+HOST_TAG, PID_TAG, STARTED_TAG = "loom/host", "loom/pid", "loom/process-started"
+UNFINISHED = [
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+@dataclass(frozen=True)
+class ReleasedRun:
+    run_id: str
+    pid: int
+
+
+def owner_tags() -> dict[str, str]:
+    """The tags naming this process as the owner of a run."""
+    pid = os.getpid()
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(pid), STARTED_TAG: _started(pid) or ""}
+
+
+def release_runs_of_dead_owners(instance: dg.DagsterInstance) -> list[ReleasedRun]:
+    """Fail every unfinished warehouse run owned by a process of this host that is gone, and
+    free its pool slots; the runs let go."""
+    released: list[ReleasedRun] = []
+    if not Path("/proc/self/stat").exists():
+        return released  # no way to tell a live owner from a dead one here
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=UNFINISHED, tags={WRITER_TAG: WAREHOUSE_POOL})
+    )
+    for run in runs:
+        if run.tags.get(HOST_TAG) != socket.gethostname() or PID_TAG not in run.tags:
+            continue
+        pid = int(run.tags[PID_TAG])
+        if _started(pid) == run.tags.get(STARTED_TAG):
+            continue  # its owner is still running it
+        instance.report_run_failed(
+            run, f"the process that ran it (pid {pid} on {run.tags[HOST_TAG]}) is gone"
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(ReleasedRun(run.run_id, pid))
+    return released
+
+
+def _started(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (field 22 of /proc/<pid>/stat), or
+    None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    # The command name (field 2) may contain spaces and parentheses: count from its end.
+    return stat[stat.rindex(")") + 2 :].split()[19]

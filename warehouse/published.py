@@ -1,0 +1,259 @@
+"""Published snapshots: the state of the lake readers see.
+
+Each dbt model commits on its own, so the lake's latest snapshot can hold marts of two runs, half
+built. At the end of each successful run the pipeline therefore *publishes* the lake's current
+snapshot: :func:`publish` records its id in ``warehouse.ops.published_snapshots``. Readers attach
+the newest published snapshot read-only (``SNAPSHOT_VERSION``), and so always see one run's
+marts whole; a run in progress never blocks them and they never block it. Publishing costs one
+row: the snapshot is the lake's own, nothing is copied.
+
+:class:`PublishedMarts` is the read API's reader: one read-only connection per process to the
+newest published snapshot, a cursor per request, and a background thread that notices a newer
+publish (one small query a second) and opens it beside the current one (an attach takes a few
+hundred milliseconds), then switches; requests still running on the old snapshot finish there and
+its connection closes after them. No request waits for a switch and none is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from warehouse.duck import connect_reader
+from warehouse.layout import LAKE_ALIAS, Layout
+
+PUBLISHED_TABLE = f"{LAKE_ALIAS}.ops.published_snapshots"
+# What attaching a lake read-only says when its catalog database holds no lake yet.
+NOT_CREATED = "creating a new DuckLake is explicitly disabled"
+POLL_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+
+class NoSnapshotError(RuntimeError):
+    """Nothing has been published yet: the pipeline has not completed a run."""
+
+
+class CatalogUnavailable(RuntimeError):
+    """The lake's catalog cannot be reached (the PostgreSQL server is down, the file is gone)."""
+
+
+def ensure_published_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE_ALIAS}.ops")
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {PUBLISHED_TABLE}"
+        " (snapshot_id BIGINT NOT NULL, published_at TIMESTAMP NOT NULL)"
+    )
+
+
+def publish(con: duckdb.DuckDBPyConnection) -> int:
+    """Publish the lake's current snapshot (``con`` is the pipeline's); returns its id."""
+    ensure_published_table(con)
+    [(snapshot_id,)] = con.execute(
+        f"SELECT id FROM ducklake_current_snapshot('{LAKE_ALIAS}')"
+    ).fetchall()
+    con.execute(
+        f"INSERT INTO {PUBLISHED_TABLE} VALUES (?, ?)",
+        [snapshot_id, datetime.now(UTC).replace(tzinfo=None)],
+    )
+    return snapshot_id
+
+
+def latest_published(con: duckdb.DuckDBPyConnection) -> int | None:
+    """The newest published snapshot id, read through a connection to the lake's latest state."""
+    try:
+        # fetchall, not fetchone: an unfinished result keeps the catalog's read lock, and a
+        # SQLite catalog then refuses the pipeline's next commit.
+        [(snapshot_id,)] = con.execute(f"SELECT max(snapshot_id) FROM {PUBLISHED_TABLE}").fetchall()
+    except duckdb.CatalogException:  # no run has published yet
+        return None
+    return snapshot_id
+
+
+def published_snapshot_id(layout: Layout) -> int | None:
+    """The newest published snapshot of ``layout``'s lake, read from its latest state; None
+    before the first publish, including before the lake exists at all."""
+    if not layout.lake.is_created():
+        return None
+    try:
+        with connect_reader(layout) as latest:
+            return latest_published(latest)
+    except duckdb.Error as error:
+        if NOT_CREATED in str(error):  # a PostgreSQL catalog no pipeline has written yet
+            return None
+        raise
+
+
+def published_history(con: duckdb.DuckDBPyConnection, newest: int) -> list[tuple[int, datetime]]:
+    """The ``newest`` most recent publishes, newest first: (snapshot id, published at)."""
+    ensure_published_table(con)
+    return con.execute(
+        f"SELECT snapshot_id, published_at FROM {PUBLISHED_TABLE}"
+        " ORDER BY snapshot_id DESC LIMIT ?",
+        [newest],
+    ).fetchall()
+
+
+@dataclass
+class _OpenSnapshot:
+    snapshot_id: int
+    connection: duckdb.DuckDBPyConnection
+    in_use: int = 0
+    retired: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self) -> None:
+        with self.lock:
+            self.in_use += 1
+
+    def release(self) -> None:
+        with self.lock:
+            self.in_use -= 1
+            close = self.retired and self.in_use == 0
+        if close:
+            self.connection.close()
+
+    def retire(self) -> None:
+        with self.lock:
+            self.retired = True
+            close = self.in_use == 0
+        if close:
+            self.connection.close()
+
+
+class PublishedMarts:
+    """The newest published snapshot of the lake, for one process's readers; thread-safe."""
+
+    def __init__(
+        self,
+        layout: Layout,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        connect: Callable[[Layout, int | None], duckdb.DuckDBPyConnection] = connect_reader,
+    ) -> None:
+        self._layout = layout
+        self._poll_seconds = poll_seconds
+        self._connect = connect
+        self._open: _OpenSnapshot | None = None
+        self._watch: duckdb.DuckDBPyConnection | None = None  # the lake's latest state
+        self._lock = threading.Lock()  # guards _open
+        self._refresh_lock = threading.Lock()  # one refresh at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._problem: Exception | None = None  # why the last refresh failed, if it did
+
+    def start(self) -> None:
+        """Follow new publishes in the background (the first refresh happens on first use)."""
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._follow, name="published-snapshot-follower", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        with self._refresh_lock, self._lock:
+            if self._open is not None:
+                self._open.retire()
+                self._open = None
+            if self._watch is not None:
+                self._watch.close()
+                self._watch = None
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor on the newest published snapshot, valid until the ``with`` block ends.
+
+        :class:`NoSnapshotError` before the first publish; :class:`CatalogUnavailable` when the
+        lake's catalog or files cannot be reached."""
+        snapshot = self._acquire()
+        try:
+            cursor = snapshot.connection.cursor()
+            try:
+                yield cursor
+            except duckdb.IOException as error:
+                # The catalog (a PostgreSQL server) or the data files (shared storage) cannot be
+                # reached: not the query's fault, and the connection recovers once they are back.
+                raise CatalogUnavailable(f"the lake cannot be read: {error}") from error
+            finally:
+                cursor.close()
+        finally:
+            snapshot.release()
+
+    def snapshot_id(self) -> int:
+        """The snapshot this process answers from now (opening it if need be)."""
+        snapshot = self._acquire()
+        snapshot.release()
+        return snapshot.snapshot_id
+
+    def refresh(self) -> bool:
+        """Switch to the newest published snapshot if there is a newer one; whether it did."""
+        with self._refresh_lock:
+            try:
+                newest = self._newest_published()
+            except duckdb.Error as error:
+                self._forget_watch()
+                raise CatalogUnavailable(f"the lake catalog cannot be read: {error}") from error
+            current = self._open
+            if newest is None or (current is not None and current.snapshot_id == newest):
+                return False
+            try:
+                connection = self._connect(self._layout, newest)
+            except duckdb.Error as error:
+                raise CatalogUnavailable(
+                    f"could not open published snapshot {newest}: {error}"
+                ) from error
+            with self._lock:
+                previous, self._open = self._open, _OpenSnapshot(newest, connection)
+            if previous is not None:
+                previous.retire()
+            return True
+
+    def _acquire(self) -> _OpenSnapshot:
+        with self._lock:
+            snapshot = self._open
+            if snapshot is not None:
+                snapshot.acquire()
+                return snapshot
+        self.refresh()  # nothing open yet: this request opens it
+        with self._lock:
+            snapshot = self._open
+            if snapshot is None:
+                raise NoSnapshotError("nothing published yet: no pipeline run has finished")
+            snapshot.acquire()
+            return snapshot
+
+    def _newest_published(self) -> int | None:
+        if self._watch is None:
+            snapshot = published_snapshot_id(self._layout)  # None while there is no lake yet
+            if snapshot is None:
+                return None
+            self._watch = self._connect(self._layout, None)
+        return latest_published(self._watch)
+
+    def _forget_watch(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
+
+    def _follow(self) -> None:
+        while not self._stop.wait(self._poll_seconds):
+            try:
+                self.refresh()
+                if self._problem is not None:
+                    log.warning("the lake catalog is reachable again")
+                self._problem = None
+            except (CatalogUnavailable, duckdb.Error) as problem:
+                if self._problem is None:
+                    log.error("cannot follow published snapshots: %s", problem)
+                self._problem = problem
+                time.sleep(self._poll_seconds)  # back off a little more while it is down
