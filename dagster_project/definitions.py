@@ -7,19 +7,20 @@ import dagster as dg
 from dagster_project.assets.dbt import dbt_models
 from dagster_project.assets.lake import compacted_lake_files, published_snapshot
 from dagster_project.assets.raw import raw_assets
+from dagster_project.data_tests import data_tests, data_tests_schedule
 from dagster_project.jobs import hourly_pipeline
-from dagster_project.resources import WarehouseResource, dbt_cli_resource
+from dagster_project.resources import WarehouseResource
 from dagster_project.retention import retention
 from dagster_project.schedules import hourly_pipeline_schedule, retention_schedule
 from dagster_project.sensors import late_landing_files_sensor
 
 defs = dg.Definitions(
     assets=[*raw_assets, dbt_models, compacted_lake_files, published_snapshot],
-    jobs=[hourly_pipeline, retention],
-    schedules=[hourly_pipeline_schedule, retention_schedule],
+    jobs=[hourly_pipeline, retention, data_tests],
+    schedules=[hourly_pipeline_schedule, retention_schedule, data_tests_schedule],
     sensors=[late_landing_files_sensor],
-    resources={"warehouse": WarehouseResource(), "dbt": dbt_cli_resource()},
-    # Steps share one process: they run one at a time anyway (one DuckDB writer), and a process
-    # per step would pay Dagster's and dbt's import time again for each.
+    resources={"warehouse": WarehouseResource()},
+    # Steps share one process: they run one at a time anyway (one writer), and a process per
+    # step would pay Dagster's and dbt's import time, and dbt's parse, again for each.
     executor=dg.in_process_executor,
 )

@@ -1,4 +1,4 @@
-"""Resources: where the warehouse lives and how dbt is invoked. Paths come from warehouse.layout."""
+"""The warehouse resource: where the data directory and the lake are (warehouse.layout)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-from dagster_dbt import DbtCliResource
 
-from dagster_project.project import DBT_EXECUTABLE, dbt_project
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.settings import Settings, get_settings
@@ -50,7 +48,3 @@ class WarehouseResource(dg.ConfigurableResource):
             yield con
         finally:
             con.close()
-
-
-def dbt_cli_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=DBT_EXECUTABLE)

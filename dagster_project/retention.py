@@ -9,7 +9,6 @@ one of them is in ``raw.*``.
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import json
 import os
-import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,12 +16,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from dagster import OpExecutionContext
-from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from dagster_project.jobs import WRITER_TAGS
-from dagster_project.project import dbt_environment
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
+from warehouse.dbt import run_dbt
 from warehouse.layout import RETIRED_MARKER, STREAMS, Layout
 from warehouse.maintenance import expire_snapshots, live_data_files
 from warehouse.published import publish
@@ -140,10 +138,7 @@ def prune_count(con: duckdb.DuckDBPyConnection) -> tuple[int, datetime | None, i
 
 @dg.op(pool=WAREHOUSE_POOL, out=dg.Out(dg.Nothing))
 def prune_sessions(
-    context: OpExecutionContext,
-    config: RetentionConfig,
-    dbt: DbtCliResource,
-    warehouse: WarehouseResource,
+    context: OpExecutionContext, config: RetentionConfig, warehouse: WarehouseResource
 ) -> dg.Output:
     """dbt's ``prune_sessions`` run-operation: delete individual sessions past the retention."""
     layout, days = warehouse.layout, warehouse.settings.session_retention_days
@@ -153,10 +148,7 @@ def prune_sessions(
     if not built:
         return dg.Output(None, metadata={"sessions_deleted": 0, "note": "no sessions built yet"})
     args = {"days": days, "as_of": f"{config.reference_time():%Y-%m-%d %H:%M:%S}"}
-    with dbt_environment(layout):
-        invocation = dbt.cli(["run-operation", "prune_sessions", "--args", json.dumps(args)])
-        invocation.wait()
-    shutil.rmtree(invocation.target_path, ignore_errors=True)  # kept only when it failed
+    run_dbt(["run-operation", "prune_sessions", "--args", json.dumps(args)], layout=layout)
     with warehouse.connect() as con:
         prunes_after, cutoff, deleted = prune_count(con)
         if prunes_after == prunes_before:

@@ -27,6 +27,20 @@ def layout(data_dir: Path) -> Layout:
     return Layout(data_dir)
 
 
+# Session fixtures that build a warehouse through the pipeline: the tests using one run on the
+# same xdist worker, which builds it once.
+SHARED_WAREHOUSES = ("in_order", "built")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # With `--dist loadgroup`, a module's tests stay together (their module fixtures are built
+    # once), except that the tests of a shared warehouse all go where it is built.
+    for item in items:
+        shared = [name for name in SHARED_WAREHOUSES if name in getattr(item, "fixturenames", ())]
+        group = shared[0] if shared else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # The app's lifespan calls gc.freeze() (a server-process optimisation); in-process test apps
     # would otherwise leave DuckDB objects uncollected at exit, and nanobind reports them as leaks

@@ -5,15 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` is a running process (a zombie waiting for its parent is not)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``."""
     found = []

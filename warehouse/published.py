@@ -147,6 +147,7 @@ class PublishedMarts:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._problem: Exception | None = None  # why the last refresh failed, if it did
+        self._last_check = -float("inf")  # when the newest publish was last looked up
 
     def start(self) -> None:
         """Follow new publishes in the background (the first refresh happens on first use)."""
@@ -198,6 +199,7 @@ class PublishedMarts:
     def refresh(self) -> bool:
         """Switch to the newest published snapshot if there is a newer one; whether it did."""
         with self._refresh_lock:
+            self._last_check = time.monotonic()
             try:
                 newest = self._newest_published()
             except duckdb.Error as error:
@@ -224,7 +226,10 @@ class PublishedMarts:
             if snapshot is not None:
                 snapshot.acquire()
                 return snapshot
-        self.refresh()  # nothing open yet: this request opens it
+        # Nothing open yet: this request looks for a publish, unless one looked a moment ago (a
+        # burst of requests before the first publish must not each attach the lake).
+        if time.monotonic() - self._last_check >= self._poll_seconds:
+            self.refresh()
         with self._lock:
             snapshot = self._open
             if snapshot is None:
@@ -233,11 +238,15 @@ class PublishedMarts:
             return snapshot
 
     def _newest_published(self) -> int | None:
-        if self._watch is None:
-            snapshot = published_snapshot_id(self._layout)  # None while there is no lake yet
-            if snapshot is None:
+        if self._watch is None:  # one connection to the lake's latest state, kept for polling
+            if not self._layout.lake.is_created():
                 return None
-            self._watch = self._connect(self._layout, None)
+            try:
+                self._watch = self._connect(self._layout, None)
+            except duckdb.Error as error:
+                if NOT_CREATED in str(error):  # a PostgreSQL catalog no run has written yet
+                    return None
+                raise
         return latest_published(self._watch)
 
     def _forget_watch(self) -> None:

@@ -4,29 +4,48 @@ One ``dbt build`` per run, over the run's received-time window (one hour, or a b
 range thanks to ``BackfillPolicy.single_run``), passed as the vars ``window_start``/``window_end``
 that every incremental model of the project filters on. dbt sources ``raw.<stream>`` map to the
 raw-load assets, so the graph runs from landing to marts.
+
+dbt runs in this process (``warehouse.dbt.run_dbt``), from the manifest parsed once per process,
+not as a ``dbt`` child process that would import dbt and parse the project again every hour;
+dagster-dbt still turns each node's result into the asset's materialization or check. A killed
+run therefore takes its dbt along: there is no child to orphan.
 """
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 
 import json
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping
 from graphlib import TopologicalSorter
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 from dagster import AssetExecutionContext
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
+from dagster_dbt.asset_utils import (
+    DBT_INDIRECT_SELECTION_ENV,
+    get_updated_cli_invocation_params_for_context,
+)
+from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
+from dbt.cli.main import dbtRunnerResult
+from dbt_common.events.base_types import EventMsg
+from dbt_common.events.functions import msg_to_dict
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.partitions import dbt_window_vars, hourly_partitions
-from dagster_project.project import dbt_environment, dbt_project, prepare_manifest
+from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
-from warehouse.dbt import prepare_warehouse
-from warehouse.layout import STREAMS
+from warehouse.dbt import DbtRunError, failure_message, prepare_warehouse, run_dbt
+from warehouse.layout import STREAMS, Layout
 
 # Unit tests check the models' logic, not the hour's data: `make dbt-build` runs them, the hourly
-# build does not.
+# build does not. Of the data tests, the hourly build runs those tagged `hourly`, over the rows
+# the window touched (macros/data_tests.sql); the daily `data_tests` job runs them all.
 HOURLY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+HOURLY_SELECTION = ["--select", "resource_type:model tag:hourly"]
+# dbt's events that carry a node's result, which dagster-dbt turns into materializations and checks.
+RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
 
 
 class LoomDbtTranslator(DagsterDbtTranslator):
@@ -42,6 +61,18 @@ class LoomDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
         return PIPELINE_GROUP
 
+    def get_asset_check_spec(
+        self,
+        asset_spec: dg.AssetSpec,
+        manifest: Mapping[str, Any],
+        unique_id: str,
+        project: DbtProject | None,
+    ) -> dg.AssetCheckSpec | None:
+        # Not blocking: most tests run daily, not with every materialization. A failing test
+        # still stops the run (dbt build skips what depends on it and the step fails).
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        return None if spec is None else spec._replace(blocking=False)
+
 
 def row_counts(warehouse: WarehouseResource, relations: Mapping[str, str]) -> dict[str, int]:
     """Rows in each built table, counted once dbt has exited and released the file."""
@@ -54,7 +85,8 @@ def row_counts(warehouse: WarehouseResource, relations: Mapping[str, str]) -> di
         }
 
 
-prepare_manifest(dbt_project)
+prepare_manifest()
+TRANSLATOR = LoomDbtTranslator()
 
 
 @dbt_assets(
@@ -62,29 +94,90 @@ prepare_manifest(dbt_project)
     project=dbt_project,
     name="dbt_models",
     partitions_def=hourly_partitions,
-    dagster_dbt_translator=LoomDbtTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
     backfill_policy=dg.BackfillPolicy.single_run(),
     pool=WAREHOUSE_POOL,
 )
-def dbt_models(
-    context: AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-) -> Iterator[Any]:
+def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
     window_vars = dbt_window_vars(context.partition_time_window)
     layout = warehouse.layout
     prepare_warehouse(layout)  # the raw tables dbt's sources name, should this run skip the loads
-    with dbt_environment(layout):
-        invocation = dbt.cli([*HOURLY_BUILD, "--vars", json.dumps(window_vars)], context=context)
-        # Held until dbt exits so each materialization can carry its table's row count.
-        events = list(invocation.stream())
-    # Each invocation writes ~10 MB of artifacts (manifest, compiled SQL) to its own directory;
-    # a failed build raised above and keeps them for inspection, a successful one does not.
-    shutil.rmtree(invocation.target_path, ignore_errors=True)
-    counts = row_counts(warehouse, built_tables(invocation.manifest, events))
+    manifest = json.loads(dbt_project.manifest_path.read_bytes())
+    if context.is_subset:  # the UI's selection of models and checks
+        selection = get_updated_cli_invocation_params_for_context(
+            context=context, manifest=manifest, dagster_dbt_translator=TRANSLATOR
+        )
+        selection_args, indirect_selection = selection.selection_args, selection.indirect_selection
+    else:  # every model, and the hourly tests alone
+        selection_args, indirect_selection = HOURLY_SELECTION, "empty"
+    target = Path(tempfile.mkdtemp(prefix=f"dbt-{context.run.run_id[:8]}-"))
+    result, events = dagster_events_of_dbt(
+        context,
+        [*HOURLY_BUILD, *selection_args],
+        layout,
+        manifest,
+        target,
+        vars=window_vars,
+        env={DBT_INDIRECT_SELECTION_ENV: indirect_selection} if indirect_selection else None,
+    )
+    # Held until dbt is done so each materialization can carry its table's row count.
+    counts = row_counts(warehouse, built_tables(manifest, events))
     annotated = [
         with_run_metadata(event, window_vars, counts) if isinstance(event, dg.Output) else event
         for event in events
     ]
-    yield from in_dependency_order(annotated, invocation.manifest)
+    yield from in_dependency_order(annotated, manifest)
+    raise_unless_successful(result, HOURLY_BUILD, target)
+
+
+def dagster_events_of_dbt(
+    context: AssetExecutionContext | dg.OpExecutionContext,
+    args: list[str],
+    layout: Layout,
+    manifest: Mapping[str, Any],
+    target: Path,
+    vars: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[dbtRunnerResult, list[Any]]:
+    """Run dbt in this process; its result and each node's result as Dagster events: in an
+    asset, outputs and asset check results; in an op, materializations and check evaluations."""
+    finished: list[dict[str, Any]] = []
+
+    def collect(message: EventMsg) -> None:
+        if message.info.name in RESULT_EVENTS:
+            finished.append(msg_to_dict(message))
+
+    result = run_dbt(
+        args,
+        layout=layout,
+        vars=vars,
+        target_path=target,
+        quiet=False,  # dbt's log lines go to the step's output, as the UI shows it
+        check=False,
+        callbacks=[collect],
+        env=env,
+    )
+    events = [
+        event
+        for raw_event in finished
+        for event in DbtCoreCliEventMessage(
+            raw_event=raw_event, event_history_metadata={}
+        ).to_default_asset_events(
+            manifest=manifest,
+            dagster_dbt_translator=TRANSLATOR,
+            context=context,
+            target_path=target,
+            project=dbt_project,
+        )
+    ]
+    return result, events
+
+
+def raise_unless_successful(result: dbtRunnerResult, args: list[str], target: Path) -> None:
+    """Fail the step when dbt did; else drop its artifacts (~10 MB of compiled SQL)."""
+    if not result.success:
+        raise DbtRunError(f"{failure_message(args, result)}\n(compiled SQL: {target})")
+    shutil.rmtree(target, ignore_errors=True)
 
 
 def built_tables(manifest: Mapping[str, Any], events: list[Any]) -> dict[str, str]:

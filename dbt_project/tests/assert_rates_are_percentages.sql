@@ -1,3 +1,5 @@
+{{ config(tags=["hourly"]) }}
+
 -- Every rate is a percentage.
 select release, environment, crash_free_session_rate, crash_free_user_rate, error_rate, adoption_rate
 from {{ ref('release_health') }}

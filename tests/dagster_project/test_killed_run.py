@@ -1,7 +1,7 @@
-"""A ``loom run`` killed with ``kill -9`` in the middle of its dbt build: its dbt child dies with
-it (no orphan keeps writing the lake), readers stay on the snapshot the previous run published,
-and the next ``loom run`` notices the dead run, fails it, frees its warehouse slot and runs,
-instead of waiting for it forever; its marts are those of a run never interrupted."""
+"""A ``loom run`` killed with ``kill -9`` in the middle of its dbt build: dbt runs inside it, so no
+orphan keeps writing the lake; readers stay on the snapshot the previous run published; and the
+next ``loom run`` notices the dead run, fails it, frees its warehouse slot and runs, instead of
+waiting for it forever; its marts are those of a run never interrupted."""
 
 from __future__ import annotations
 
@@ -16,12 +16,15 @@ from typing import TypeVar
 
 import dagster as dg
 import pytest
+from click.testing import CliRunner
 
+from dagster_project.cli import run
 from dagster_project.instance import warehouse_instance
+from dagster_project.runner import materialize_hours
 from tests.dagster_project.conftest import InOrder
 from tests.dagster_project.dataset import H1, H2, land_hour_1, land_hour_2
-from tests.dagster_project.pipeline import TestWarehouse
-from tests.processes import alive, children, command_line
+from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
+from tests.processes import children, command_line
 from warehouse.layout import Layout
 from warehouse.published import published_snapshot_id
 
@@ -47,43 +50,46 @@ def published_marts(layout: Layout) -> dict[str, list[dict]]:
     return TestWarehouse(layout, dg.DagsterInstance.ephemeral()).marts(snapshot=snapshot)
 
 
-def test_a_killed_run_takes_its_dbt_along_and_the_next_run_frees_its_slot(
+def test_a_killed_run_leaves_no_dbt_behind_and_the_next_run_frees_its_slot(
     tmp_path: Path, in_order: InOrder
 ) -> None:
     layout = Layout(tmp_path / "data")
     land_hour_1(layout)
     land_hour_2(layout)
-    env = {**os.environ, "LOOM_DATA_DIR": str(layout.data_dir)}
-    first_hour = subprocess.run(
-        [*LOOM, "run", "--hour", H1.isoformat()],
-        env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False,
-    )  # fmt: skip
-    assert first_hour.returncode == 0, first_hour.stdout + first_hour.stderr
+    with loom_data_dir(layout.data_dir), warehouse_instance(layout) as instance:
+        (first_hour,) = materialize_hours([H1], instance)
+    assert first_hour.success
     published_before = published_marts(layout)
-    command = [*LOOM, "run", "--hour", H2.isoformat()]
-    log = (tmp_path / "killed-run.log").open("w")
-    first = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    logs = layout.dagster_home / "loom-run-logs"
+    before = set(logs.glob("*.log"))
+    env = {**os.environ, "LOOM_DATA_DIR": str(layout.data_dir)}
+    killed = subprocess.Popen(
+        [*LOOM, "run", "--hour", H2.isoformat()],
+        env=env,
+        stdout=(tmp_path / "killed-run.log").open("w"),
+        stderr=subprocess.STDOUT,
+    )
     try:
-        dbt = wait_for(
-            lambda: [p for p in children(first.pid) if "dbt" in command_line(p)],
+        wait_for(
+            lambda: any("START" in log.read_text() for log in set(logs.glob("*.log")) - before),
             RUN_TIMEOUT_S,
-            "`loom run` to start dbt",
-        )[0]
-        first.send_signal(signal.SIGKILL)
-        first.wait(timeout=10)
-        wait_for(lambda: not alive(dbt), 10, f"dbt (pid {dbt}) to die with its parent")
+            "the run to be in the middle of its dbt build",
+        )
+        # dbt runs inside the run's process: there is no child to orphan.
+        assert not [p for p in children(killed.pid) if "dbt" in command_line(p)]
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(timeout=10)
     finally:
-        if first.poll() is None:
-            first.kill()
+        if killed.poll() is None:
+            killed.kill()
     assert published_marts(layout) == published_before  # readers never saw the half run
 
-    rerun = subprocess.run(
-        command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False
-    )
+    with loom_data_dir(layout.data_dir):
+        rerun = CliRunner().invoke(run, ["--hour", H2.isoformat()])
 
-    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert f"(pid {first.pid}): marked failed, its warehouse slot freed" in rerun.stdout
-    assert "2026-01-18 10:00  ok" in rerun.stdout
+    assert rerun.exit_code == 0, rerun.output
+    assert f"(pid {killed.pid}): marked failed, its warehouse slot freed" in rerun.output
+    assert "2026-01-18 10:00  ok" in rerun.output
     with warehouse_instance(layout) as instance:
         statuses = sorted(run.status.value for run in instance.get_runs())
     assert statuses == ["FAILURE", "SUCCESS", "SUCCESS"]

@@ -4,15 +4,20 @@ code behind `loom run`; the sensor's run request is executed the same way the da
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import dagster as dg
 import pytest
 
-from dagster_project.assets.raw import raw_asset_key
+from dagster_project.assets.dbt import dbt_models
+from dagster_project.assets.raw import raw_asset_key, raw_assets
+from dagster_project.definitions import defs
 from dagster_project.instance import warehouse_instance
 from dagster_project.partitions import hour_key, hour_of_key
+from dagster_project.project import dbt_project
 from dagster_project.resources import WarehouseResource
+from dagster_project.runner import QUIET_RUN_CONFIG
 from dagster_project.sensors import late_landing_files_sensor
 from tests.dagster_project.conftest import InOrder
 from tests.dagster_project.dataset import (
@@ -22,7 +27,7 @@ from tests.dagster_project.dataset import (
     land_hour_2,
     land_late_file_for_hour_1,
 )
-from tests.dagster_project.pipeline import TestWarehouse
+from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
 from warehouse.dbt import person_uuid
 from warehouse.duck import connect_reader
 from warehouse.published import latest_published
@@ -97,7 +102,8 @@ def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
     assert run.rows_loaded == {"events": 7, "identities": 1, "sessions": 6, **nothing}
     assert run.files_read == {"events": 4, "identities": 1, "sessions": 1, **nothing}
     assert run.late_records == {"events": 0, "identities": 0, "sessions": 0, **nothing}
-    assert run.checks_failed == 0 and run.checks_passed > 50
+    # The raw loads' quarantine checks and the dbt tests tagged hourly (the rest run daily).
+    assert (run.checks_passed, run.checks_failed) == (len(raw_assets) + len(hourly_tests()), 0)
     materialized = {key.to_user_string() for key in in_order.warehouse.instance.get_asset_keys()}
     assert {
         "raw_events",
@@ -105,6 +111,29 @@ def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
         "agg_release_health_hourly",
         "published_snapshot",
     } <= materialized
+
+
+def hourly_tests() -> list[str]:
+    manifest = json.loads(dbt_project.manifest_path.read_bytes())
+    return [
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "test" and "hourly" in node["tags"]
+    ]
+
+
+def test_the_daily_job_runs_every_data_test_as_the_assets_checks(in_order: InOrder) -> None:
+    warehouse = in_order.warehouse
+    with loom_data_dir(warehouse.layout.data_dir):
+        result = defs.resolve_job_def("data_tests").execute_in_process(
+            instance=warehouse.instance, run_config=QUIET_RUN_CONFIG
+        )
+    evaluations = result.get_asset_check_evaluations()
+    assert result.success
+    # Every dbt test of a model, as its check: five times as many as the hourly build runs.
+    assert {evaluation.asset_check_key for evaluation in evaluations} == set(dbt_models.check_keys)
+    assert len(evaluations) > 5 * len(hourly_tests())
+    assert all(evaluation.passed for evaluation in evaluations)
 
 
 def test_loom_run_prints_a_progress_line_per_hour(in_order: InOrder) -> None:

@@ -42,6 +42,10 @@ def test_a_reader_sees_the_published_snapshot_not_later_writes(lake: Layout) -> 
         # A run in progress: written, not published.
         con.execute("DELETE FROM analytics.fct_events WHERE timestamp >= '2026-01-03'")
 
+    # Requests do not look again right away (the background follower does, every second).
+    with pytest.raises(NoSnapshotError):
+        marts.snapshot_id()
+    assert marts.refresh() is True
     assert marts.snapshot_id() == first
     with marts.cursor() as cursor:
         assert cursor.execute(COUNT).fetchall() == [(72,)]
