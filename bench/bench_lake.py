@@ -32,7 +32,7 @@ import duckdb
 from bench.generate import generate
 from warehouse import dbt
 from warehouse.duck import connect_pipeline
-from warehouse.layout import Layout
+from warehouse.layout import STREAMS, Layout
 from warehouse.maintenance import compact, expire_snapshots, live_data_files
 from warehouse.published import publish
 from warehouse.raw_load import load_hours
@@ -40,7 +40,8 @@ from warehouse.raw_load import load_hours
 WORK_DIR = Path(__file__).parent / ".work" / "lake"
 RESULTS = Path(__file__).parent / "results" / "lake.md"
 START = datetime(2026, 1, 1)
-HOURLY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+# The pipeline's hourly build: every model, and the data tests tagged hourly, over the window.
+HOURLY_BUILD = [*dbt.HOURLY_BUILD, *dbt.HOURLY_SELECTION]
 RATIO_LIMIT = 1.3
 FILES_LIMIT = 20
 COMPARED_RUNS = 6
@@ -144,7 +145,7 @@ def file_run(layout: Layout, hours: list[datetime], target: Path) -> dict[str, f
 
 
 def _load(con: duckdb.DuckDBPyConnection, layout: Layout, hours: list[datetime]) -> None:
-    for stream in ("events", "identities", "sessions"):
+    for stream in STREAMS:
         load_hours(con, layout, stream, hours)
 
 

@@ -227,7 +227,7 @@ select org_id, project_id, person_id, properties ->> '$."$feature_flag"' as feat
     coalesce(properties ->> '$."$feature_flag_response"', 'null') as variant,
     "timestamp" as first_exposed_at, uuid as first_event_uuid, distinct_id, environment
 from baseline.fct_events
-where event = '$feature_flag_called' and properties ->> '$."$feature_flag"' is not null
+where event = '$feature_flag_called' and (properties ->> '$."$feature_flag"') is not null
 qualify row_number() over (partition by org_id, project_id, person_id, feature_flag, variant order by "timestamp", uuid) = 1;
 
 create or replace table baseline.fct_sessions as

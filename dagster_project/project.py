@@ -7,7 +7,6 @@ from pathlib import Path
 from dagster_dbt import DbtProject
 
 from warehouse.dbt import PARSE_TARGET, PROJECT_DIR, parsed_manifest, project_mtime
-from warehouse.layout import Layout
 
 # The manifest the pipeline runs from is the one the assets are defined with.
 dbt_project = DbtProject(project_dir=PROJECT_DIR, target_path=PARSE_TARGET.relative_to(PROJECT_DIR))
@@ -19,5 +18,5 @@ def prepare_manifest() -> Path:
     the staleness check gives the same freshness without a parse per code-server start.)"""
     manifest = dbt_project.manifest_path
     if not manifest.exists() or manifest.stat().st_mtime < project_mtime():
-        parsed_manifest(Layout.from_settings())
+        parsed_manifest()
     return manifest

@@ -227,9 +227,13 @@ class PublishedMarts:
                 snapshot.acquire()
                 return snapshot
         # Nothing open yet: this request looks for a publish, unless one looked a moment ago (a
-        # burst of requests before the first publish must not each attach the lake).
+        # burst of requests before the first publish must not each attach the lake). A look in
+        # progress (another request's, the follower's) may be about to open one: wait for it.
         if time.monotonic() - self._last_check >= self._poll_seconds:
             self.refresh()
+        else:
+            with self._refresh_lock:
+                pass
         with self._lock:
             snapshot = self._open
             if snapshot is None:

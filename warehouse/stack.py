@@ -52,7 +52,7 @@ def dagster_service(settings: Settings, layout: Layout) -> Service:
 
     Loopback only: the Dagster UI has no authentication.
     """
-    from dagster_project.instance import prepare_dagster_home
+    from dagster_project.instance import DAGSTER_ENVIRONMENT, prepare_dagster_home
 
     repo = Path(__file__).resolve().parents[1]
     argv = [sys.executable, "-m", "dagster", "dev", "-m", "dagster_project"]
@@ -65,6 +65,7 @@ def dagster_service(settings: Settings, layout: Layout) -> Service:
         env={
             "DAGSTER_HOME": str(prepare_dagster_home(layout)),
             "LOOM_DATA_DIR": str(layout.data_dir),
+            **DAGSTER_ENVIRONMENT,
         },
     )
 

@@ -25,6 +25,7 @@ from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
 from dagster_dbt.asset_utils import (
     DBT_INDIRECT_SELECTION_ENV,
+    get_asset_check_key_for_test,
     get_updated_cli_invocation_params_for_context,
 )
 from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
@@ -36,14 +37,16 @@ from dagster_project.assets.raw import raw_asset_key
 from dagster_project.partitions import dbt_window_vars, hourly_partitions
 from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
-from warehouse.dbt import DbtRunError, failure_message, prepare_warehouse, run_dbt
+from warehouse.dbt import (
+    HOURLY_BUILD,
+    HOURLY_SELECTION,
+    DbtRunError,
+    failure_message,
+    prepare_warehouse,
+    run_dbt,
+)
 from warehouse.layout import STREAMS, Layout
 
-# Unit tests check the models' logic, not the hour's data: `make dbt-build` runs them, the hourly
-# build does not. Of the data tests, the hourly build runs those tagged `hourly`, over the rows
-# the window touched (macros/data_tests.sql); the daily `data_tests` job runs them all.
-HOURLY_BUILD = ["build", "--exclude-resource-type", "unit_test"]
-HOURLY_SELECTION = ["--select", "resource_type:model tag:hourly"]
 # dbt's events that carry a node's result, which dagster-dbt turns into materializations and checks.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
 
@@ -89,6 +92,19 @@ prepare_manifest()
 TRANSLATOR = LoomDbtTranslator()
 
 
+def hourly_check_keys(manifest: Mapping[str, Any]) -> frozenset[dg.AssetCheckKey]:
+    """The checks of the dbt tests tagged ``hourly``: the ones an hourly run evaluates."""
+    return frozenset(
+        key
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "test" and "hourly" in node["tags"]
+        if (key := get_asset_check_key_for_test(manifest, TRANSLATOR, unique_id, dbt_project))
+    )
+
+
+HOURLY_CHECKS = hourly_check_keys(json.loads(dbt_project.manifest_path.read_bytes()))
+
+
 @dbt_assets(
     manifest=dbt_project.manifest_path,
     project=dbt_project,
@@ -103,13 +119,17 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     layout = warehouse.layout
     prepare_warehouse(layout)  # the raw tables dbt's sources name, should this run skip the loads
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
-    if context.is_subset:  # the UI's selection of models and checks
+    every_model = context.selected_asset_keys == context.assets_def.keys
+    if every_model and context.selected_asset_check_keys == hourly_check_keys(manifest):
+        # the hourly job's selection, in dbt's own words
+        selection_args, indirect_selection = list(HOURLY_SELECTION), None
+    elif context.is_subset:  # the UI's selection of models and checks
         selection = get_updated_cli_invocation_params_for_context(
             context=context, manifest=manifest, dagster_dbt_translator=TRANSLATOR
         )
         selection_args, indirect_selection = selection.selection_args, selection.indirect_selection
-    else:  # every model, and the hourly tests alone
-        selection_args, indirect_selection = HOURLY_SELECTION, "empty"
+    else:  # every model and every test, over the window
+        selection_args, indirect_selection = [], None
     target = Path(tempfile.mkdtemp(prefix=f"dbt-{context.run.run_id[:8]}-"))
     result, events = dagster_events_of_dbt(
         context,

@@ -104,6 +104,12 @@ def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
     assert run.late_records == {"events": 0, "identities": 0, "sessions": 0, **nothing}
     # The raw loads' quarantine checks and the dbt tests tagged hourly (the rest run daily).
     assert (run.checks_passed, run.checks_failed) == (len(raw_assets) + len(hourly_tests()), 0)
+    # ... and plans no other: Dagster records a planned event per check (and per hour of a
+    # backfill), so a check the run never evaluates would cost bookkeeping and show as skipped.
+    planned = in_order.warehouse.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ).records
+    assert len(planned) == run.checks_passed
     materialized = {key.to_user_string() for key in in_order.warehouse.instance.get_asset_keys()}
     assert {
         "raw_events",

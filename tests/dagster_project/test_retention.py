@@ -11,7 +11,6 @@ import dagster as dg
 import pytest
 
 from bench.generate import generate
-from dagster_project.assets.dbt import HOURLY_BUILD
 from dagster_project.assets.raw import raw_asset_key, raw_assets
 from dagster_project.definitions import defs
 from dagster_project.partitions import hour_key
@@ -21,7 +20,7 @@ from dagster_project.runner import QUIET_RUN_CONFIG
 from tests.dagster_project.dataset import event
 from tests.dagster_project.landing import land
 from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
-from warehouse.dbt import run_dbt, window_vars
+from warehouse.dbt import HOURLY_BUILD, run_dbt, window_vars
 from warehouse.duck import connect_pipeline
 from warehouse.layout import PART_GLOB, RETIRED_MARKER, STREAMS, Layout, hour_of_dir
 from warehouse.raw_load import load_hour, load_landed

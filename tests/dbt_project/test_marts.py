@@ -117,6 +117,24 @@ def test_orgs_never_share_persons(built: Layout) -> None:
     assert other[("u1",)][0] == person_uuid(scenario.OTHER_ORG, "u1") != person_uuid(ORG, "u1")
 
 
+def test_the_person_lookup_table_is_sorted_by_its_key_in_small_row_groups(built: Layout) -> None:
+    # The read API's persons/{distinct_id} reads one row group instead of the table (lookup_layout).
+    table = "analytics.dim_persons_by_distinct_id"
+    assert query(
+        built,
+        "select value from warehouse.options()"
+        " where option_name = 'parquet_row_group_size' and scope_entry = ?",
+        [table],
+    ) == [("8192",)]
+    assert query(
+        built,
+        "select expression from __ducklake_metadata_warehouse.ducklake_sort_expression"
+        " join __ducklake_metadata_warehouse.ducklake_table using (table_id)"
+        " where table_name = 'dim_persons_by_distinct_id' and end_snapshot is null"
+        " order by sort_key_index",
+    ) == [("org_id",), ("distinct_id",)]
+
+
 def test_duplicate_uuid_counts_once_with_its_earliest_copy(built: Layout) -> None:
     rows = query(built, "select received_at from analytics.fct_events where uuid = 'dup-1'")
     assert rows == [(datetime(2026, 1, 18, 12, 40, 1),)]

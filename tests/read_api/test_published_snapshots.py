@@ -4,13 +4,16 @@ first publish or when the catalog cannot be reached."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 
+import duckdb
 import httpx
 import pytest
 
 from tests.read_api.conftest import RunningApi, Tenants
-from warehouse.duck import connect_pipeline
+from warehouse.duck import connect_pipeline, connect_reader
 from warehouse.layout import Layout
 from warehouse.published import NoSnapshotError, PublishedMarts, publish
 from warehouse.registry import Registry
@@ -68,6 +71,30 @@ def test_a_new_publish_is_switched_to_and_old_cursors_finish_on_theirs(lake: Lay
         # The request that started on the old snapshot finishes on it, whole.
         assert old.execute(COUNT).fetchall() == [(72,)]
     assert marts.snapshot_id() == second > first
+    marts.close()
+
+
+def test_a_read_while_the_first_publish_is_being_opened_waits_for_it(lake: Layout) -> None:
+    # Opening a big lake's snapshot takes up to a second; the follower thread's first look and a
+    # request's used to race, and the request answered "nothing published yet" meanwhile.
+    opening = threading.Event()
+
+    def slow_connect(layout: Layout, snapshot: int | None) -> duckdb.DuckDBPyConnection:
+        if snapshot is not None:
+            opening.set()
+            time.sleep(0.5)
+        return connect_reader(layout, snapshot)
+
+    with connect_pipeline(lake) as con:
+        published = publish(con)
+    marts = PublishedMarts(lake, connect=slow_connect)
+    follower = threading.Thread(target=marts.refresh)
+    follower.start()
+    assert opening.wait(timeout=30)
+    with marts.cursor() as cursor:
+        assert cursor.execute(COUNT).fetchall() == [(72,)]
+    assert marts.snapshot_id() == published
+    follower.join()
     marts.close()
 
 

@@ -46,6 +46,18 @@ def test_compaction_merges_small_files_and_changes_no_row(lake: Layout) -> None:
         assert con.execute(ROWS).fetchall() == before
 
 
+def test_compaction_leaves_a_table_with_few_files_alone(lake: Layout) -> None:
+    with connect_pipeline(lake) as con:
+        con.execute("CREATE TABLE analytics.quiet AS SELECT range AS i FROM range(10)")
+        churn(con, 8)  # analytics.t: 17 files; analytics.quiet: its one
+        con.execute("INSERT INTO analytics.quiet VALUES (10)")
+
+        result = compact(con, at_files=3)
+
+        assert live_data_files(con) == {"analytics.t": 1, "analytics.quiet": 2}
+        assert (result.files_before, result.files_after) == (17 + 2, 1 + 2)
+
+
 def test_expiry_keeps_the_published_snapshots_readers_may_be_on(lake: Layout) -> None:
     with connect_pipeline(lake) as con:
         churn(con, 4)

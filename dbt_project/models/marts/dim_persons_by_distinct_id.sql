@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key=['org_id', 'distinct_id'],
+        post_hook={"sql": "{{ lookup_layout(['org_id', 'distinct_id']) }}", "transaction": false},
     )
 }}
 
