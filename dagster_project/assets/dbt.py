@@ -120,7 +120,7 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     prepare_warehouse(layout)  # the raw tables dbt's sources name, should this run skip the loads
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
     every_model = context.selected_asset_keys == context.assets_def.keys
-    if every_model and context.selected_asset_check_keys == hourly_check_keys(manifest):
+    if every_model and context.selected_asset_check_keys == HOURLY_CHECKS:
         # the hourly job's selection, in dbt's own words
         selection_args, indirect_selection = list(HOURLY_SELECTION), None
     elif context.is_subset:  # the UI's selection of models and checks
