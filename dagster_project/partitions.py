@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL
 from warehouse.dbt import window_vars
 from warehouse.layout import floor_hour
 from warehouse.settings import get_settings
@@ -19,6 +20,14 @@ HOUR_KEY_FORMAT = "%Y-%m-%d-%H:%M"
 hourly_partitions = dg.HourlyPartitionsDefinition(
     start_date=floor_hour(get_settings().pipeline_start), end_offset=1, timezone="UTC"
 )
+# What the pipeline's own assets (raw loads, compaction, publishing) share: partitioned by hour, a
+# backfill loads and builds its hours in one run, and they write the lake, one writer at a time.
+PIPELINE_ASSET = {
+    "partitions_def": hourly_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "pool": WAREHOUSE_POOL,
+    "group_name": PIPELINE_GROUP,
+}
 
 
 def hour_key(hour: datetime) -> str:

@@ -7,18 +7,15 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from dagster_project.assets.dbt import dbt_models
-from dagster_project.partitions import hourly_partitions
-from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
+from dagster_project.partitions import PIPELINE_ASSET
+from dagster_project.resources import WarehouseResource
 from warehouse.maintenance import compact, live_data_files
 from warehouse.published import publish
 
 
 @dg.asset(
     deps=list(dbt_models.keys),
-    partitions_def=hourly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name=PIPELINE_GROUP,
+    **PIPELINE_ASSET,
     kinds={"ducklake"},
     description=(
         "The lake's data files after the run, compacted: files with deletes rewritten and small "
@@ -47,10 +44,7 @@ def compacted_lake_files(
 
 @dg.asset(
     deps=[compacted_lake_files],
-    partitions_def=hourly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=WAREHOUSE_POOL,
-    group_name=PIPELINE_GROUP,
+    **PIPELINE_ASSET,
     kinds={"ducklake"},
     description=(
         "The lake snapshot readers see (the read API, `loom sql`, analysts): recorded in "

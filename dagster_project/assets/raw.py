@@ -16,8 +16,8 @@ import dagster as dg
 import duckdb
 from dagster import AssetExecutionContext
 
-from dagster_project.partitions import hourly_partitions, hours_between, naive_utc
-from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
+from dagster_project.partitions import PIPELINE_ASSET, hours_between, naive_utc
+from dagster_project.resources import WarehouseResource
 from warehouse.layout import STREAMS, Layout
 from warehouse.raw_load import QUARANTINE_TABLE, StreamLoad, ensure_raw_table, load_hours
 
@@ -105,11 +105,7 @@ def quarantine_check(
 def build_raw_asset(stream: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(stream),
-        partitions_def=hourly_partitions,
-        # A backfill loads its hours in one run (then dbt builds the wide window once).
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool=WAREHOUSE_POOL,
-        group_name=PIPELINE_GROUP,
+        **PIPELINE_ASSET,
         kinds={"duckdb"},
         description=(
             f"Landed `{stream}` records of one received hour, loaded into `raw.{stream}`. "

@@ -32,13 +32,8 @@ typed as (
 
 deduplicated as (
 
-    -- copies of one uuid within a received hour (a retried batch) count once; copies across hours
-    -- are resolved by the incremental models, which keep the earliest received copy
     select * from typed
-    qualify row_number() over (
-        partition by org_id, uuid, received_hour
-        order by received_at, landing_file
-    ) = 1
+    {{ first_copy_in_received_hour() }}
 
 )
 

@@ -64,10 +64,7 @@ classified as (
 deduplicated as (
 
     select * from classified
-    qualify row_number() over (
-        partition by org_id, uuid, received_hour
-        order by received_at, landing_file
-    ) = 1
+    {{ first_copy_in_received_hour() }}
 
 )
 

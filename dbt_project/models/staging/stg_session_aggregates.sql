@@ -31,13 +31,8 @@ typed as (
 
 deduplicated as (
 
-    -- copies of one bucket (a resent envelope) within a received hour count once; copies across
-    -- hours are resolved by fct_session_aggregates, which keeps the earliest received copy
     select * from typed
-    qualify row_number() over (
-        partition by org_id, uuid, received_hour
-        order by received_at, landing_file
-    ) = 1
+    {{ first_copy_in_received_hour() }}
 
 )
 
