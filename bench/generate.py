@@ -28,7 +28,7 @@ import os
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -38,6 +38,7 @@ import orjson
 from tqdm import tqdm
 
 from warehouse.layout import Layout, floor_hour
+from warehouse.registry import Project, Registry
 from warehouse.streams import STREAM_COLUMNS
 
 DEFAULT_START = datetime(2026, 1, 1)
@@ -360,18 +361,27 @@ def generate(
     late_share: float = 0.02,
     retry_share: float = 0.01,
     progress: bool = True,
+    tenants: Sequence[Project] | None = None,
 ) -> GeneratedData:
     """Write ``events`` events and ``sessions`` stored sessions spread over ``days`` days from
     ``start`` (plus the identity traffic they imply) into ``layout``'s landing area.
 
-    Deterministic for a given seed. ``orgs`` orgs each get one project (ids 1, 2, ...); about one
-    person per 25 events.
+    Deterministic for a given seed. ``orgs`` orgs each get one project: the registered
+    ``tenants`` (one project per org), or made-up ids (``org_…``, projects 1, 2, ...) that no
+    key reaches. About one person per 25 events.
     """
     rng = random.Random(seed)
     start_us = int((start - _EPOCH).total_seconds()) * 1_000_000
     span_us = int(days * 24 * _US_PER_HOUR)
-    org_ids = [f"org_{rng.getrandbits(48):012x}" for _ in range(orgs)]
-    projects = {org_id: index + 1 for index, org_id in enumerate(org_ids)}
+    # Drawn even for given tenants, so that the same seed gives the same traffic either way.
+    made_up = [f"org_{rng.getrandbits(48):012x}" for _ in range(orgs)]
+    if tenants is None:
+        projects = {org_id: index + 1 for index, org_id in enumerate(made_up)}
+    else:
+        if len({tenant.org_id for tenant in tenants}) != orgs or len(tenants) != orgs:
+            raise ValueError(f"give one project in each of {orgs} distinct orgs")
+        projects = {tenant.org_id: tenant.project_id for tenant in tenants}
+    org_ids = list(projects)
     summary = GeneratedData(start, start + timedelta(days=days), org_ids, projects)
     landing = _Landing(layout, f"s{seed}", summary)
     clock = _Clock()
@@ -667,8 +677,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--start", type=datetime.fromisoformat, default=DEFAULT_START)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: LOOM_DATA_DIR")
+    parser.add_argument(
+        "--rw-key",
+        action="store_true",
+        help="also create and print a read-write key of each org written to",
+    )
     options = parser.parse_args(argv)
     layout = Layout(options.data_dir.resolve()) if options.data_dir else Layout.from_settings()
+    # Registered, so that a key reaches what was written (`loom keys create --org <org id>`);
+    # the names depend on the seed only, so generating again with a seed adds to its orgs.
+    with Registry.open(layout) as registry:
+        tenants = [
+            registry.ensure_project(f"generated-s{options.seed}-{n}", "app")
+            for n in range(options.orgs)
+        ]
     summary = generate(
         layout,
         events=options.events,
@@ -677,6 +699,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=options.seed,
         orgs=options.orgs,
         start=options.start,
+        tenants=tenants,
     )
     print(
         f"wrote {summary.events} events, {summary.identities} identity records and "
@@ -684,6 +707,15 @@ def main(argv: list[str] | None = None) -> None:
         f"{len(summary.orgs)} org(s) in {summary.files} files over "
         f"{len(summary.received_hours)} received hours under {layout.landing_dir}"
     )
+    with Registry.open(layout) as registry:
+        for tenant in tenants:
+            line = f"org {tenant.org_id}, project {tenant.project_id}"
+            if options.rw_key:
+                key = registry.create_key(tenant.org_id, tenant.name, "rw").key
+                line += f": rw key {key}"
+            print(line)
+    if not options.rw_key:
+        print("read it with a key: loom keys create --org <org id> --project app --kind rw")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--org", required=True, help="Org name; created when new.")
+@click.option("--org", required=True, help="Org name or id; a new name creates the org.")
 @click.option("--project", required=True, help="Project name; created in the org when new.")
 @click.option(
     "--kind",

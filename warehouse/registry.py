@@ -330,9 +330,15 @@ class Registry:
         return self.key(record.key_id)
 
     def _ensure_org(self, name: str) -> Org:
+        """The org named ``name``, or whose id is ``name`` (data generated or landed for an
+        org id must be readable with a key of that org), created under that name when new."""
         if not name.strip():
             raise ValueError("org name must not be empty")
-        rows = self._db.query("SELECT org_id, name FROM orgs WHERE name = ?", [name])
+        rows = self._db.query(
+            "SELECT org_id, name FROM orgs WHERE org_id = ? UNION ALL"
+            " SELECT org_id, name FROM orgs WHERE name = ?",
+            [name, name],
+        )
         if rows:
             return Org(*rows[0])
         org = Org(f"org_{secrets.token_hex(6)}", name)

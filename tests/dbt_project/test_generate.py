@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import orjson
 
 from bench.generate import generate
+from bench.generate import main as generate_main
 from warehouse.duck import connect_pipeline
 from warehouse.layout import PART_GLOB, STREAMS, Layout
 from warehouse.raw_load import load_landed
+from warehouse.registry import Registry
 from warehouse.streams import STREAM_COLUMNS
 
 
@@ -64,3 +67,40 @@ def test_generation_is_deterministic_and_loads(tmp_path) -> None:
     ).fetchall()
     assert rates == [("1.0.0", 1.0, 1.0), ("1.1.0", 0.1, 0.1), ("1.2.0", 1.0, 1.0)]
     con.close()
+
+
+def test_the_generator_registers_what_it_writes_so_a_key_reads_it(tmp_path, capsys) -> None:
+    layout = Layout(tmp_path / "data")
+    arguments = ["--events", "400", "--sessions", "40", "--days", "0.2", "--orgs", "2"]
+    generate_main([*arguments, "--data-dir", str(layout.data_dir), "--rw-key"])
+
+    printed = capsys.readouterr().out
+    keys = re.findall(r"org (org_\w+), project (\d+): rw key (loom_analytics_rw_\w+)", printed)
+    assert len(keys) == 2
+    written = {
+        (record["org_id"], record["project_id"])
+        for lines in landed(layout).values()
+        for record in map(orjson.loads, lines)
+    }
+    with Registry.open(layout) as registry:
+        readers = {key: registry.lookup(key) for _, _, key in keys}
+        # `loom keys create --org <org id>` adds a key to that org instead of a new org
+        another = registry.create_key(keys[0][0], "app", "rw").record
+    assert written == {(org_id, int(project_id)) for org_id, project_id, _ in keys}
+    assert {(r.org_id, r.project_id, r.kind) for r in readers.values()} == {
+        (org_id, int(project_id), "rw") for org_id, project_id, _ in keys
+    }
+    assert (another.org_id, another.project_id) == (keys[0][0], int(keys[0][1]))
+
+    # The same traffic as with made-up ids, to the record
+    unregistered = Layout(tmp_path / "unregistered")
+    generate(unregistered, events=400, sessions=40, days=0.2, orgs=2, progress=False)
+    counts = {stream: len(lines) for stream, lines in landed(layout).items()}
+    assert {stream: len(lines) for stream, lines in landed(unregistered).items()} == counts
+
+    # The same seed again adds to the same orgs
+    generate_main([*arguments, "--data-dir", str(layout.data_dir)])
+    assert "loom keys create --org <org id>" in capsys.readouterr().out
+    with Registry.open(layout) as registry:
+        records = registry.keys()
+    assert len({record.org_id for record in records}) == 2
