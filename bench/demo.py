@@ -331,7 +331,7 @@ def demo(data_dir: Path, reset: bool) -> None:
     from warehouse.settings import get_settings
 
     get_settings.cache_clear()
-    from ingest_api.bootstrap import bootstrap_demo
+    from warehouse.bootstrap import bootstrap_demo
     from warehouse.layout import Layout
 
     layout = Layout.from_settings()

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from ingest_api.bootstrap import bootstrap_demo
 from ingest_api.server import serve as run_server
+from warehouse.bootstrap import bootstrap_demo
 from warehouse.layout import Layout
 from warehouse.registry import KEY_KINDS, Registry
 from warehouse.settings import get_settings

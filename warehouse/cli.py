@@ -1,9 +1,12 @@
-"""The ``loom`` command. Each subcommand lives next to the component it drives and is imported
-only when it runs, so ``loom keys`` never pays for importing Dagster."""
+"""The ``loom`` command, the one place that composes the packages: each subcommand (and each
+service ``loom up`` starts) lives next to the component it drives and is named here by
+``"module:attribute"``, imported only when it runs, so ``loom keys`` never pays for importing
+Dagster and ``warehouse`` imports nothing from the packages built on it."""
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -20,6 +23,18 @@ SUBCOMMANDS: dict[str, str] = {
     "upgrade": "warehouse.upgrade:upgrade_command",
 }
 
+# What `loom up` starts: "module:attribute" of a function (Settings, Layout) -> stack.Service.
+SERVICES: tuple[str, ...] = (
+    "ingest_api.service:api_service",
+    "dagster_project.service:dagster_service",
+)
+
+
+def resolve(target: str) -> Any:
+    """The attribute a ``"module:attribute"`` target names, its module imported now."""
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -27,10 +42,7 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         target = SUBCOMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module_name, attribute = target.split(":")
-        return getattr(importlib.import_module(module_name), attribute)
+        return None if target is None else resolve(target)
 
 
 @click.group(cls=LazyGroup)

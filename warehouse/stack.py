@@ -1,8 +1,8 @@
 """``loom up``: the local stack. Bootstraps the demo keys, then runs each service as a child
 process and supervises them together: when one exits or Ctrl-C arrives, all are stopped.
 
-A service is one :class:`Service` in :func:`services`; adding one (e.g. the Dagster UI) is adding
-an entry there.
+A service is a :class:`Service` that its own package describes (``ingest_api/service.py``,
+``dagster_project/service.py``); ``warehouse.cli.SERVICES`` names them, as it names subcommands.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from warehouse.bootstrap import bootstrap_demo
+from warehouse.cli import SERVICES, resolve
 from warehouse.layout import Layout
 from warehouse.settings import Settings, get_settings
 
@@ -37,37 +39,8 @@ def loom_command(*args: str) -> list[str]:
 
 
 def services(settings: Settings, layout: Layout) -> list[Service]:
-    return [
-        Service(
-            "ingest API",
-            loom_command("serve", "--host", settings.host, "--port", str(settings.port)),
-            f"http://{settings.host}:{settings.port}  (docs: /docs)",
-        ),
-        dagster_service(settings, layout),
-    ]
-
-
-def dagster_service(settings: Settings, layout: Layout) -> Service:
-    """`dagster dev` (webserver, daemon with the schedules and sensor) on the project's instance.
-
-    Loopback only: the Dagster UI has no authentication.
-    """
-    from dagster_project.instance import DAGSTER_ENVIRONMENT, prepare_dagster_home
-
-    repo = Path(__file__).resolve().parents[1]
-    argv = [sys.executable, "-m", "dagster", "dev", "-m", "dagster_project"]
-    argv += ["--working-directory", str(repo), "--host", "127.0.0.1"]
-    argv += ["--port", str(settings.dagster_port)]
-    return Service(
-        "Dagster UI",
-        argv,
-        f"http://127.0.0.1:{settings.dagster_port}  (asset graph: /asset-groups)",
-        env={
-            "DAGSTER_HOME": str(prepare_dagster_home(layout)),
-            "LOOM_DATA_DIR": str(layout.data_dir),
-            **DAGSTER_ENVIRONMENT,
-        },
-    )
+    """Each service of ``SERVICES``, as its own package describes it."""
+    return [resolve(target)(settings, layout) for target in SERVICES]
 
 
 class Supervisor:
@@ -109,8 +82,6 @@ def _interrupt(signum: int, frame: object) -> None:
 @click.command()
 def up() -> None:
     """Create the demo keys and run the local stack until Ctrl-C."""
-    from ingest_api.bootstrap import bootstrap_demo
-
     settings = get_settings()
     layout = Layout.from_settings(settings)
     demo = bootstrap_demo(layout)

@@ -23,10 +23,10 @@ import httpx
 import pytest
 
 from dagster_project.partitions import hour_key
+from dagster_project.service import dagster_service
 from tests.dagster_project.conftest import InOrder
 from warehouse.layout import floor_hour
 from warehouse.settings import Settings, get_settings
-from warehouse.stack import dagster_service
 
 pytestmark = pytest.mark.slow
 

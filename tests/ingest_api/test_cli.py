@@ -13,8 +13,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from ingest_api.bootstrap import bootstrap_demo
 from tests.ingest_api.conftest import LOOM, free_port, wait_healthy
+from warehouse.bootstrap import bootstrap_demo
 from warehouse.cli import main
 from warehouse.layout import Layout
 from warehouse.registry import Registry
