@@ -127,8 +127,7 @@ def build_warehouse() -> Warehouse:
         ))  # fmt: skip
 
         def load() -> None:
-            with connect_pipeline(layout) as con:
-                load_landed(con, layout)
+            load_landed(layout)
 
         def maintain_and_publish() -> None:
             with connect_pipeline(layout) as con:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import dagster as dg
 
 from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL
 from warehouse.dbt import window_vars
-from warehouse.layout import floor_hour
+from warehouse.layout import floor_hour, naive_utc
 from warehouse.settings import get_settings
 
 # Partition keys look like 2026-01-18-09:00 (Dagster's hourly default, kept so the UI and
@@ -36,11 +36,6 @@ def hour_key(hour: datetime) -> str:
 
 def hour_of_key(partition_key: str) -> datetime:
     return datetime.strptime(partition_key, HOUR_KEY_FORMAT)
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """Dagster hands out aware datetimes; the warehouse speaks naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:

@@ -7,9 +7,9 @@ from datetime import timedelta
 import dagster as dg
 
 from dagster_project.jobs import hourly_pipeline
-from dagster_project.partitions import hour_key, hourly_partitions, naive_utc
+from dagster_project.partitions import hour_key, hourly_partitions
 from dagster_project.retention import retention
-from warehouse.layout import floor_hour
+from warehouse.layout import floor_hour, naive_utc
 
 # Later than HOUR_CLOSE_GRACE past the hour, so the previous hour is closed when it runs.
 SCHEDULE_MINUTE = 5

@@ -22,17 +22,17 @@ import os
 import pickle
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from warehouse.duck import connect_pipeline
-from warehouse.layout import STREAMS, Layout
+from warehouse.layout import STREAMS, Layout, naive_utc
 from warehouse.raw_load import ensure_raw_table
+from warehouse.settings import environment as settings_environment
 
 if TYPE_CHECKING:
     from dbt.cli.main import dbtRunnerResult
@@ -71,7 +71,7 @@ def person_uuid(org_id: str, distinct_id: str) -> str:
 def window_vars(start: datetime, end: datetime) -> dict[str, str]:
     """The dbt vars of the received-time window ``[start, end)``, naive UTC (aware input is
     converted)."""
-    start, end = _naive_utc(start), _naive_utc(end)
+    start, end = naive_utc(start), naive_utc(end)
     if start >= end:
         raise ValueError(f"window start {start} must be before its end {end}")
     return {
@@ -137,7 +137,7 @@ def run_dbt(
         environment["DBT_LOG_PATH"] = str(target_path / "logs")
     command = next((arg for arg in args if not arg.startswith("-")), None)
     manifest = parsed_manifest() if command in RUNS_PARSED_PROJECT else None
-    with _environment(environment):
+    with settings_environment(environment):
         try:
             result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(invocation)
         finally:
@@ -184,7 +184,7 @@ def _pickled_manifest(stamp: float) -> bytes:
                 return stored
         environment = {**dbt_env(Layout(PARSE_TARGET)), "DBT_TARGET_PATH": str(PARSE_TARGET)}
         environment["DBT_LOG_PATH"] = str(PARSE_TARGET / "logs")
-        with _environment(environment):
+        with settings_environment(environment):
             result = dbtRunner().invoke(["--quiet", "parse"])
         if not result.success:
             raise DbtRunError(failure_message(["parse"], result))
@@ -261,20 +261,6 @@ def _close_dbt_connection() -> None:
         DuckDBConnectionManager.close_all_connections()
 
 
-@contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def failure_message(args: Sequence[str], result: dbtRunnerResult) -> str:
     lines = [f"dbt {' '.join(args)} failed"]
     if result.exception is not None:
@@ -285,7 +271,3 @@ def failure_message(args: Sequence[str], result: dbtRunnerResult) -> str:
             where = node.unique_id if node is not None else " ".join(args)
             lines.append(f"{where}: {node_result.message}")
     return "\n".join(lines)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment

@@ -44,11 +44,15 @@ HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as a naive UTC datetime, the warehouse's convention (DuckDB's TIMESTAMP); an
+    aware one is converted, a naive one is taken to be UTC already."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def floor_hour(moment: datetime) -> datetime:
-    """The UTC hour containing ``moment``, as a naive UTC datetime (the warehouse's convention)."""
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment.replace(minute=0, second=0, microsecond=0)
+    """The UTC hour containing ``moment``, as a naive UTC datetime."""
+    return naive_utc(moment).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -203,9 +207,7 @@ def hour_of_dir(hour_path: Path) -> datetime:
 
 
 def is_hour_closed(hour: datetime, now: datetime | None = None) -> bool:
-    now = now or datetime.now(UTC)
-    if now.tzinfo is not None:
-        now = now.astimezone(UTC).replace(tzinfo=None)
+    now = naive_utc(now or datetime.now(UTC))
     return now >= floor_hour(hour) + timedelta(hours=1) + HOUR_CLOSE_GRACE
 
 

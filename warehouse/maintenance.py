@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 
-from warehouse.layout import LAKE_ALIAS
+from warehouse.layout import LAKE_ALIAS, naive_utc
 from warehouse.published import published_history
 
 # Hourly runs add one or two files (data, deletes) to each table they change: compacting at 8 keeps
@@ -77,7 +77,7 @@ def expirable_snapshots(
 ) -> tuple[datetime, list[int]]:
     """The snapshots that may go: older than ``retention`` and than the publish before the newest
     (a reader may still be finishing on it while it switches to the newest); with the cutoff."""
-    now = now or datetime.now(UTC).replace(tzinfo=None)
+    now = now or naive_utc(datetime.now(UTC))
     cutoff = now - retention
     in_use = published_history(con, newest=2)
     oldest_in_use = in_use[-1][0] if in_use else None

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from warehouse.duck import connect_reader
-from warehouse.layout import LAKE_ALIAS, Layout
+from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 
 PUBLISHED_TABLE = f"{LAKE_ALIAS}.ops.published_snapshots"
 # What attaching a lake read-only says when its catalog database holds no lake yet.
@@ -60,7 +60,7 @@ def publish(con: duckdb.DuckDBPyConnection) -> int:
     ).fetchall()
     con.execute(
         f"INSERT INTO {PUBLISHED_TABLE} VALUES (?, ?)",
-        [snapshot_id, datetime.now(UTC).replace(tzinfo=None)],
+        [snapshot_id, naive_utc(datetime.now(UTC))],
     )
     return snapshot_id
 

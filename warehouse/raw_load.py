@@ -26,6 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
+from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
 from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
 
@@ -62,9 +63,10 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
 
 
-def load_landed(con: duckdb.DuckDBPyConnection, layout: Layout) -> list[StreamLoad]:
+def load_landed(layout: Layout) -> list[StreamLoad]:
     """Load every landed hour of every stream (a backfill of all there is), one read a stream."""
-    return [load_hours(con, layout, stream, layout.landed_hours(stream)) for stream in STREAMS]
+    with connect_pipeline(layout) as con:
+        return [load_hours(con, layout, stream, layout.landed_hours(stream)) for stream in STREAMS]
 
 
 def load_hour(

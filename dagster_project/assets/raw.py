@@ -16,9 +16,9 @@ import dagster as dg
 import duckdb
 from dagster import AssetExecutionContext
 
-from dagster_project.partitions import PIPELINE_ASSET, hours_between, naive_utc
+from dagster_project.partitions import PIPELINE_ASSET, hours_between
 from dagster_project.resources import WarehouseResource
-from warehouse.layout import STREAMS, Layout
+from warehouse.layout import STREAMS, Layout, naive_utc
 from warehouse.raw_load import QUARANTINE_TABLE, StreamLoad, ensure_raw_table, load_hours
 
 QUARANTINE_CHECK = "no_quarantined_records"

@@ -3,9 +3,7 @@ project's real hourly job (dagster_project.runner, as `loom run` does)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,23 +13,12 @@ import dagster as dg
 from dagster_project.runner import HourRun, materialize_hours
 from warehouse.duck import connect_reader
 from warehouse.layout import Layout
-from warehouse.settings import get_settings
+from warehouse.settings import environment
 
 
-@contextmanager
-def loom_data_dir(data_dir: Path) -> Iterator[None]:
+def loom_data_dir(data_dir: Path) -> AbstractContextManager[None]:
     """Point LOOM_DATA_DIR (what the resources, dbt's profile and the settings read) at a dir."""
-    previous = os.environ.get("LOOM_DATA_DIR")
-    os.environ["LOOM_DATA_DIR"] = str(data_dir)
-    get_settings.cache_clear()
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("LOOM_DATA_DIR", None)
-        else:
-            os.environ["LOOM_DATA_DIR"] = previous
-        get_settings.cache_clear()
+    return environment({"LOOM_DATA_DIR": str(data_dir)})
 
 
 @dataclass

@@ -51,7 +51,7 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
     # Built as the pipeline would over one wide window, but without Dagster: a backfill run over
     # 960 hours records a materialization per hour and asset, which costs minutes, not what this
     # test is about. The retention job itself runs through Dagster.
-    load_landed_hours(warehouse.layout)
+    load_landed(warehouse.layout)
     run_dbt([*HOURLY_BUILD], layout=warehouse.layout, vars=window_vars(START, AS_OF))
     with loom_data_dir(warehouse.layout.data_dir):
         sessions_before = warehouse.rows("select * from analytics.fct_sessions")
@@ -111,11 +111,6 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
     assert warehouse.query(raw_rows, [retired_hour])[0] == (rows_before,) and rows_before > 0
     (event,) = reload.get_asset_materialization_events()
     assert event.step_materialization_data.materialization.metadata["retired_hours_kept"].value == 1
-
-
-def load_landed_hours(layout: Layout) -> None:
-    with connect_pipeline(layout) as con:
-        load_landed(con, layout)
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict:

@@ -15,15 +15,9 @@ import pytest
 
 from tests.dbt_project import scenario
 from warehouse import dbt
-from warehouse.duck import connect_pipeline, connect_reader
+from warehouse.duck import connect_reader
 from warehouse.layout import Layout
 from warehouse.raw_load import load_landed
-
-
-def load_landed_hours(layout: Layout) -> None:
-    """Load every landed hour of every stream into raw.* (as the pipeline's raw assets do)."""
-    with connect_pipeline(layout) as con:
-        load_landed(con, layout)
 
 
 def query(layout: Layout, sql: str, parameters: list | None = None) -> list[tuple]:
@@ -67,7 +61,7 @@ def scenario_layout_factory(tmp_path_factory: pytest.TempPathFactory):
         layout = Layout(tmp_path_factory.mktemp(name))
         scenario.land(layout)
         dbt.prepare_warehouse(layout)
-        load_landed_hours(layout)
+        load_landed(layout)
         return layout
 
     return make

@@ -58,8 +58,8 @@ def test_generation_is_deterministic_and_loads(tmp_path) -> None:
     generate(second, events=2000, sessions=200, days=0.5, seed=11, progress=False)
     assert landed(first) == landed(second)
 
+    loaded = sum(load.rows_loaded for load in load_landed(first))
     con = connect_pipeline(first)
-    loaded = sum(load.rows_loaded for load in load_landed(con, first))
     assert loaded == sum(len(lines) for lines in landed(first).values())
     rates = con.execute(
         "select release, min(sample_rate), max(sample_rate) from raw.sessions"

@@ -10,10 +10,11 @@ import pytest
 
 from bench.generate import write_records
 from tests.dbt_project import scenario
-from tests.dbt_project.conftest import load_landed_hours, marts, query, run_window
+from tests.dbt_project.conftest import marts, query, run_window
 from warehouse import dbt
 from warehouse.dbt import person_uuid
 from warehouse.layout import Layout
+from warehouse.raw_load import load_landed
 
 pytestmark = pytest.mark.slow
 
@@ -108,7 +109,7 @@ def test_prune_keeps_aggregates_and_old_answers(in_order: dict, dbt_target: Path
     # pu3 turns out to be pu2, learned after day 1 was pruned: day 1 keeps its session counts and
     # counts the two users as one; the window runs as `dbt build`, so the data tests check it too
     write_records(layout, "identities", scenario.late_identify_after_prune(), tag="late")
-    load_landed_hours(layout)
+    load_landed(layout)
     dbt.run_dbt(
         ["build", "--exclude-resource-type", "unit_test"],
         layout=layout,

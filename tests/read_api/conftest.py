@@ -58,8 +58,7 @@ class Built:
 
 def load_and_publish(layout: Layout, build: Callable[[], object]) -> int:
     """Load every landed hour into raw.*, run ``build`` (dbt), publish; the snapshot id."""
-    with connect_pipeline(layout) as con:
-        load_landed(con, layout)
+    load_landed(layout)
     build()
     with connect_pipeline(layout) as con:
         return publish(con)
