@@ -297,7 +297,19 @@ function renderHealthChart(colours) {
       { label: `${release} sessions`, colour: colours.get(release), values: state.perBucket.map((m) => m?.get(release)?.crash_free_session_rate ?? null) },
       { label: `${release} users`, colour: colours.get(release), dashed: true, values: state.perBucket.map((m) => m?.get(release)?.crash_free_user_rate ?? null) },
     ])
-    caption = `${state.environment}, per ${state.interval}: ` + chosen.join(', ')
+    const last = state.perBucket.at(-1)
+    const bucket = state.buckets.at(-1)
+    caption = bucket
+      ? `${state.environment}, ${state.interval} of ${utc(bucket.start.toISOString())}: ` +
+        chosen
+          .map((release) => {
+            const health = last?.get(release)
+            return health
+              ? `${release} ${percent(health.crash_free_session_rate)} of sessions, ${percent(health.crash_free_user_rate)} of users`
+              : `${release} no sessions`
+          })
+          .join(' · ')
+      : ''
   }
   $('#health-caption').textContent = caption
   drawTimeChart($('#health-chart .plot'), {
