@@ -46,6 +46,7 @@ TABLE = """[...document.querySelectorAll('#releases tbody tr')].map((tr) => ({
   worst: tr.classList.contains('worst'),
   ...Object.fromEntries([...tr.cells].map((td) => [td.dataset.key, td.textContent])),
 }))"""
+CAPTION = "document.querySelector('#health-caption').textContent"
 ROW_TEXT = "document.querySelector('#releases tr[data-release=\"1.2.3\"]')?.textContent ?? ''"
 CRASHED = {
     "start": {
@@ -161,6 +162,11 @@ def shown(release: dict) -> dict[str, object]:
     }
 
 
+def numbers(table: list[dict[str, object]]) -> list[tuple[object, ...]]:
+    keys = ("release", "crash_free_session_rate", "crash_free_user_rate")
+    return [(*(row[k] for k in keys), row["total_sessions"], row["total_users"]) for row in table]
+
+
 def api_table(client: httpx.Client, project: int) -> list[dict[str, object]]:
     """What the table must show for production, sorted as the page sorts it (most sessions)."""
     listed = client.get(f"/api/projects/{project}/releases", params={"environment": "production"})
@@ -209,15 +215,22 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         )
         before = api_table(reader, project)
         assert page.do("eval", expression=TABLE) == before
-        assert [(row["release"], row["crash_free_session_rate"]) for row in before] == [
-            ("1.2.3", "99.48%"),
-            ("1.2.2", "98.46%"),
+        # The dataset's worked example: 1.2.3 has 9,550 sessions (50 crashed) → 99.48%, and 550
+        # users (50 crashed) → 90.91%; 1.2.2 has 650 sessions (10 crashed) → 98.46%, 65 users
+        # (10 crashed) → 84.62%. On 2026-11-20 the project had 10,010 sessions of 596 users.
+        assert numbers(before) == [
+            ("1.2.3", "99.48%", "90.91%", "9,550", "550"),
+            ("1.2.2", "98.46%", "84.62%", "650", "65"),
         ]
-        assert before[0]["total_sessions"] == "9,550"
-        caption_before = page.do(
-            "eval", expression="document.querySelector('#health-caption').textContent"
+        caption_before = page.do("eval", expression=CAPTION)
+        assert (
+            caption_before
+            == trend_caption(reader, project)
+            == (
+                "Whole project, day of 2026-11-20 00:00: 99.50% of sessions and 91.61% of users"
+                " crash-free (10,010 sessions)."
+            )
         )
-        assert caption_before == trend_caption(reader, project)
         screenshot = (
             SCREENSHOT
             if os.environ.get("LOOM_UPDATE_SCREENSHOT") == "1"
@@ -250,13 +263,17 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         # 551 users, 51 crashed → 90.74%.
         page.wait(f"({ROW_TEXT}).includes('99.47%')")
         after = api_table(reader, project)
-        assert after[0]["crash_free_session_rate"] == "99.47%"
-        assert (after[0]["total_sessions"], after[0]["crash_free_user_rate"]) == ("9,551", "90.74%")
+        assert numbers(after) == [
+            ("1.2.3", "99.47%", "90.74%", "9,551", "551"),
+            ("1.2.2", "98.46%", "84.62%", "650", "65"),
+        ]
+        # The day's trend: 10,011 sessions, 51 crashed → 99.49%; 597 users, 51 crashed → 91.46%.
         caption_after = trend_caption(reader, project)
-        assert caption_after != caption_before
-        page.wait(
-            f"document.querySelector('#health-caption').textContent === {json.dumps(caption_after)}"
+        assert caption_after == (
+            "Whole project, day of 2026-11-20 00:00: 99.49% of sessions and 91.46% of users"
+            " crash-free (10,011 sessions)."
         )
+        page.wait(f"({CAPTION}) === {json.dumps(caption_after)}")
         assert page.do("eval", expression=TABLE) == after
         assert page.do("eval", expression="window.notReloaded") is True
         page.do("screenshot", path=str(screenshot))
@@ -376,3 +393,55 @@ def test_the_page_reconnects_to_the_stream_after_a_drop(
         page.do("goto", url="about:blank")
     finally:
         stop(*second)
+
+
+RENDER_WITH_AND_WITHOUT_NEWER_FIELDS = """(async () => {
+  const { renderReleases } = await import('/dashboard/assets/tables.js')
+  const render = (row) => {
+    const table = document.createElement('table')
+    table.createTHead().insertRow()
+    table.createTBody()
+    renderReleases(table, {
+      rows: [row], sort: { key: 'release', descending: false },
+      adoption: new Map(), colours: new Map(), onSort: () => {},
+    })
+    const cells = [...table.tBodies[0].rows[0].cells]
+    return Object.fromEntries(cells.map((td) => [td.dataset.key, td.textContent]))
+  }
+  const today = {
+    release: '2.0', environment: 'production', crash_free_session_rate: 99.5,
+    crash_free_user_rate: 98.25, adoption_rate: 12.5, adoption_stage: 'new', total_sessions: 1200,
+    crashed_sessions: 6, total_users: 300, first_seen: '2026-11-20T10:00:00Z',
+    last_seen: '2026-11-20T11:30:00Z',
+  }
+  return [render(today), render({
+    ...today, error_rate: 1.5, current_adoption: 20, peak_adoption: 25.75,
+    avg_session_duration: 93.5,
+  })]
+})()"""
+
+
+def test_release_fields_the_api_may_add_get_columns_when_present(
+    page: Page, api: RunningApi
+) -> None:
+    page.do("goto", url=f"{api.base_url}/dashboard")
+    today, later = page.do("eval", expression=RENDER_WITH_AND_WITHOUT_NEWER_FIELDS)
+    assert today == {
+        "release": "2.0",
+        "crash_free_session_rate": "99.50%",
+        "crash_free_user_rate": "98.25%",
+        "total_sessions": "1,200",
+        "total_users": "300",
+        "adoption_rate": "12.50%",
+        "adoption_stage": "new",
+        "first_seen": "2026-11-20 10:00",
+        "last_seen": "2026-11-20 11:30",
+    }
+    assert later == {
+        **today,
+        "error_rate": "1.50%",
+        "current_adoption": "20.00%",
+        "peak_adoption": "25.75%",
+        "avg_session_duration": "93.5",
+    }
+    page.do("goto", url="about:blank")
