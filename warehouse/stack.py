@@ -41,7 +41,7 @@ def services(settings: Settings, layout: Layout) -> list[Service]:
         Service(
             "ingest API",
             loom_command("serve", "--host", settings.host, "--port", str(settings.port)),
-            f"http://{settings.host}:{settings.port}  (docs: /docs)",
+            f"http://{settings.host}:{settings.port}  (dashboard: /, API docs: /docs)",
         ),
         dagster_service(settings, layout),
     ]

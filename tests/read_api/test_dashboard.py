@@ -285,6 +285,12 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         assert key not in page.do("html")
         activity = page.do("log")
         assert activity["errors"] == []
+        # Nothing from the network but the page's own origin (the chart library is vendored),
+        # which its policy enforces, form submissions included.
+        assert [url for url in activity["requested"] if not url.startswith(api.base_url)] == []
+        policy = httpx.get(f"{api.base_url}/dashboard").headers["content-security-policy"]
+        assert "default-src 'self'" in policy
+        assert "form-action 'none'" in policy
         assert not [url for url in activity["requested"] if key in url]
         assert not [line for line in activity["console"] if key in line]
         page.do("goto", url="about:blank")  # closes the stream, so the server stops at once

@@ -28,11 +28,3 @@ export function duration(ms) {
   if (minutes < 60) return `${minutes}m ${String(seconds % 60).padStart(2, '0')}s`
   return `${Math.floor(minutes / 60)}h ${String(minutes % 60).padStart(2, '0')}m`
 }
-
-// A duration field whose unit is in its name (`_ms`, `_seconds`); without one, the bare number.
-export function durationField(name, value) {
-  if (value === null || value === undefined) return DASH
-  if (name.endsWith('_ms')) return duration(value)
-  if (name.endsWith('_s') || name.endsWith('_seconds')) return duration(value * 1000)
-  return number(value)
-}

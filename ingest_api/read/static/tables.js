@@ -1,7 +1,7 @@
 // The releases and recent-sessions tables.
 
 import { sparkline } from './charts.js'
-import { count, duration, durationField, percent, utc } from './format.js'
+import { count, duration, number, percent, utc } from './format.js'
 
 // Columns every releases response has, then those only some servers send: shown when present.
 const RELEASE_COLUMNS = [
@@ -17,8 +17,8 @@ const RELEASE_COLUMNS = [
   { key: 'error_rate', label: 'error rate', num: true, optional: true, text: (r) => percent(r.error_rate) },
   { key: 'current_adoption', label: 'current adoption', num: true, optional: true, text: (r) => percent(r.current_adoption) },
   { key: 'peak_adoption', label: 'peak adoption', num: true, optional: true, text: (r) => percent(r.peak_adoption) },
-  { key: 'avg_session_duration', label: 'avg session', num: true, optional: true, text: (r) => durationField('avg_session_duration', r.avg_session_duration) },
-  { key: 'avg_session_duration_ms', label: 'avg session', num: true, optional: true, text: (r) => duration(r.avg_session_duration_ms) },
+  // Its unit is not in its name: shown as the API sends it.
+  { key: 'avg_session_duration', label: 'avg session duration', num: true, optional: true, text: (r) => number(r.avg_session_duration) },
 ]
 
 function cell(tag, text, className) {
