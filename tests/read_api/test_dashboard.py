@@ -320,9 +320,9 @@ def test_the_page_says_in_words_why_it_shows_nothing(
     page.wait(f"({ERROR}).startsWith('This is a write key')")
     assert page.do("eval", expression="sessionStorage.getItem('loom.dashboard.key')") is None
 
-    # Another org's project answers like one that does not exist.
+    # Another org's project answers like one that does not exist: back to the login.
     log_in(page, api.base_url, tenants.key_a, tenants.project_b)
-    page.wait("document.body.dataset.state === 'error'")
+    page.wait("document.body.dataset.state === 'login' && !document.querySelector('#error').hidden")
     assert page.do("eval", expression=ERROR) == (
         f"Project {tenants.project_b} was not found: it does not exist, or it belongs to another"
         " organisation than this key's."

@@ -6,20 +6,23 @@ export class ApiError extends Error {
     super(message)
     this.status = status
     this.retryAfter = retryAfter // seconds, from the 503 before the first published run
+    this.projectMissing = false // the project does not exist, or is another org's
   }
 
-  // The key itself is wrong: asking again will not help, logging in again will.
-  get badKey() {
-    return this.status === 401 || this.status === 403
+  // The key or the project is wrong: asking again will not help, logging in again will.
+  get badLogin() {
+    return this.status === 401 || this.status === 403 || this.projectMissing
   }
 }
+
+const PROJECT_MISSING = /^project \d+ not found$/
 
 export function explain(status, detail, projectId) {
   if (status === 401) return `This key was not accepted (${detail}). Log in with a valid read key.`
   if (status === 403) {
     return 'This is a write key. The dashboard reads, so it needs a loom_analytics_rw_ key.'
   }
-  if (status === 404 && /^project \d+ not found$/.test(detail)) {
+  if (status === 404 && PROJECT_MISSING.test(detail)) {
     return `Project ${projectId} was not found: it does not exist, or it belongs to another ` +
       "organisation than this key's."
   }
@@ -40,7 +43,9 @@ async function refusal(response, projectId) {
     // not JSON: keep the status text
   }
   const retryAfter = Number(response.headers.get('Retry-After')) || null
-  return new ApiError(response.status, explain(response.status, detail, projectId), retryAfter)
+  const error = new ApiError(response.status, explain(response.status, detail, projectId), retryAfter)
+  error.projectMissing = response.status === 404 && PROJECT_MISSING.test(detail)
+  return error
 }
 
 export class Api {

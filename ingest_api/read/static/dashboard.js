@@ -84,7 +84,7 @@ async function open() {
     $('#project-name').textContent =
       api.projectId === me.project_id ? `${me.project_name} (project ${me.project_id})` : `project ${api.projectId}`
   } catch (error) {
-    return error.badKey ? showLogin(error.message) : fail(error)
+    return error.badLogin ? showLogin(error.message) : fail(error)
   }
   Object.assign(state, { api, environment: null, live: new Map(), selectedReleases: new Set() })
   $('#login').hidden = true
@@ -111,9 +111,10 @@ $('#logout').addEventListener('click', () => {
 
 // ---- loading ---------------------------------------------------------------------------------
 
-// Shows the error; a bad key goes back to the login, a 503 before the first run retries.
+// Shows the error; a bad key or project goes back to the login, a 503 (nothing published yet)
+// or an unreachable API is retried.
 function fail(error) {
-  if (error.badKey) return showLogin(error.message)
+  if (error.badLogin) return showLogin(error.message)
   showError(error.message)
   document.body.dataset.state = 'error'
   if (error.status === 503 || error.status === 0) {

@@ -68,7 +68,7 @@ export function followStream(api, { onEvent, onState, onOpen, onFatal }) {
         await connectOnce()
       } catch (error) {
         if (controller.signal.aborted) break
-        if (error.badKey || error.status === 404) {
+        if (error.badLogin) {
           onState('stopped', error.message)
           onFatal(error)
           return
