@@ -46,6 +46,9 @@ TABLE = """[...document.querySelectorAll('#releases tbody tr')].map((tr) => ({
   worst: tr.classList.contains('worst'),
   ...Object.fromEntries([...tr.cells].map((td) => [td.dataset.key, td.textContent])),
 }))"""
+SESSION_IDS = "[...document.querySelectorAll('#sessions tbody tr')].map((tr) => tr.dataset.session)"
+SESSION_DETAIL = """Object.fromEntries([...document.querySelectorAll('#session-detail dt')].map(
+  (dt) => [dt.textContent, dt.nextElementSibling.textContent]))"""
 CAPTION = "document.querySelector('#health-caption').textContent"
 ROW_TEXT = "document.querySelector('#releases tr[data-release=\"1.2.3\"]')?.textContent ?? ''"
 CRASHED = {
@@ -277,6 +280,30 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         assert page.do("eval", expression=TABLE) == after
         assert page.do("eval", expression="window.notReloaded") is True
         page.do("screenshot", path=str(screenshot))
+
+        # The status filter asks the API; a row's detail comes from the warehouse now.
+        crashed = reader.get(
+            f"/api/projects/{project}/sessions", params={"status": "crashed", "limit": 50}
+        ).json()["sessions"]
+        assert [s["id"] for s in crashed[:2]] == ["dashboard-crash-1", "s123-0049"]
+        page.do("click", selector="#status-filter button[data-status=crashed]")
+        page.wait(f"({SESSION_IDS}).length === 50 && ({SESSION_IDS})[1] === 's123-0049'")
+        assert page.do("eval", expression=SESSION_IDS) == [s["id"] for s in crashed]
+        page.do("click", selector="#sessions tbody tr[data-session=dashboard-crash-1]")
+        page.wait("!document.querySelector('#session-detail').hidden")
+        assert page.do("eval", expression=SESSION_DETAIL) == {
+            "session": "dashboard-crash-1",
+            "status": "crashed",
+            "release": "1.2.3",
+            "environment": "production",
+            "person": crashed[0]["person_id"],
+            "platform": "javascript",
+            "errors": "1",
+            "crashes": "1",
+            "duration": "5m 00s",
+            "started (UTC)": "2026-11-20 14:00",
+            "ended (UTC)": "2026-11-20 14:05",
+        }
         assert screenshot.stat().st_size > 30_000
 
         # The key is in sessionStorage and nowhere else.
