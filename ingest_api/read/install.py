@@ -1,4 +1,5 @@
-"""Adds the read API to the app: its routers, the published marts and the live stream."""
+"""Adds the read API to the app: its routers, the published marts, the live stream and the
+dashboard page over them."""
 
 from __future__ import annotations
 
