@@ -101,7 +101,7 @@ class Page:
 
 
 @pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
+def browser() -> Iterator[Page]:
     if not PLAYWRIGHT.is_dir() or not shutil.which("node"):
         pytest.skip(
             "playwright-core is not installed: `make test` runs npm ci in tests/ingest_api/browser"
@@ -111,6 +111,14 @@ def page() -> Iterator[Page]:
     opened = Page()
     yield opened
     opened.close()
+
+
+@pytest.fixture
+def page(browser: Page, api_on: Callable[[Layout], RunningApi]) -> Iterator[Page]:
+    """The browser's page, left for a blank one after the test, before the test's servers stop
+    (it depends on them): its stream closes, and no subscription outlives the test."""
+    yield browser
+    browser.do("goto", url="about:blank")
 
 
 class LogLines(logging.Handler):
@@ -320,7 +328,6 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         assert "form-action 'none'" in policy
         assert not [url for url in activity["requested"] if key in url]
         assert not [line for line in activity["console"] if key in line]
-        page.do("goto", url="about:blank")  # closes the stream, so the server stops at once
     assert any("/api/projects/" in line for line in logged.lines)  # the access log was captured
     assert not [line for line in logged.lines if key in line]
 
@@ -366,7 +373,6 @@ def test_the_page_says_in_words_why_it_shows_nothing(
         " This page tries again every minute."
     )
     assert page.do("eval", expression="document.querySelector('#dashboard').hidden") is True
-    page.do("goto", url="about:blank")
 
 
 def serve(layout: Layout, port: int) -> tuple[uvicorn.Server, threading.Thread]:
@@ -423,7 +429,6 @@ def test_the_page_reconnects_to_the_stream_after_a_drop(
             )
             == "active"
         )
-        page.do("goto", url="about:blank")
     finally:
         stop(*second)
 
@@ -477,4 +482,3 @@ def test_release_fields_the_api_may_add_get_columns_when_present(
         "peak_adoption": "25.75%",
         "avg_session_duration": "93.5",
     }
-    page.do("goto", url="about:blank")
