@@ -38,8 +38,8 @@ postgresql:
 	  echo "PostgreSQL is missing and apt could not install it: the shared-catalog test will fail"
 
 # The posthog-js browser test loads the SDK releases its lockfile pins (and playwright-core to
-# drive chromium) from npm. Install them when they are missing or the lockfile changed; without
-# npm the test skips and says why, the rest still runs.
+# drive chromium, which the dashboard test uses too) from npm. Install them when they are
+# missing or the lockfile changed; without npm those tests skip and say why, the rest still runs.
 BROWSER_TEST := tests/ingest_api/browser
 posthog-js: $(BROWSER_TEST)/node_modules/.package-lock.json
 

@@ -12,5 +12,5 @@ def api_service(settings: Settings, layout: Layout) -> Service:
     return Service(
         "ingest API",
         loom_command("serve", "--host", settings.host, "--port", str(settings.port)),
-        f"http://{settings.host}:{settings.port}  (docs: /docs)",
+        f"http://{settings.host}:{settings.port}  (dashboard: /, API docs: /docs)",
     )
