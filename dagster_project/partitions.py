@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL
+from dagster_project.resources import WAREHOUSE_POOL
 from warehouse.dbt import window_vars
 from warehouse.layout import floor_hour, naive_utc
 from warehouse.settings import get_settings
@@ -26,7 +26,6 @@ PIPELINE_ASSET = {
     "partitions_def": hourly_partitions,
     "backfill_policy": dg.BackfillPolicy.single_run(),
     "pool": WAREHOUSE_POOL,
-    "group_name": PIPELINE_GROUP,
 }
 
 

@@ -17,10 +17,6 @@ from warehouse.settings import Settings, get_settings
 # dagster_project.instance) limits it to one slot, so across the UI, the daemon's schedule/sensor
 # runs and `loom run` one step writes at a time: runs never race each other's incremental merges.
 WAREHOUSE_POOL = "warehouse"
-# One asset group for the whole graph: the UI then draws landing → raw → staging → marts → serving
-# expanded, where several groups would start collapsed into boxes. The layers still read from the
-# names (raw_, stg_, int_, fct_/dim_/agg_) and kinds (duckdb, dbt).
-PIPELINE_GROUP = "loom_pipeline"
 
 
 class WarehouseResource(dg.ConfigurableResource):

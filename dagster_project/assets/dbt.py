@@ -36,7 +36,7 @@ from dbt_common.events.functions import msg_to_dict
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.partitions import dbt_window_vars, hourly_partitions
 from dagster_project.project import dbt_project, prepare_manifest
-from dagster_project.resources import PIPELINE_GROUP, WAREHOUSE_POOL, WarehouseResource
+from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import (
     HOURLY_BUILD,
     HOURLY_SELECTION,
@@ -62,7 +62,9 @@ class LoomDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        return PIPELINE_GROUP
+        # The layer is the model's folder under models/ (staging, intermediate, marts), so the
+        # UI groups the graph as the dbt project is laid out.
+        return dbt_resource_props["fqn"][1]
 
     def get_asset_check_spec(
         self,

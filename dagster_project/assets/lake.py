@@ -16,6 +16,7 @@ from warehouse.published import publish
 @dg.asset(
     deps=list(dbt_models.keys),
     **PIPELINE_ASSET,
+    group_name="maintenance",
     kinds={"ducklake"},
     description=(
         "The lake's data files after the run, compacted: files with deletes rewritten and small "
@@ -45,6 +46,7 @@ def compacted_lake_files(
 @dg.asset(
     deps=[compacted_lake_files],
     **PIPELINE_ASSET,
+    group_name="serving",
     kinds={"ducklake"},
     description=(
         "The lake snapshot readers see (the read API, `loom sql`, analysts): recorded in "

@@ -106,6 +106,7 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
     @dg.asset(
         key=raw_asset_key(stream),
         **PIPELINE_ASSET,
+        group_name="raw",
         kinds={"duckdb"},
         description=(
             f"Landed `{stream}` records of one received hour, loaded into `raw.{stream}`. "

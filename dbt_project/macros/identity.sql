@@ -1,5 +1,5 @@
 {#-
-    Identity helpers shared by the identity models (see models/intermediate/_identity.yml).
+    Identity helpers shared by the identity models (see models/intermediate/identity/).
 -#}
 
 {#- person_id: a real UUIDv5 (RFC 4122: SHA-1 of namespace + name) of the name

@@ -1,6 +1,7 @@
 {#-
     Release-health building blocks shared by agg_release_health_hourly, release_health,
-    release_health_between and release_health_trend. Definitions: models/marts/_release_health.yml.
+    release_health_between and release_health_trend. Definitions:
+    models/marts/release_health/release_health.yml.
 -#}
 
 {#- What one distinct user stands for once sampling is undone: a user with a crashed session in the

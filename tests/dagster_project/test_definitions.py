@@ -43,6 +43,33 @@ def test_every_stream_model_and_the_snapshot_is_an_hourly_asset() -> None:
         assert graph.get(key).partitions_def == hourly_partitions, key
 
 
+def test_the_asset_groups_are_the_layers() -> None:
+    """Raw loads, then one group per dbt folder (staging, intermediate, marts), then the lake's
+    maintenance and the snapshot readers are served."""
+    graph = defs.resolve_asset_graph()
+    groups: dict[str, set[str]] = {}
+    for key in graph.materializable_asset_keys:
+        groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
+    models = {
+        Path(node["original_file_path"]).parts[1]: node["name"]
+        for node in _manifest()["nodes"].values()
+        if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
+    }
+
+    assert set(groups) == {"raw", "staging", "intermediate", "marts", "maintenance", "serving"}
+    assert groups["raw"] == RAW
+    assert groups["maintenance"] == {"compacted_lake_files"}
+    assert groups["serving"] == {"published_snapshot"}
+    for layer, prefixes in {
+        "staging": ("stg_",),
+        "intermediate": ("int_",),
+        "marts": ("fct_", "dim_", "agg_", "events", "release_health", "project_release_health"),
+    }.items():
+        assert groups[layer] and all(name.startswith(prefixes) for name in groups[layer]), layer
+    for layer, name in models.items():
+        assert name in groups[layer]
+
+
 def test_lineage_runs_from_the_raw_loads_to_the_snapshot() -> None:
     graph = defs.resolve_asset_graph()
     for stream in ("events", "identities", "sessions", "session_aggregates"):

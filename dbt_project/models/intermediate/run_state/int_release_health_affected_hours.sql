@@ -1,5 +1,3 @@
-{{ config(schema='intermediate') }}
-
 -- The (org, project, release, environment, hour) rows of agg_release_health_hourly this run must
 -- recompute: the start hours of the sessions and session aggregates its window touched, of the
 -- sessions that turned abnormal because the clock passed their deadline in this run, and every
