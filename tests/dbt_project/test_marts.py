@@ -182,7 +182,7 @@ def test_session_statuses(built: Layout) -> None:
         "s-e": "abnormal",  # reported so
         "s-f": "exited",
         "s-g": "active",  # no end yet, deadline still ahead
-        "s-h": "abnormal",  # its end arrived after the deadline
+        "s-h": "errored",  # its end arrived after the deadline, and counts
         "s-i": "exited",
         "s-j": "exited",
         "s-k": "exited",
@@ -233,7 +233,7 @@ def test_release_health_of_day_one(built: Layout) -> None:
         1,
         85.71,
     )
-    assert stable["error_rate"] == 12.5
+    assert stable["error_rate"] == 25.0  # s-b and s-h (its end arrived late)
     assert (stable["adoption_rate"], stable["adoption_stage"]) == (0.08, "new")  # 8 of 9,567
     beta = health[("3.0.0-beta", "production")]
     # rates differ within the release: 1 crashed + 3 at 1/0.5 + 2 at 1/1.0
