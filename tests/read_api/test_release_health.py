@@ -28,23 +28,45 @@ def _release(release, environment, cfsr, cfur, adoption, stage, sessions, crashe
     }
 
 
+def _extra(current, peak, error_rate, avg_duration_ms=1_800_000) -> dict:
+    """The fields beyond the seed's: current and peak adoption, error rate, average duration
+    (every session of the dataset lasts 30 minutes)."""
+    return {
+        "current_adoption_rate": current,
+        "peak_adoption_rate": peak,
+        "error_rate": error_rate,
+        "avg_duration_ms": avg_duration_ms,
+    }
+
+
 # 1.2.3 production on 2026-11-20 is the seed's example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
 # crash-free. Users: 50 crashed (count 1 each) + 50 others seen at rate 0.1 (count 10 each) =
 # 550, (550 - 50) / 550 = 90.91%. 1.2.2 had 100% of production on 2026-10-01, so at 4.5% it is
-# "replaced" rather than "new".
+# "replaced" rather than "new"; 5 of its 450 sessions erred: 1.11%.
 NOV_20 = [
-    _release("1.2.3", "production", 99.48, 90.91, 95.5, "adopted", 9550, 50, 550),
-    _release("1.2.2", "production", 100.0, 100.0, 4.5, "replaced", 450, 0, 45),
-    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1),
+    _release("1.2.3", "production", 99.48, 90.91, 95.5, "adopted", 9550, 50, 550)
+    | _extra(95.5, None, 0.0),
+    _release("1.2.2", "production", 100.0, 100.0, 4.5, "replaced", 450, 0, 45)
+    | _extra(4.5, 100.0, 1.11),
+    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1)
+    | _extra(100.0, None, 0.0),
 ]
 # 2026-10-01: 200 sessions of 1.2.2, 10 crashed; 20 users, 10 of whom crashed.
-OCT_1 = [_release("1.2.2", "production", 95.0, 50.0, 100.0, "adopted", 200, 10, 20)]
-# The whole history: 1.2.2 has 650 sessions (10 crashed) and 65 users of the 10,200 production
-# sessions (6.37%: growing); 1.2.3 93.63%.
+OCT_1 = [
+    _release("1.2.2", "production", 95.0, 50.0, 100.0, "adopted", 200, 10, 20)
+    | _extra(100.0, None, 0.0)
+]
+# The whole history: 1.2.2 has 650 sessions (10 crashed, 5 errored: 0.77%) and 65 users of the
+# 10,200 production sessions (6.37%); 1.2.3 93.63%. The stage follows the last 24 hours of
+# production's data (its latest session is at 11:56 on 2026-11-20), 2026-11-20 alone: 1.2.2 has
+# 450 of those 10,000 sessions, 4.5%, after 100% on 2026-10-01: replaced, not growing.
 WHOLE_HISTORY = [
-    _release("1.2.3", "production", 99.48, 90.91, 93.63, "adopted", 9550, 50, 550),
-    _release("1.2.2", "production", 98.46, 84.62, 6.37, "growing", 650, 10, 65),
-    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1),
+    _release("1.2.3", "production", 99.48, 90.91, 93.63, "adopted", 9550, 50, 550)
+    | _extra(95.5, None, 0.0),
+    _release("1.2.2", "production", 98.46, 84.62, 6.37, "replaced", 650, 10, 65)
+    | _extra(4.5, 100.0, 0.77),
+    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1)
+    | _extra(100.0, None, 0.0),
 ]
 
 
@@ -90,6 +112,8 @@ def test_release_detail_with_crashed_users_lifetime_and_trend(
     )
     assert response.json() == {
         **_release("1.2.3", "production", 100.0, 100.0, 95.85, "adopted", 4850, 0, 1000),
+        # its peak before the window: 10:00, 4,700 of 4,940 production sessions
+        **_extra(95.85, 95.14, 0.0),
         "crashed_users": 0,
         "first_seen": "2026-11-20T10:00:00Z",
         "last_seen": "2026-11-20T11:56:33Z",
