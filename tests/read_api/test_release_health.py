@@ -3,13 +3,21 @@ worked out by hand from the dataset (see ``dataset.py``) with the seed's formula
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import dagster as dg
 import httpx
 import pytest
 
+from bench.generate import session_end_record, session_start_record, write_records
+from dagster_project.runner import materialize_hours
 from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList, SessionDetail
-from tests.read_api.conftest import Built
+from tests.dagster_project.pipeline import loom_data_dir
+from tests.read_api.conftest import Built, RunningApi, Tenants
 from tests.read_api.dataset import sessions_a
 from warehouse.dbt import person_uuid
+from warehouse.layout import Layout
 
 pytestmark = pytest.mark.slow
 
@@ -258,3 +266,72 @@ def test_bad_parameters_are_400_never_500(
 ) -> None:
     response = client_a.get(path.format(p=built.tenants.project_a), params=params)
     assert response.status_code == 400, response.text
+
+
+BACKFILL_RECEIVED = datetime(2026, 11, 20, 12, 5)
+
+
+def _backfill(org_id: str, project_id: int) -> list[dict]:
+    """21 sessions of 2026-11-18, each ended 10 minutes after its start, one with a handled
+    error, all sent two days later (a backfill): start and end arrive long after the timeout."""
+    records = []
+    for n in range(21):
+        started = datetime(2026, 11, 18, 10, n)
+        session_id = f"backfill-{n:02d}"
+        records += [
+            session_start_record(
+                org_id=org_id,
+                project_id=project_id,
+                session_id=session_id,
+                distinct_id=f"late_{n}",
+                release="2.0.0",
+                started_at=started,
+                received_at=BACKFILL_RECEIVED,
+                environment="backfill",
+            ),
+            session_end_record(
+                org_id=org_id,
+                project_id=project_id,
+                session_id=session_id,
+                ended_at=started + timedelta(minutes=10),
+                status="errored" if n == 0 else "exited",
+                error_count=int(n == 0),
+                duration_ms=600_000,
+                received_at=BACKFILL_RECEIVED,
+            ),
+        ]
+    return records
+
+
+def test_a_late_end_signal_counts(
+    built: Built, copy_of_built: Layout, api_on: Callable[[Layout], RunningApi]
+) -> None:
+    tenants = built.tenants
+    write_records(copy_of_built, "sessions", _backfill(tenants.org_a, tenants.project_a))
+    with loom_data_dir(copy_of_built.data_dir):
+        [run] = materialize_hours([BACKFILL_RECEIVED], dg.DagsterInstance.ephemeral())
+    assert run.success, run.progress_line()
+    served = api_on(copy_of_built)
+    headers = Tenants.headers(tenants.key_a)
+    with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as client:
+        base = f"/api/projects/{tenants.project_a}"
+        health = client.get(f"{base}/releases/2.0.0", params={"environment": "backfill"}).json()
+        errored = client.get(f"{base}/sessions/backfill-00").json()["session"]
+        statuses = {
+            status: len(
+                client.get(
+                    f"{base}/sessions", params={"release": "2.0.0", "status": status}
+                ).json()["sessions"]
+            )
+            for status in ("errored", "exited", "abnormal")
+        }
+
+    # Each end arrived two days after its start and counts: 1 errored of 21 is 4.76 % (read as
+    # 0.0 when all 21 were taken for abnormal), 10 minutes each.
+    assert statuses == {"errored": 1, "exited": 20, "abnormal": 0}
+    assert (errored["status"], errored["duration_ms"]) == ("errored", 600_000)
+    assert {
+        key: health[key]
+        for key in ("total_sessions", "error_rate", "avg_duration_ms", "adoption_stage")
+    } == {"total_sessions": 21, "error_rate": 4.76, "avg_duration_ms": 600_000,
+          "adoption_stage": "adopted"}  # fmt: skip
