@@ -253,7 +253,6 @@ statused as (
     select merged.*, case
         when crash_count > 0 or reported_status = 'crashed' then 'crashed'
         when reported_status = 'abnormal' then 'abnormal'
-        when end_received_at > end_deadline_at then 'abnormal'
         when end_received_at is not null and (error_count > 0 or reported_status = 'errored') then 'errored'
         when end_received_at is not null then 'exited'
         when end_deadline_at <= (select as_of from clock) then 'abnormal'

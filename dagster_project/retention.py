@@ -23,7 +23,7 @@ from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import run_dbt
 from warehouse.layout import RETIRED_MARKER, STREAMS, Layout
 from warehouse.maintenance import expire_snapshots, live_data_files
-from warehouse.published import publish
+from warehouse.published import latest_published
 from warehouse.raw_load import QUARANTINE_TABLE, ensure_raw_table
 
 
@@ -148,13 +148,14 @@ def prune_sessions(
     if not built:
         return dg.Output(None, metadata={"sessions_deleted": 0, "note": "no sessions built yet"})
     args = {"days": days, "as_of": f"{config.reference_time():%Y-%m-%d %H:%M:%S}"}
+    # The operation publishes its result: readers see the pruned marts now, not only after the
+    # next hourly run.
     run_dbt(["run-operation", "prune_sessions", "--args", json.dumps(args)], layout=layout)
     with warehouse.connect() as con:
         prunes_after, cutoff, deleted = prune_count(con)
         if prunes_after == prunes_before:
             raise dg.Failure("prune_sessions ran but recorded no prune in ops.session_prunes")
-        # Readers see the pruned marts now, not only after the next hourly run.
-        snapshot_id = publish(con)
+        snapshot_id = latest_published(con)
     context.log.info(
         f"deleted {deleted} sessions that started before {cutoff}; published snapshot {snapshot_id}"
     )

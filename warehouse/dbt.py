@@ -4,7 +4,8 @@ dbt finds its project, its profile and the warehouse file through environment va
 :func:`dbt_env` sets (``DBT_PROJECT_DIR``, ``DBT_PROFILES_DIR``, an absolute ``LOOM_DATA_DIR``),
 so it behaves the same from any working directory. :func:`run_dbt` runs dbt in-process through
 ``dbtRunner``, the pipeline's runs included; ``loom dbt …`` is a passthrough to it: ``loom dbt
-build``, ``loom dbt docs generate``, ``loom dbt run-operation prune_sessions --args '{days: 30}'``.
+build``, ``loom dbt docs generate``, ``loom dbt run-operation prune_sessions --args '{days: 30}'``
+(which, like a pipeline run, publishes the lake's snapshot when it succeeds).
 
 A run is driven by a received-time window passed as dbt vars (:func:`window_vars`); without one
 it processes every raw record. Parsing the project costs ~7 s, and dbt parses it again whenever
@@ -31,6 +32,7 @@ import click
 
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout, naive_utc
+from warehouse.published import latest_published, publish
 from warehouse.raw_load import ensure_raw_table
 from warehouse.settings import environment as settings_environment
 
@@ -55,6 +57,10 @@ WINDOW_VAR_FORMAT = "%Y-%m-%d %H:%M:%S"
 # the window touched (macros/data_tests.sql); the daily `data_tests` job runs them all.
 HOURLY_BUILD = ("build", "--exclude-resource-type", "unit_test")
 HOURLY_SELECTION = ("--select", "resource_type:model tag:hourly", "--indirect-selection", "empty")
+# Run-operations that change the marts readers see. Readers attach the published snapshot, so
+# each publishes the lake's snapshot when it succeeds, as a pipeline run does: its change is
+# visible at once, not only after the next run.
+PUBLISHING_OPERATIONS = frozenset({"prune_sessions"})
 # The namespace of person ids; the dbt macro `person_uuid` uses the same bytes.
 PERSON_NAMESPACE = uuid.UUID("d0c017c8-e238-539a-8891-518496f1c1c2")
 
@@ -144,7 +150,21 @@ def run_dbt(
             _close_dbt_connection()
     if check and not result.success:
         raise DbtRunError(failure_message(args, result))
+    if result.success and _publishing_operation(args):
+        publish_if_published_before(layout)
     return result
+
+
+def _publishing_operation(args: Sequence[str]) -> bool:
+    command, operation, *_ = [arg for arg in args if not arg.startswith("-")] + [None, None]
+    return command == "run-operation" and operation in PUBLISHING_OPERATIONS
+
+
+def publish_if_published_before(layout: Layout) -> int | None:
+    """Publish the lake's snapshot, unless the pipeline never has: an operation on a lake no run
+    has completed on must not be the first state readers attach. The snapshot id, or None."""
+    with connect_pipeline(layout) as con:
+        return publish(con) if latest_published(con) is not None else None
 
 
 _parsed: tuple[float, bytes] | None = None  # (newest project file's mtime, pickled manifest)

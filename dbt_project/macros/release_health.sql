@@ -17,10 +17,12 @@
     if(coalesce({{ whole }}, 0) = 0, null, 100.0 * ({{ part }}) / ({{ whole }}))
 {%- endmacro %}
 
-{% macro adoption_stage(adoption_rate, peak_adoption_rate) -%}
+{#- The stage follows current adoption against the release's own past: `replaced` once it fell
+    under 5 % after an earlier peak of at least 5 %. Thresholds: release_health.yml. -#}
+{% macro adoption_stage(current_adoption_rate, peak_adoption_rate) -%}
     case
-        when {{ adoption_rate }} >= 50 then 'adopted'
-        when {{ adoption_rate }} >= 5 then 'growing'
+        when {{ current_adoption_rate }} >= 50 then 'adopted'
+        when {{ current_adoption_rate }} >= 5 then 'growing'
         when coalesce({{ peak_adoption_rate }}, 0) >= 5 then 'replaced'
         else 'new'
     end
@@ -62,10 +64,13 @@
 
 {#- Health of every release and environment with sessions in [start, end): `start` and `end` are
     SQL expressions (literals, parameters or subqueries); `org_id`/`project_id`, when given, narrow
-    it to one tenant. Written as one pass over the hourly rows plus two small aggregates, joined
-    once: DuckDB's join-order search over the earlier seven-way join cost ~70 ms of planning per
-    call, more than the query itself. -#}
-{% macro release_health_sql(start, end, org_id=none, project_id=none) -%}
+    it to one tenant. Current adoption (what the stage follows) is measured over the window, or,
+    with `current_from_latest_day`, over each environment's last 24 hours of data in it: the hour
+    of its latest session and the 23 before (as Sentry does for a release list without a period).
+    Written as one pass over the hourly rows plus two small aggregates, joined once: DuckDB's
+    join-order search over the earlier seven-way join cost ~70 ms of planning per call, more than
+    the query itself. -#}
+{% macro release_health_sql(start, end, org_id=none, project_id=none, current_from_latest_day=false) -%}
 {%- set window_start -%}
     date_trunc('hour', ({{ start }})::timestamp)
 {%- endset -%}
@@ -84,7 +89,19 @@ with
 
 hourly as (
 
-    select hourly.*
+    select
+        hourly.*,
+        -- where the environment's current adoption is measured from
+        {% if current_from_latest_day -%}
+        greatest(
+            max(hourly.hour) filter (where {{ in_window }})
+                over (partition by hourly.org_id, hourly.project_id, hourly.environment)
+                - interval 23 hour,
+            {{ window_start }}
+        )
+        {%- else -%}
+        {{ window_start }}
+        {%- endif %} as current_start
     from {{ ref('agg_release_health_hourly') }} as hourly
     where hourly.hour < {{ window_end }}
       and {{ scope_predicate('hourly', org_id, project_id) }}
@@ -102,6 +119,11 @@ releases as (
         sum(adjusted_sessions) filter (where {{ in_window }}) as adjusted_sessions,
         sum(crashed_sessions) filter (where {{ in_window }})::bigint as crashed_sessions,
         sum(errored_sessions) filter (where {{ in_window }}) as errored_sessions,
+        sum(weighted_duration_ms) filter (where {{ in_window }}) as weighted_duration_ms,
+        sum(weighted_sessions_with_duration) filter (where {{ in_window }})
+            as weighted_sessions_with_duration,
+        coalesce(sum(adjusted_sessions) filter (where {{ in_window }} and hour >= current_start), 0)
+            as current_adjusted_sessions,
         sum(adjusted_sessions) filter (where {{ in_previous_window }}) as previous_adjusted_sessions,
         sum(crashed_sessions) filter (where {{ in_previous_window }})::bigint as previous_crashed_sessions,
         -- first and last session of the release, up to the window's end
@@ -125,14 +147,15 @@ daily_adoption as (
         sum(adjusted_sessions) as adjusted_sessions
 
     from hourly
-    where hour < {{ window_start }}
+    where hour < current_start
     group by all
 
 ),
 
 peak_adoption as (
 
-    -- the release's highest share of its environment on any UTC day before the window
+    -- the release's highest share of its environment on any UTC day (or the part of one) before
+    -- its current adoption is measured
     select
         org_id,
         project_id,
@@ -191,6 +214,13 @@ rates as (
             as crash_free_user_rate,
         {{ percentage('releases.errored_sessions', 'releases.adjusted_sessions') }}
             as error_rate,
+        -- sampling-weighted, over the sessions that have a duration
+        if(coalesce(releases.weighted_sessions_with_duration, 0) = 0, null,
+            releases.weighted_duration_ms / releases.weighted_sessions_with_duration) as avg_duration_ms,
+        {{ percentage(
+            'releases.current_adjusted_sessions',
+            'sum(releases.current_adjusted_sessions) over (partition by releases.org_id, releases.project_id, releases.environment)',
+        ) }} as current_adoption_rate,
         {{ percentage(
             'releases.adjusted_sessions',
             'sum(releases.adjusted_sessions) over (partition by releases.org_id, releases.project_id, releases.environment)',
@@ -224,7 +254,10 @@ final as (
         round(crash_free_user_rate, 2) as crash_free_user_rate,
         round(error_rate, 2) as error_rate,
         round(adoption_rate, 2) as adoption_rate,
-        {{ adoption_stage('adoption_rate', 'peak_adoption_rate') }} as adoption_stage,
+        {{ adoption_stage('current_adoption_rate', 'peak_adoption_rate') }} as adoption_stage,
+        round(current_adoption_rate, 2) as current_adoption_rate,
+        round(peak_adoption_rate, 2) as peak_adoption_rate,
+        round(avg_duration_ms)::bigint as avg_duration_ms,
         first_seen,
         last_seen,
         round(crash_free_session_rate - previous_crash_free_session_rate, 2)

@@ -1,9 +1,12 @@
--- The table function and the view are one SQL: over the view's window they agree row for row.
+-- The table function and the view are one SQL: over the view's window they agree row for row,
+-- but for current adoption, which the view measures over each environment's last 24 hours of data
+-- and the function over the window it is given (and so the stage and the peak before it).
 with
 
 view_rows as (
 
-    select * from {{ ref('release_health') }}
+    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage)
+    from {{ ref('release_health') }}
 
 ),
 
@@ -15,7 +18,8 @@ bounds as (
 
 function_rows as (
 
-    select * from {{ ref('release_health_between') }}(
+    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage)
+    from {{ ref('release_health_between') }}(
         (select window_start from bounds), (select window_end from bounds)
     )
 

@@ -78,6 +78,17 @@ class ReleaseHealth(BaseModel):
     total_sessions: int = Field(description="Sampling-adjusted.")
     crashed_sessions: int
     total_users: int = Field(description="Distinct persons, sampling-adjusted.")
+    current_adoption_rate: float | None = Field(
+        description="Percent; what adoption_stage follows: over the last 24 h of the"
+        " environment's data, or over the window when one is given."
+    )
+    peak_adoption_rate: float | None = Field(
+        description="Percent: the highest share of a UTC day before that period (null: none)."
+    )
+    error_rate: float | None = Field(description="Errored / total sessions, percent.")
+    avg_duration_ms: int | None = Field(
+        description="Sampling-weighted, over the sessions that have a duration."
+    )
 
 
 class ReleaseList(BaseModel):

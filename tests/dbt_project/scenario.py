@@ -28,12 +28,14 @@ DAY_2 = datetime(2026, 1, 19)
 FIRST_HOUR = DAY_1 + timedelta(hours=9)
 # The windows the windowed tests run (received time, end exclusive); together they cover every
 # record of the scenario, and the last one ends where an unwindowed build's clock ends.
-# In reverse, the last one brings a late identify, a retried event's second copy and a late
-# session end before the windows holding what they refer to.
+# In reverse, the last two bring a late identify, a retried event's second copy and a late
+# session end before the windows holding what they refer to. In order, the third one's clock
+# passes s-h's deadline before the fourth brings its late end.
 WINDOWS: list[tuple[datetime, datetime]] = [
     (DAY_1, DAY_1 + timedelta(hours=11)),
     (DAY_1 + timedelta(hours=11), DAY_1 + timedelta(hours=13)),
-    (DAY_1 + timedelta(hours=13), DAY_2 + timedelta(hours=12)),
+    (DAY_1 + timedelta(hours=13), DAY_2 + timedelta(hours=11)),
+    (DAY_2 + timedelta(hours=11), DAY_2 + timedelta(hours=12)),
 ]
 # Landed only by the retention test, after pruning day 1 (see late_identify_after_prune).
 AFTER_PRUNE_WINDOW = (datetime(2026, 1, 20, 9), datetime(2026, 1, 20, 10))
@@ -331,13 +333,14 @@ def sessions() -> list[dict]:
         at(d1, "10:25"),
         end={"ended_at": at(d1, "10:26"), "status": "abnormal"},
     )
-    # ends on time but its end only arrives the next day, after the timeout: abnormal
+    # ends after 10 minutes with a handled error, but its end only arrives the next day, after
+    # the timeout: abnormal until then, errored once it arrives
     records += _session(
         "s-h",
         "pu7",
         "1.9.0",
         at(d1, "10:40"),
-        end={"ended_at": at(d1, "10:50")},
+        end={"ended_at": at(d1, "10:50"), "status": "errored", "error_count": 1},
         end_received_at=at(d2, "11:10"),
     )
     # the anonymous a1 and, after identifying, u1: one user

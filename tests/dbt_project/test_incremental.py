@@ -19,7 +19,19 @@ from warehouse.raw_load import load_landed
 pytestmark = pytest.mark.slow
 
 ORG = scenario.ORG
-FIRST, SECOND, THIRD = scenario.WINDOWS
+FIRST, SECOND, THIRD, FOURTH = scenario.WINDOWS
+# s-h (started 2026-01-18 10:40) in its start hour's aggregate and in day 1's health
+S_H = "select status from analytics.fct_sessions where session_id = 's-h'"
+S_H_HOUR = (
+    "select abnormal_sessions, errored_sessions from analytics.agg_release_health_hourly"
+    " where org_id = 'org_a' and release = '1.9.0' and environment = 'production'"
+    " and hour = timestamp '2026-01-18 10:00'"
+)
+DAY_1_ERROR_RATE = (
+    "select error_rate from analytics.release_health_between("
+    "timestamp '2026-01-18', timestamp '2026-01-19')"
+    " where org_id = 'org_a' and release = '1.9.0' and environment = 'production'"
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +47,15 @@ def in_order(scenario_layout_factory, dbt_target: Path) -> Iterator[dict]:
         layout, "select distinct_id from intermediate.int_identity_replay order by 1"
     )
     run_window(layout, THIRD, dbt_target)
+    seen["s_h_before_its_end"] = s_h_numbers(layout)
+    run_window(layout, FOURTH, dbt_target)
+    seen["s_h_after_its_end"] = s_h_numbers(layout)
     seen["marts"] = marts(layout)
     yield seen
+
+
+def s_h_numbers(layout: Layout) -> list[tuple]:
+    return [*query(layout, S_H), *query(layout, S_H_HOUR), *query(layout, DAY_1_ERROR_RATE)]
 
 
 def a1_events_person(layout: Layout) -> set[str]:
@@ -59,6 +78,15 @@ def test_a_window_restitches_only_the_components_its_links_touch(in_order: dict)
     # the second window's links: u1-a1, u1b-a1b, u2-a2, v9-s9; nothing else is rewritten
     restitched = [distinct_id for (distinct_id,) in in_order["restitched_in_second"]]
     assert restitched == ["a1", "a1b", "a2", "s9", "u1", "u1b", "u2", "v9"]
+
+
+def test_a_late_end_replaces_the_timeout_and_recomputes_its_hour(in_order: dict) -> None:
+    # The third window's clock (2026-01-19 11:00) passed s-h's deadline (10:40) with no end:
+    # abnormal, with s-d and s-e, in its hour; day 1's only errored session is s-b, 1 of 8.
+    assert in_order["s_h_before_its_end"] == [("abnormal",), (3.0, 1.0), (12.5,)]
+    # Its errored end, received at 11:10 in the fourth window, counts: the hour and day 1 are
+    # recomputed.
+    assert in_order["s_h_after_its_end"] == [("errored",), (2.0, 2.0), (25.0,)]
 
 
 def test_windows_in_order_equal_one_unwindowed_build(in_order: dict, built: Layout) -> None:
@@ -105,6 +133,13 @@ def test_prune_keeps_aggregates_and_old_answers(in_order: dict, dbt_target: Path
     ]
     assert {name: rows for name, rows in marts(layout).items() if name in aggregates} == before
     assert query(layout, day_1) == answer_before
+
+    # Rerunning the received hours that carried day 1's sessions does not bring them back.
+    run_window(layout, FIRST, dbt_target)
+    assert query(layout, "select min(started_at)::date, count(*) from analytics.fct_sessions") == [
+        (datetime(2026, 1, 19).date(), 33)
+    ]
+    assert {name: rows for name, rows in marts(layout).items() if name in aggregates} == before
 
     # pu3 turns out to be pu2, learned after day 1 was pruned: day 1 keeps its session counts and
     # counts the two users as one; the window runs as `dbt build`, so the data tests check it too

@@ -182,7 +182,7 @@ def test_session_statuses(built: Layout) -> None:
         "s-e": "abnormal",  # reported so
         "s-f": "exited",
         "s-g": "active",  # no end yet, deadline still ahead
-        "s-h": "abnormal",  # its end arrived after the deadline
+        "s-h": "errored",  # its end arrived after the deadline, and counts
         "s-i": "exited",
         "s-j": "exited",
         "s-k": "exited",
@@ -233,7 +233,7 @@ def test_release_health_of_day_one(built: Layout) -> None:
         1,
         85.71,
     )
-    assert stable["error_rate"] == 12.5
+    assert stable["error_rate"] == 25.0  # s-b and s-h (its end arrived late)
     assert (stable["adoption_rate"], stable["adoption_stage"]) == (0.08, "new")  # 8 of 9,567
     beta = health[("3.0.0-beta", "production")]
     # rates differ within the release: 1 crashed + 3 at 1/0.5 + 2 at 1/1.0
@@ -299,6 +299,27 @@ def test_release_health_view_covers_each_release_lifetime(built: Layout) -> None
         ("1.9.0", "staging", 1, datetime(2026, 1, 18, 10), datetime(2026, 1, 19, 12)),
         ("2.0.0", "production", 9551, datetime(2026, 1, 18, 10), datetime(2026, 1, 19, 12)),
         ("3.0.0-beta", "production", 9, datetime(2026, 1, 18, 10), datetime(2026, 1, 19, 12)),
+    ]
+
+
+def test_whole_history_stage_follows_the_last_24_hours(built: Layout) -> None:
+    rows = query(
+        built,
+        "select release, environment, adoption_rate, current_adoption_rate, peak_adoption_rate,"
+        " adoption_stage, error_rate, avg_duration_ms"
+        " from analytics.release_health where org_id = ? order by all",
+        [ORG],
+    )
+    # Production's latest session is in hour 2026-01-19 11:00: its current adoption is over
+    # [01-18 12:00, 01-19 12:00), 43 sessions: 1.9.0's s-k and 32 of day 2, 2.0.0's s-late, the
+    # beta's 9. 2.0.0 had 9,550 of the 9,557 sessions before (99.93 %), and 99.49 % of the whole
+    # history, but 1 of 43 now: replaced. 1.9.0: errored s-b and s-h, 2 of 40 = 5 %; 127 minutes
+    # over its 38 sessions with a duration = 200,526 ms.
+    assert rows == [
+        ("1.9.0", "production", 0.42, 76.74, 0.07, "adopted", 5.0, 200526),
+        ("1.9.0", "staging", 100.0, 100.0, None, "adopted", 0.0, 600000),
+        ("2.0.0", "production", 99.49, 2.33, 99.93, "replaced", 0.0, 300031),
+        ("3.0.0-beta", "production", 0.09, 20.93, None, "growing", 0.0, 60000),
     ]
 
 

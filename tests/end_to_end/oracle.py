@@ -169,6 +169,8 @@ class StoredSession:
     started_at: datetime
     sample_rate: float
     crashed: bool
+    errored: bool
+    duration_ms: int | None  # none without an end
 
     @property
     def weight(self) -> float:
@@ -188,6 +190,9 @@ def stored_sessions(sent: SentLog, person_of: PersonOf) -> list[StoredSession]:
     for session_id, start in starts.items():
         end = ends.get(session_id)
         crashed = end is not None and (end.crash_count > 0 or end.status == "crashed")
+        errored = (
+            end is not None and not crashed and (end.error_count > 0 or end.status == "errored")
+        )
         sessions.append(
             StoredSession(
                 start.release,
@@ -196,6 +201,8 @@ def stored_sessions(sent: SentLog, person_of: PersonOf) -> list[StoredSession]:
                 start.started_at,
                 start.sample_rate,
                 crashed,
+                errored,
+                None if end is None else end.duration_ms,
             )
         )
     return sessions
@@ -222,6 +229,9 @@ def release_health(sent: SentLog, person_of: PersonOf) -> dict[tuple[str, str], 
             for user in users.values()
         )
         adoption = 100.0 * adjusted / environment_sessions[environment]
+        errored = sum(session.weight for session in sessions if session.errored)
+        timed = [session for session in sessions if session.duration_ms is not None]
+        timed_weight = sum(session.weight for session in timed)
         health[(release, environment)] = {
             "release": release,
             "environment": environment,
@@ -243,6 +253,16 @@ def release_health(sent: SentLog, person_of: PersonOf) -> dict[tuple[str, str], 
             "first_seen": min(session.started_at for session in sessions),
             "last_seen": max(session.started_at for session in sessions),
             "crash_free_rate_trend": None,  # no window before the whole history
+            # All traffic is within the last 24 hours: current adoption is the whole history's,
+            # with no earlier day to have peaked on.
+            "current_adoption_rate": round_like_the_api(adoption),
+            "peak_adoption_rate": None,
+            "error_rate": round_like_the_api(100.0 * errored / adjusted),
+            "avg_duration_ms": int(
+                round_like_the_api(sum(s.weight * s.duration_ms for s in timed) / timed_weight, 0)
+            )
+            if timed_weight
+            else None,
         }
     return health
 

@@ -69,6 +69,8 @@ class SentSessionEnd:
     session_id: str
     status: str
     crash_count: int
+    error_count: int
+    duration_ms: int
 
 
 @dataclass
@@ -157,7 +159,13 @@ class Sender:
                 body = end_body(session)
                 self.post("/api/sessions/end", body)
                 self.log.session_ends.append(
-                    SentSessionEnd(session.session_id, body["status"], body["crash_count"])
+                    SentSessionEnd(
+                        session.session_id,
+                        body["status"],
+                        body["crash_count"],
+                        body["error_count"],
+                        body["duration_ms"],
+                    )
                 )
 
     def capture(self, event: PlannedEvent) -> None:

@@ -3,13 +3,21 @@ worked out by hand from the dataset (see ``dataset.py``) with the seed's formula
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import dagster as dg
 import httpx
 import pytest
 
+from bench.generate import session_end_record, session_start_record, write_records
+from dagster_project.runner import materialize_hours
 from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList, SessionDetail
-from tests.read_api.conftest import Built
+from tests.dagster_project.pipeline import loom_data_dir
+from tests.read_api.conftest import Built, RunningApi, Tenants
 from tests.read_api.dataset import sessions_a
 from warehouse.dbt import person_uuid
+from warehouse.layout import Layout
 
 pytestmark = pytest.mark.slow
 
@@ -28,23 +36,45 @@ def _release(release, environment, cfsr, cfur, adoption, stage, sessions, crashe
     }
 
 
+def _extra(current, peak, error_rate, avg_duration_ms=1_800_000) -> dict:
+    """The fields beyond the seed's: current and peak adoption, error rate, average duration
+    (every session of the dataset lasts 30 minutes)."""
+    return {
+        "current_adoption_rate": current,
+        "peak_adoption_rate": peak,
+        "error_rate": error_rate,
+        "avg_duration_ms": avg_duration_ms,
+    }
+
+
 # 1.2.3 production on 2026-11-20 is the seed's example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
 # crash-free. Users: 50 crashed (count 1 each) + 50 others seen at rate 0.1 (count 10 each) =
 # 550, (550 - 50) / 550 = 90.91%. 1.2.2 had 100% of production on 2026-10-01, so at 4.5% it is
-# "replaced" rather than "new".
+# "replaced" rather than "new"; 5 of its 450 sessions erred: 1.11%.
 NOV_20 = [
-    _release("1.2.3", "production", 99.48, 90.91, 95.5, "adopted", 9550, 50, 550),
-    _release("1.2.2", "production", 100.0, 100.0, 4.5, "replaced", 450, 0, 45),
-    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1),
+    _release("1.2.3", "production", 99.48, 90.91, 95.5, "adopted", 9550, 50, 550)
+    | _extra(95.5, None, 0.0),
+    _release("1.2.2", "production", 100.0, 100.0, 4.5, "replaced", 450, 0, 45)
+    | _extra(4.5, 100.0, 1.11),
+    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1)
+    | _extra(100.0, None, 0.0),
 ]
 # 2026-10-01: 200 sessions of 1.2.2, 10 crashed; 20 users, 10 of whom crashed.
-OCT_1 = [_release("1.2.2", "production", 95.0, 50.0, 100.0, "adopted", 200, 10, 20)]
-# The whole history: 1.2.2 has 650 sessions (10 crashed) and 65 users of the 10,200 production
-# sessions (6.37%: growing); 1.2.3 93.63%.
+OCT_1 = [
+    _release("1.2.2", "production", 95.0, 50.0, 100.0, "adopted", 200, 10, 20)
+    | _extra(100.0, None, 0.0)
+]
+# The whole history: 1.2.2 has 650 sessions (10 crashed, 5 errored: 0.77%) and 65 users of the
+# 10,200 production sessions (6.37%); 1.2.3 93.63%. The stage follows the last 24 hours of
+# production's data (its latest session is at 11:56 on 2026-11-20), 2026-11-20 alone: 1.2.2 has
+# 450 of those 10,000 sessions, 4.5%, after 100% on 2026-10-01: replaced, not growing.
 WHOLE_HISTORY = [
-    _release("1.2.3", "production", 99.48, 90.91, 93.63, "adopted", 9550, 50, 550),
-    _release("1.2.2", "production", 98.46, 84.62, 6.37, "growing", 650, 10, 65),
-    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1),
+    _release("1.2.3", "production", 99.48, 90.91, 93.63, "adopted", 9550, 50, 550)
+    | _extra(95.5, None, 0.0),
+    _release("1.2.2", "production", 98.46, 84.62, 6.37, "replaced", 650, 10, 65)
+    | _extra(4.5, 100.0, 0.77),
+    _release("1.2.3", "staging", 100.0, 100.0, 100.0, "adopted", 10, 0, 1)
+    | _extra(100.0, None, 0.0),
 ]
 
 
@@ -90,6 +120,8 @@ def test_release_detail_with_crashed_users_lifetime_and_trend(
     )
     assert response.json() == {
         **_release("1.2.3", "production", 100.0, 100.0, 95.85, "adopted", 4850, 0, 1000),
+        # its peak before the window: 10:00, 4,700 of 4,940 production sessions
+        **_extra(95.85, 95.14, 0.0),
         "crashed_users": 0,
         "first_seen": "2026-11-20T10:00:00Z",
         "last_seen": "2026-11-20T11:56:33Z",
@@ -234,3 +266,72 @@ def test_bad_parameters_are_400_never_500(
 ) -> None:
     response = client_a.get(path.format(p=built.tenants.project_a), params=params)
     assert response.status_code == 400, response.text
+
+
+BACKFILL_RECEIVED = datetime(2026, 11, 20, 12, 5)
+
+
+def _backfill(org_id: str, project_id: int) -> list[dict]:
+    """21 sessions of 2026-11-18, each ended 10 minutes after its start, one with a handled
+    error, all sent two days later (a backfill): start and end arrive long after the timeout."""
+    records = []
+    for n in range(21):
+        started = datetime(2026, 11, 18, 10, n)
+        session_id = f"backfill-{n:02d}"
+        records += [
+            session_start_record(
+                org_id=org_id,
+                project_id=project_id,
+                session_id=session_id,
+                distinct_id=f"late_{n}",
+                release="2.0.0",
+                started_at=started,
+                received_at=BACKFILL_RECEIVED,
+                environment="backfill",
+            ),
+            session_end_record(
+                org_id=org_id,
+                project_id=project_id,
+                session_id=session_id,
+                ended_at=started + timedelta(minutes=10),
+                status="errored" if n == 0 else "exited",
+                error_count=int(n == 0),
+                duration_ms=600_000,
+                received_at=BACKFILL_RECEIVED,
+            ),
+        ]
+    return records
+
+
+def test_a_late_end_signal_counts(
+    built: Built, copy_of_built: Layout, api_on: Callable[[Layout], RunningApi]
+) -> None:
+    tenants = built.tenants
+    write_records(copy_of_built, "sessions", _backfill(tenants.org_a, tenants.project_a))
+    with loom_data_dir(copy_of_built.data_dir):
+        [run] = materialize_hours([BACKFILL_RECEIVED], dg.DagsterInstance.ephemeral())
+    assert run.success, run.progress_line()
+    served = api_on(copy_of_built)
+    headers = Tenants.headers(tenants.key_a)
+    with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as client:
+        base = f"/api/projects/{tenants.project_a}"
+        health = client.get(f"{base}/releases/2.0.0", params={"environment": "backfill"}).json()
+        errored = client.get(f"{base}/sessions/backfill-00").json()["session"]
+        statuses = {
+            status: len(
+                client.get(
+                    f"{base}/sessions", params={"release": "2.0.0", "status": status}
+                ).json()["sessions"]
+            )
+            for status in ("errored", "exited", "abnormal")
+        }
+
+    # Each end arrived two days after its start and counts: 1 errored of 21 is 4.76 % (read as
+    # 0.0 when all 21 were taken for abnormal), 10 minutes each.
+    assert statuses == {"errored": 1, "exited": 20, "abnormal": 0}
+    assert (errored["status"], errored["duration_ms"]) == ("errored", 600_000)
+    assert {
+        key: health[key]
+        for key in ("total_sessions", "error_rate", "avg_duration_ms", "adoption_stage")
+    } == {"total_sessions": 21, "error_rate": 4.76, "avg_duration_ms": 600_000,
+          "adoption_stage": "adopted"}  # fmt: skip

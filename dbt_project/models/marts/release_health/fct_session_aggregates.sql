@@ -44,6 +44,8 @@ final as (
         received_at
 
     from window_buckets
+    -- retention deleted older buckets; rerunning their received hour must not bring them back
+    where started_at >= {{ retention_horizon() }}
 
 )
 

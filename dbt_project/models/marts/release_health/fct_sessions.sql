@@ -14,7 +14,9 @@
 -- Sentry update with status ok, of a session still in progress); of final ends the earliest
 -- received wins, of provisional ones the latest update. A run rewrites the sessions its window's
 -- records touch, the still-active ones whose deadline the clock has passed, and the ones whose
--- distinct_id was re-stitched.
+-- distinct_id was re-stitched. Sessions older than the retention horizon (the latest prune's
+-- cutoff) are never written again: rerunning an old received hour must not bring back what
+-- retention deleted.
 
 {%- set window_end_outranks_previous %}
     case
@@ -162,9 +164,7 @@ with_status as (
                 then 'crashed'
             when combined.reported_status = 'abnormal'
                 then 'abnormal'
-            -- an end that arrived after the deadline did not arrive within the timeout
-            when combined.end_received_at > combined.started_at + to_hours(clock.abnormal_timeout_hours)
-                then 'abnormal'
+            -- an end counts whenever it arrives: a late one replaces the timeout's abnormal
             when combined.end_received_at is not null
                 and (coalesce(combined.error_count, 0) > 0 or combined.reported_status = 'errored')
                 then 'errored'
@@ -220,6 +220,8 @@ final as (
     from with_status
     left join identities
         on identities.org_id = with_status.org_id and identities.distinct_id = with_status.distinct_id
+    -- the same rule prune_sessions deletes by
+    where coalesce(with_status.started_at, with_status.end_received_at) >= {{ retention_horizon() }}
 
 )
 
