@@ -8,10 +8,7 @@ one of them is in ``raw.*``.
 
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 import json
-import os
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -21,88 +18,10 @@ from pydantic import Field
 from dagster_project.jobs import WRITER_TAGS
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import run_dbt
-from warehouse.layout import RETIRED_MARKER, STREAMS, Layout
+from warehouse.landing_retention import retire_loaded_landing_files
+from warehouse.layout import naive_utc
 from warehouse.maintenance import expire_snapshots, live_data_files
 from warehouse.published import latest_published
-from warehouse.raw_load import QUARANTINE_TABLE, ensure_raw_table
-
-
-@dataclass
-class LandingRetention:
-    cutoff: datetime
-    files_deleted: int = 0
-    bytes_deleted: int = 0
-    hours_retired: dict[str, list[datetime]] = field(default_factory=dict)
-    # (stream, hour, files not yet loaded): old enough to go, but the warehouse lacks them.
-    hours_kept_unloaded: list[tuple[str, datetime, int]] = field(default_factory=list)
-
-
-def loaded_files(
-    con: duckdb.DuckDBPyConnection, stream: str, since: datetime, before: datetime
-) -> set[str]:
-    """Landing files of hours in ``[since, before)`` whose rows are in ``raw.<stream>`` and none
-    in quarantine (a file with quarantined lines is kept to be fixed and replayed), relative to
-    the stream's directory (so the comparison survives moving the data directory)."""
-    ensure_raw_table(con, stream)
-    relative = "regexp_extract(_file, 'org_id=[^/]+/date=[^/]+/hour=[^/]+/[^/]+$')"
-    rows = con.execute(
-        f"""
-        SELECT DISTINCT {relative} FROM raw.{stream}
-        WHERE _received_hour >= $since AND _received_hour < $before
-        EXCEPT
-        SELECT {relative} FROM {QUARANTINE_TABLE}
-        WHERE stream = $stream AND _received_hour >= $since AND _received_hour < $before
-        """,
-        {"since": since, "before": before, "stream": stream},
-    ).fetchall()
-    return {path for (path,) in rows}
-
-
-def retire_loaded_landing_files(
-    con: duckdb.DuckDBPyConnection, layout: Layout, cutoff: datetime
-) -> LandingRetention:
-    report = LandingRetention(cutoff=cutoff)
-    for stream in STREAMS:
-        stream_dir = layout.stream_dir(stream)
-        old_hours = sorted(
-            h for h in layout.landed_hours(stream) if h + timedelta(hours=1) <= cutoff
-        )
-        if not old_hours:
-            continue
-        loaded = loaded_files(con, stream, old_hours[0], cutoff)
-        for hour in old_hours:
-            files = layout.hour_files(stream, hour)
-            unloaded = [f for f in files if f.relative_to(stream_dir).as_posix() not in loaded]
-            if unloaded:
-                report.hours_kept_unloaded.append((stream, hour, len(unloaded)))
-                continue
-            # The marker goes first and durably: if we stop half way, the loader already knows
-            # the raw rows are the only full copy of this hour and will not reload from files.
-            folders = sorted({f.parent for f in files})
-            for folder in folders:
-                _write_durably(folder / RETIRED_MARKER)
-            for path in files:
-                report.bytes_deleted += path.stat().st_size
-                path.unlink()
-                report.files_deleted += 1
-            for folder in folders:
-                _fsync_dir(folder)
-            report.hours_retired.setdefault(stream, []).append(hour)
-    return report
-
-
-def _write_durably(path: Path) -> None:
-    with path.open("wb") as handle:
-        os.fsync(handle.fileno())
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class RetentionConfig(dg.Config):
@@ -112,8 +31,7 @@ class RetentionConfig(dg.Config):
     )
 
     def reference_time(self) -> datetime:
-        moment = datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC)
-        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+        return naive_utc(datetime.fromisoformat(self.as_of) if self.as_of else datetime.now(UTC))
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -15,13 +15,13 @@ from dagster_project.assets.raw import raw_asset_key, raw_assets
 from dagster_project.definitions import defs
 from dagster_project.partitions import hour_key
 from dagster_project.resources import WarehouseResource
-from dagster_project.retention import retire_loaded_landing_files
 from dagster_project.runner import QUIET_RUN_CONFIG
 from tests.dagster_project.dataset import event
 from tests.dagster_project.landing import land
 from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
 from warehouse.dbt import HOURLY_BUILD, run_dbt, window_vars
 from warehouse.duck import connect_pipeline
+from warehouse.landing_retention import retire_loaded_landing_files
 from warehouse.layout import PART_GLOB, RETIRED_MARKER, STREAMS, Layout, hour_of_dir
 from warehouse.raw_load import load_hour, load_landed
 
