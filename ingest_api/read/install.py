@@ -10,7 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ingest_api.read.health_watch import HealthWatcher
-from ingest_api.routers import events, export, persons, releases, sessions_read, stream
+from ingest_api.routers import (
+    events,
+    experiments,
+    export,
+    funnels,
+    persons,
+    releases,
+    sessions_read,
+    stream,
+)
 from ingest_api.stream_hub import hub
 from warehouse.layout import Layout
 from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
@@ -53,5 +62,5 @@ def install_read_api(app: FastAPI, layout: Layout) -> None:
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)
     app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
     # The stream route comes before sessions_read, whose /sessions/{session_id} would match it.
-    for module in (persons, events, export, releases, stream, sessions_read):
+    for module in (persons, events, export, experiments, funnels, releases, stream, sessions_read):
         app.include_router(module.router)
