@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Query
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
 UNITS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1),
@@ -45,7 +45,10 @@ def _bounded(text: str) -> str:
 
 def conversion_window(default: str) -> Any:
     """The ``Query`` of a conversion window parameter."""
-    return Query(pattern=PATTERN, description=f"{HELP}. Default `{default}`.")
+    return Query(description=f"{HELP}. Default `{default}`.")
 
 
-ConversionWindow = Annotated[str, BeforeValidator(_shaped), AfterValidator(_bounded)]
+# The pattern is declared for the OpenAPI; _shaped rejects what it does not match first.
+ConversionWindow = Annotated[
+    str, StringConstraints(pattern=PATTERN), BeforeValidator(_shaped), AfterValidator(_bounded)
+]

@@ -15,7 +15,6 @@ from ingest_api.read.insight_schemas import ExperimentResults
 from ingest_api.read.rendering import JsonResponse
 
 DEFAULT_WINDOW = "14 days"
-Name = Annotated[str, Query(min_length=1, max_length=200)]
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
 
