@@ -192,6 +192,21 @@ def test_funnel_persons_per_step(client: httpx.Client, params: dict, expected: l
 
 
 @pytest.mark.slow
+def test_a_funnel_reads_only_the_callers_org(
+    experiment_api: RunningApi, experiment_built: Built
+) -> None:
+    headers = Tenants.headers(experiment_built.tenants.key_b)
+    params = {"steps": list(FUNNEL_STEPS), "breakdown_flag": FLAG}
+    with httpx.Client(base_url=experiment_api.base_url, headers=headers, timeout=30) as org_b:
+        plain = org_b.get(FUNNEL, params={"steps": list(FUNNEL_STEPS)})
+        by_variant = org_b.get(FUNNEL, params=params)
+
+    # org B's one person was exposed but did none of the steps
+    assert [persons for _variant, _step, _event, persons, *_ in funnel_rows(plain)] == [0, 0, 0]
+    assert funnel_rows(by_variant) == []
+
+
+@pytest.mark.slow
 def test_a_funnel_with_nobody_in_it_still_lists_its_steps(client: httpx.Client) -> None:
     response = client.get(FUNNEL, params={"steps": ["viewed_pricing", "nothing_like_it"]})
 
