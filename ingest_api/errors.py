@@ -76,7 +76,9 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     detail = f"{len(errors)} invalid field(s)"
     if items:
         detail += f" in {len(items)} item(s)"
-    return error_response(status, f"{detail}; nothing was stored", errors)
+    if request.method not in ("GET", "HEAD"):  # a read stores nothing either way
+        detail += "; nothing was stored"
+    return error_response(status, detail, errors)
 
 
 async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> JSONResponse:

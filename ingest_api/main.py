@@ -7,7 +7,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
@@ -17,6 +17,7 @@ from ingest_api.errors import (
     on_validation_error,
 )
 from ingest_api.landing import LandingUnavailable, LandingWriter
+from ingest_api.query_parameters import known_query_parameters_only
 from ingest_api.read.install import install_read_api
 from ingest_api.routers import analytics, health, keys, posthog, sentry, sessions, track
 from warehouse.layout import Layout
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0",
         summary="Validates, authenticates and durably lands events, identities and sessions.",
         lifespan=lifespan,
+        dependencies=[Depends(known_query_parameters_only)],
     )
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, on_validation_error)

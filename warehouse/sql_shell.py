@@ -60,7 +60,7 @@ def attach_statements(layout: Layout, snapshot: int) -> str:
         f"SET extension_directory = '{extension_directory(layout)}';\n"
         f"{loads}\n"
         f"{lake.attach_sql(snapshot=snapshot, read_only=True)};\n"
-        f"USE {LAKE_ALIAS};"
+        f"USE {LAKE_ALIAS}.analytics;"
     )
 
 

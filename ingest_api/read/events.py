@@ -9,19 +9,27 @@ import base64
 import binascii
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import duckdb
 import orjson
-from fastapi import HTTPException
+from fastapi import HTTPException, Query
 
 from ingest_api.read.rendering import raw_json
 
 EVENT_FIELDS = (
-    "uuid", "event", "distinct_id", "person_id", "properties", "timestamp", "environment",
-    "project_id", "session_id", "device_id",
+    "uuid", "event", "event_display_name", "distinct_id", "person_id", "properties", "timestamp",
+    "environment", "project_id", "session_id", "device_id",
 )  # fmt: skip
 EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
+
+EventName = Annotated[
+    str | None,
+    Query(
+        description="The stored name (`purchase_completed`) or the name as sent"
+        " (`Purchase Completed`)."
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -35,7 +43,9 @@ class EventFilter:
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, params = ["org_id = $org"], {"org": self.org_id}
         if self.event_name is not None:
-            clauses.append("event = $event")
+            # The stored name, or the name as a compatibility SDK sent it (`Purchase Completed`,
+            # stored as `purchase_completed`).
+            clauses.append("(event = $event OR event_display_name = $event)")
             params["event"] = self.event_name
         if self.distinct_id is not None:
             clauses.append("distinct_id = $distinct_id")

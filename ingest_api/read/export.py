@@ -32,8 +32,8 @@ MEDIA_TYPES: dict[str, str] = {
 }
 BATCH_ROWS = 10_000
 COLUMNS = (
-    "uuid, event, distinct_id, person_id, properties::VARCHAR AS properties, timestamp,"
-    " environment, project_id, session_id, device_id, received_at"
+    "uuid, event, event_display_name, distinct_id, person_id, properties::VARCHAR AS properties,"
+    " timestamp, environment, project_id, session_id, device_id, received_at"
 )
 
 

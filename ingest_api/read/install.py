@@ -11,7 +11,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ingest_api.read.health_watch import HealthWatcher
-from ingest_api.routers import dashboard, events, export, persons, releases, sessions_read, stream
+from ingest_api.routers import (
+    dashboard,
+    events,
+    experiments,
+    export,
+    funnels,
+    persons,
+    releases,
+    sessions_read,
+    stream,
+)
 from ingest_api.stream_hub import hub
 from warehouse.layout import Layout
 from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
@@ -54,6 +64,7 @@ def install_read_api(app: FastAPI, layout: Layout) -> None:
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)
     app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
     # The stream route comes before sessions_read, whose /sessions/{session_id} would match it.
-    for module in (persons, events, export, releases, stream, sessions_read, dashboard):
+    routers = (persons, events, export, experiments, funnels, releases, stream, sessions_read)
+    for module in (*routers, dashboard):
         app.include_router(module.router)
     app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")

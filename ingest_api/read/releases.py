@@ -123,10 +123,21 @@ def health_trend(
     interval: TrendInterval,
     start: datetime | None,
     end: datetime | None,
+    environment: str | None = None,
+    release: str | None = None,
 ) -> dict[str, Any]:
-    """Crash-free rates of the project per hour, day or ISO week (buckets starting in the range)."""
+    """Crash-free rates of the project per hour, day or ISO week (buckets starting in the range),
+    of one environment and/or release when given: then from dbt's table macro
+    ``project_health_trend``, which computes the mart's numbers over only those rows."""
     clauses = ["org_id = $org", "project_id = $project", "grain = $grain"]
     params: dict[str, Any] = {"org": org_id, "project": project_id, "grain": interval}
+    source = "warehouse.analytics.release_health_trend"
+    if environment is not None or release is not None:
+        source = (
+            "warehouse.analytics.project_health_trend($org, $project, $grain,"
+            " environment_filter := $environment, release_filter := $release)"
+        )
+        params |= {"environment": environment or "", "release": release or ""}
     if start is not None:
         clauses.append("bucket_start >= $start")
         params["start"] = start
@@ -136,7 +147,7 @@ def health_trend(
     rows = cur.execute(
         f"""
         SELECT bucket_start, crash_free_session_rate, crash_free_user_rate, total_sessions
-        FROM warehouse.analytics.release_health_trend
+        FROM {source}
         WHERE {" AND ".join(clauses)}
         ORDER BY bucket_start
         """,

@@ -29,6 +29,10 @@ class PersonList(BaseModel):
 class Event(BaseModel):
     uuid: str
     event: str
+    event_display_name: str | None = Field(
+        description="The name as sent when it was not an event name (`Purchase Completed` for"
+        " `purchase_completed`); null otherwise."
+    )
     distinct_id: str | None
     person_id: str | None = Field(description="The person the distinct_id belongs to now.")
     properties: dict[str, Any] | None

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
-from ingest_api.read.events import EventFilter, list_events
+from ingest_api.read.events import EventFilter, EventName, list_events
 from ingest_api.read.rendering import JsonResponse
 from ingest_api.read.schemas import EventPage
 from ingest_api.read.timeutil import QueryTime, time_range
@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 @router.get("/events", response_model=EventPage)
 def events(
     reader: OrgScope,
-    event_name: str | None = None,
+    event_name: EventName = None,
     distinct_id: str | None = None,
     start_date: Annotated[QueryTime | None, Query(description="ISO 8601, inclusive.")] = None,
     end_date: Annotated[QueryTime | None, Query(description="ISO 8601, exclusive.")] = None,

@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
-from ingest_api.read.events import EventFilter
+from ingest_api.read.events import EventFilter, EventName
 from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
 from ingest_api.read.timeutil import QueryTime, time_range
 
@@ -26,7 +26,7 @@ def export(
     start_date: Annotated[QueryTime, Query(description="ISO 8601, inclusive.")],
     end_date: Annotated[QueryTime, Query(description="ISO 8601, exclusive.")],
     format: ExportFormat = "ndjson",
-    event_name: str | None = None,
+    event_name: EventName = None,
     distinct_id: str | None = None,
 ) -> StreamingResponse:
     """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""

@@ -63,9 +63,17 @@ def trend(
         QueryTime | None, Query(description="Buckets starting at or after.")
     ] = None,
     end_date: Annotated[QueryTime | None, Query(description="Buckets starting before.")] = None,
+    environment: Annotated[
+        str | None, Query(min_length=1, description="Only this environment's sessions.")
+    ] = None,
+    release: Annotated[
+        str | None, Query(min_length=1, description="Only this release's sessions.")
+    ] = None,
 ) -> JsonResponse:
     """Crash-free session and user rates of the project per hour, day or ISO week."""
     start, end = time_range(start_date, end_date)
     with reader.marts.cursor() as cur:
-        found = health_trend(cur, reader.org_id, reader.project_id, interval, start, end)
+        found = health_trend(
+            cur, reader.org_id, reader.project_id, interval, start, end, environment, release
+        )
     return JsonResponse(found)

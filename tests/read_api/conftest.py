@@ -18,6 +18,7 @@ import uvicorn
 
 from ingest_api.main import create_app
 from tests.read_api.dataset import land_dataset
+from tests.read_api.experiment_dataset import land_experiment
 from warehouse import dbt
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
@@ -96,6 +97,21 @@ def copy_of_built(built: Built, tmp_path: Path) -> Layout:
     return Layout(tmp_path / "data")
 
 
+@pytest.fixture(scope="session")
+def experiment_built(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The dataset plus an experiment and a funnel (``experiment_dataset.py``), built again on a
+    copy: the tests of the other routes keep their numbers."""
+    root = tmp_path_factory.mktemp("read_api_experiment")
+    shutil.copytree(built.layout.data_dir, root / "data")
+    layout = Layout(root / "data")
+    tenants = built.tenants
+    land_experiment(layout, tenants.org_a, tenants.project_a, tenants.org_b, tenants.project_b)
+    load_and_publish(
+        layout, lambda: dbt.build(layout, exclude=DBT_TESTS, target_path=root / "dbt-target")
+    )
+    return Built(layout, tenants)
+
+
 @dataclass
 class RunningApi:
     base_url: str
@@ -127,6 +143,13 @@ def start_api(layout: Layout) -> RunningApi:
 @pytest.fixture(scope="session")
 def api(built: Built) -> Iterator[RunningApi]:
     running = start_api(built.layout)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def experiment_api(experiment_built: Built) -> Iterator[RunningApi]:
+    running = start_api(experiment_built.layout)
     yield running
     running.stop()
 

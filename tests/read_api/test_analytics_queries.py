@@ -98,6 +98,7 @@ def _expected_event(event, org: str, project: int) -> dict:
     return {
         "uuid": f"{org}-{event.uuid}",
         "event": event.event,
+        "event_display_name": None,  # all sent with native names
         "distinct_id": event.distinct_id,
         "person_id": person_uuid(org, person_of[event.distinct_id]),
         "properties": event.properties,
@@ -192,6 +193,7 @@ def test_export_ndjson_streams_the_range_oldest_first(client_a: httpx.Client, bu
     assert alice_checkout == {
         "uuid": f"{org}-e3",
         "event": "checkout_completed",
+        "event_display_name": None,
         "distinct_id": "alice",
         "person_id": person_uuid(org, "anon-1"),
         "properties": {"currency": "EUR", "amount": 42},

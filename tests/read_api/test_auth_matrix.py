@@ -22,9 +22,15 @@ pytestmark = pytest.mark.slow
 
 # Values for the path parameters of org A's routes, each naming something org A has. A new path
 # parameter needs a value here; until it has one the test fails, it does not skip the route.
-PATH_VALUES = {"distinct_id": "anon-1", "version": "1.2.3", "session_id": "s123-0000"}
+PATH_VALUES = {
+    "distinct_id": "anon-1",
+    "version": "1.2.3",
+    "session_id": "s123-0000",
+    "flag_key": "new-checkout",
+}
 REQUIRED_QUERY = {
     "/api/analytics/export": {"start_date": "2026-11-01", "end_date": "2026-12-01"},
+    "/api/analytics/funnel": {"steps": ["$pageview", "checkout_completed"]},
 }
 CREDENTIALS = (
     "none",
@@ -96,7 +102,8 @@ def test_every_read_route_answers_every_credential_as_it_must(
         *(person_uuid(tenants.org_a, distinct_id) for distinct_id in ORG_A_ONLY_IDS),
     ]
     paths = read_routes(api.server.config.app)
-    assert len(paths) >= 11  # persons: 2, events, export, releases: 2, trend, sessions: 3, keys/me
+    # persons: 2, events, export, experiments, funnel, releases: 2, trend, sessions: 3, keys/me
+    assert len(paths) >= 13
     mismatches, leaks = [], []
     with httpx.Client(base_url=api.base_url, timeout=30) as client:
         for path in paths:

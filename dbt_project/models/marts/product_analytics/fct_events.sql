@@ -1,12 +1,14 @@
-{#- Of several copies of an event the earliest received is kept; any match updates person_id. -#}
+{#- Of several copies of an event the earliest received is kept; any match updates person_id. A
+    warehouse built before a column was added gets it (null in the rows stored before). -#}
 {{
     config(
         materialized='incremental',
         incremental_strategy='merge',
         unique_key=['org_id', 'uuid'],
+        on_schema_change='append_new_columns',
         merge_update_set_expressions=earliest_copy_wins(
-            ['project_id', 'environment', 'event', 'distinct_id', 'properties', 'timestamp',
-             'received_at', 'session_id', 'device_id'],
+            ['project_id', 'environment', 'event', 'event_display_name', 'distinct_id',
+             'properties', 'timestamp', 'received_at', 'session_id', 'device_id'],
             always=['person_id'],
         ),
     )
@@ -30,6 +32,7 @@ window_events as (
         project_id,
         environment,
         event,
+        event_display_name,
         distinct_id,
         properties,
         "timestamp",
@@ -45,12 +48,16 @@ window_events as (
 {% if is_incremental() %}
 restitched_events as (
 
+    -- Stored rows: the merge takes only their new person_id (earliest_copy_wins keeps the stored
+    -- columns of a copy received no earlier), so event_display_name is a placeholder here, read
+    -- as null so that a warehouse built before that column existed merges too.
     select
         uuid,
         org_id,
         project_id,
         environment,
         event,
+        null::varchar as event_display_name,
         distinct_id,
         properties,
         "timestamp",
@@ -98,6 +105,7 @@ final as (
         earliest_copies.project_id,
         earliest_copies.environment,
         earliest_copies.event,
+        earliest_copies.event_display_name,
         earliest_copies.distinct_id,
         coalesce(
             identities.person_id,
