@@ -38,7 +38,7 @@ import httpx
 import orjson
 from fastapi import FastAPI, Request, Response
 
-from ingest_api.schemas import BatchRequest
+from ingest_api.ingest.schemas import BatchRequest
 from warehouse.layout import Layout
 from warehouse.registry import Registry
 

@@ -1,6 +1,6 @@
 """API-key authentication. A key is read from ``Authorization: Bearer``, ``X-API-Key``, or the
 body: its ``api_key`` / ``token`` field, where PostHog clients put it (the PostHog routes also
-read it from the events, see :mod:`ingest_api.routers.posthog`). Reading the body's key is the
+read it from the events, see :mod:`ingest_api.ingest.routes.posthog`). Reading the body's key is the
 body parser's job: it leaves the key in ``request.state.key_in_body``.
 
 Missing, unknown and revoked keys are 401; a write key on a read route is 403. Both key kinds may

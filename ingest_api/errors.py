@@ -12,9 +12,9 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ingest_api.landing import LandingUnavailable
-from ingest_api.routing import is_json, media_type
-from ingest_api.schemas import (
+from ingest_api.ingest.landing import LandingUnavailable
+from ingest_api.ingest.routing import is_json, media_type
+from ingest_api.ingest.schemas import (
     NAME_RULE,
     NATIVE_EVENT_PATTERN,
     PROPERTIES_TOO_LARGE,
@@ -25,6 +25,7 @@ from ingest_api.schemas import (
     ErrorBody,
     FieldError,
 )
+from warehouse.published import CatalogUnavailable, NoSnapshotError
 from warehouse.registry import RegistryUnavailable
 
 
@@ -90,3 +91,15 @@ async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> J
 async def on_registry_unavailable(request: Request, exc: RegistryUnavailable) -> JSONResponse:
     # No key can be checked: nothing is stored and nothing is read.
     return error_response(503, f"{exc}; retry", headers={"Retry-After": "10"})
+
+
+async def on_no_snapshot(request: Request, exc: NoSnapshotError) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
+
+
+async def on_catalog_unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:
+    return JSONResponse(
+        {"detail": f"{exc}; the warehouse cannot be read right now, retry"},
+        status_code=503,
+        headers={"Retry-After": "10"},
+    )

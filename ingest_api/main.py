@@ -1,5 +1,6 @@
-"""The ingest API application: ``create_app()`` composes routers, error handlers and the
-long-lived resources (key registry, landing writer) that live for the app's lifespan."""
+"""The Loom API: ``create_app()`` composes the ingest routes (``ingest/``) and the read routes
+(``read/``), their error handlers, and the long-lived resources that live for the app's lifespan:
+the key registry, the landing writer and the published marts."""
 
 from __future__ import annotations
 
@@ -11,16 +12,22 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
+import ingest_api.ingest.routes
+import ingest_api.read.routes
 from ingest_api.errors import (
+    on_catalog_unavailable,
     on_landing_unavailable,
+    on_no_snapshot,
     on_registry_unavailable,
     on_validation_error,
 )
-from ingest_api.landing import LandingUnavailable, LandingWriter
+from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
 from ingest_api.query_parameters import known_query_parameters_only
-from ingest_api.read.install import install_read_api
-from ingest_api.routers import analytics, health, keys, posthog, sentry, sessions, track
+from ingest_api.read.health_watch import HealthWatcher
+from ingest_api.read.routes import dashboard
+from ingest_api.stream_hub import hub
 from warehouse.layout import Layout
+from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
 from warehouse.registry import Registry, RegistryUnavailable
 from warehouse.settings import Settings, get_settings
 
@@ -36,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             layout, flush_interval=settings.async_flush_interval_seconds
         )
         await app.state.writer.start()
+        app.state.marts.start()  # follow new publishes while the app runs
         # Everything loaded so far (FastAPI, pydantic, the app) lives as long as the process:
         # move it out of the collector's way, so full collections scan only request garbage
         # instead of stalling a request for tens of milliseconds.
@@ -45,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.writer.close()  # shutdown flushes everything queued
             app.state.registry.close()
+            app.state.marts.close()
             # Frozen objects are never collected: give DuckDB's Python objects back to the
             # collector so they are freed before the interpreter exits (else nanobind reports
             # them as leaked on every shutdown).
@@ -52,16 +61,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.collect()
 
     app = FastAPI(
-        title="Loom ingest API",
+        title="Loom API",
         version="1.0",
-        summary="Validates, authenticates and durably lands events, identities and sessions.",
+        summary=(
+            "Validates, authenticates and durably lands events, identities and sessions; serves "
+            "persons, events, release health and sessions from the published marts."
+        ),
         lifespan=lifespan,
         dependencies=[Depends(known_query_parameters_only)],
     )
     app.state.settings = settings
+    # Opened on the first read, then switched to each newer published snapshot.
+    app.state.marts = PublishedMarts(layout)
+    app.state.health_watcher = HealthWatcher(app.state.marts, hub)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(LandingUnavailable, on_landing_unavailable)
     app.add_exception_handler(RegistryUnavailable, on_registry_unavailable)
+    app.add_exception_handler(NoSnapshotError, on_no_snapshot)
+    app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
     # Browsers call the API from any site (posthog-js on a customer's pages). Keys travel in
     # headers or bodies, never in cookies, so an origin gains nothing a key would not give it.
     app.add_middleware(
@@ -70,7 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Sentry-Auth"],
     )
-    for module in (analytics, track, posthog, sentry, sessions, keys, health):
-        app.include_router(module.router)
-    install_read_api(app, layout)  # read routes over the published marts (issue 6)
+    app.include_router(ingest_api.ingest.routes.api_router)
+    app.include_router(ingest_api.read.routes.api_router)
+    app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")
     return app

@@ -1,15 +1,15 @@
 """The read API: queries over the published marts (see :mod:`warehouse.published`).
 
-Routers (``ingest_api/routers/{persons,events,export,releases,sessions_read,stream}.py``) stay
-thin; the SQL lives in plain functions here that take a DuckDB cursor on the current snapshot and
-the caller's org (and project), so every query is scoped by construction.
+Routes (``routes/``) stay thin; the SQL lives in plain functions here that take a DuckDB cursor
+on the current snapshot and the caller's org (and project), so every query is scoped by
+construction.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ingest_api.schemas import ErrorBody
+from ingest_api.ingest.schemas import ErrorBody
 
 # "4XX" replaces FastAPI's default 422 entry: bad parameters are answered 400 in the ErrorBody
 # shape, naming the field (the ingest API's validation handler).

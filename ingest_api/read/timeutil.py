@@ -11,7 +11,7 @@ from fastapi import HTTPException
 from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
-from ingest_api.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
+from ingest_api.ingest.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
 
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2200, 1, 1)

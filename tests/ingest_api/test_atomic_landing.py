@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest_api.landing import Chunk, LandingUnavailable, LandingWriter, Target
+from ingest_api.ingest.landing import Chunk, LandingUnavailable, LandingWriter, Target
 from tests.ingest_api.conftest import Api, ServerProcess, Tenant, free_port, landed
 from warehouse.layout import STREAMS, Layout
 from warehouse.registry import Registry

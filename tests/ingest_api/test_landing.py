@@ -12,15 +12,15 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from ingest_api.landing import (
+from ingest_api.ingest.landing import (
     Chunk,
     LandingUnavailable,
     LandingWriter,
     Target,
     remove_leftover_temp_files,
 )
-from ingest_api.records import Receipt, Records
-from ingest_api.schemas import CaptureEvent, SessionEnd, SessionStart
+from ingest_api.ingest.records import Receipt, Records
+from ingest_api.ingest.schemas import CaptureEvent, SessionEnd, SessionStart
 from tests.ingest_api.conftest import landed
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout

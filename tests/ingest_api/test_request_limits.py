@@ -17,9 +17,9 @@ import orjson
 import pytest
 from fastapi.routing import iter_route_contexts
 
+from ingest_api.ingest.routing import IngestRoute
+from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 from ingest_api.main import create_app
-from ingest_api.routing import IngestRoute
-from ingest_api.schemas import MAX_BATCH_ITEMS
 from tests.ingest_api.conftest import Api, ServerProcess, Tenant, landed
 from warehouse.layout import Layout
 from warehouse.registry import Registry

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest_api.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 from tests.ingest_api.conftest import Api, Tenant, landed
 from tests.ingest_api.sentry_app import dsn, run_script, run_wsgi
 from warehouse.registry import Registry

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from ingest_api.records import iso
+from ingest_api.ingest.records import iso
 from tests.ingest_api.conftest import Api, Tenant, landed
 
 EVENT = {"event": "signed_up", "distinct_id": "user_1", "properties": {"plan": "pro"}}

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ingest_api.read.experiments import probability_to_be_best
-from ingest_api.read.insight_schemas import ExperimentResults, FunnelResults
+from ingest_api.read.schemas import ExperimentResults, FunnelResults
 from tests.read_api.conftest import Built, RunningApi, Tenants
 from tests.read_api.experiment_dataset import FLAG, FUNNEL_STEPS, GOAL_DISPLAY_NAME, GOAL_EVENT
 from tests.read_api.test_analyst_sql import loom_sql

@@ -12,7 +12,7 @@ import pytest
 
 from ingest_api.read.health_watch import health_changes
 from ingest_api.read.releases import ReleaseKey
-from ingest_api.routers import stream as stream_router
+from ingest_api.read.routes import stream as stream_router
 from ingest_api.stream_hub import StreamEvent, StreamHub, hub
 from tests.read_api.conftest import Built, RunningApi, Tenants
 from tests.read_api.sse import SseReader

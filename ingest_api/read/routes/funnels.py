@@ -12,8 +12,8 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.conversion_window import ConversionWindow, conversion_window, window_length
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.funnels import funnel
-from ingest_api.read.insight_schemas import FunnelResults
 from ingest_api.read.rendering import JsonResponse
+from ingest_api.read.schemas import FunnelResults
 from ingest_api.read.timeutil import QueryTime, time_range
 
 MIN_STEPS, MAX_STEPS = 2, 10

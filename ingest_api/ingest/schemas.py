@@ -448,7 +448,7 @@ class SessionEnd(Native, KeyInBody):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sentry session envelopes (ingest_api/routers/sentry.py). Fields Loom does not store are ignored,
+# Sentry session envelopes (ingest_api/ingest/routes/sentry.py). Fields Loom does not store are ignored,
 # as Sentry's own ingestion does.
 
 # Relay (Sentry's ingestion) treats a nil UUID as "no distinct id"; so does Loom.

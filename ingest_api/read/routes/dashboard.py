@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "read" / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 ASSETS_PATH = "/dashboard/assets"
 # Only the page's own origin: the page loads nothing from elsewhere and sends its key nowhere else.
 # Inline styles are allowed because uPlot sizes its elements with them.

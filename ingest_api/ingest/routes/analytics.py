@@ -7,12 +7,12 @@ from typing import Annotated
 
 from fastapi import Body, Response
 
-from ingest_api.deps import DurableByDefault, RequestReceipt, Writer
-from ingest_api.records import Receipt, Records
-from ingest_api.routers import ingest_router
-from ingest_api.routers.common import accepted, land, record_and_land
-from ingest_api.routing import Events, EventsIn
-from ingest_api.schemas import (
+from ingest_api.ingest import ingest_router
+from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
+from ingest_api.ingest.records import Receipt, Records
+from ingest_api.ingest.routes.common import accepted, land, record_and_land
+from ingest_api.ingest.routing import Events, EventsIn
+from ingest_api.ingest.schemas import (
     Ack,
     AliasRequest,
     BatchRequest,

@@ -19,8 +19,8 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, QueryParams
 
-from ingest_api.routing import gunzip
-from ingest_api.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.routing import gunzip
+from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 
 SESSION_ITEM_TYPES = frozenset({"session", "sessions"})
 ENCODINGS = "gzip, br or none"

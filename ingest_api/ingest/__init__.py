@@ -1,4 +1,6 @@
-"""One thin router per resource; the logic they call lives in plain functions and models."""
+"""The ingest API: routes that validate, authenticate and durably land events, identities and
+sessions (``routes/``), the parsing and validation behind them (``routing.py``, ``schemas.py``)
+and the landing writer (``landing.py``)."""
 
 from __future__ import annotations
 
@@ -6,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ingest_api.routing import IngestRoute
-from ingest_api.schemas import ErrorBody
+from ingest_api.ingest.routing import IngestRoute
+from ingest_api.ingest.schemas import ErrorBody
 
 # Declaring "4XX" replaces FastAPI's default 422 entry: this API answers validation errors with
 # 400 (413 for oversized properties) in the ErrorBody shape.

@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from fastapi import Response
 
-from ingest_api.landing import LandingWriter
-from ingest_api.records import Receipt, Records
+from ingest_api.ingest.landing import LandingWriter
+from ingest_api.ingest.records import Receipt, Records
 
 T = TypeVar("T")
 

@@ -31,8 +31,8 @@ from uuid import UUID
 import orjson
 from pydantic import SecretStr
 
-from ingest_api.landing import Chunk, Target
-from ingest_api.schemas import (
+from ingest_api.ingest.landing import Chunk, Target
+from ingest_api.ingest.schemas import (
     IDENTITY_EVENTS,
     LINKED_ID,
     AliasRequest,

@@ -12,7 +12,7 @@
    handler (:class:`Events`), which serializes it before the next is parsed. So a request needs
    the memory of its largest event, not of all of them. A route whose body is one object gets it
    validated whole: it is no larger than one event may be. (The PostHog routes do the same in
-   :mod:`ingest_api.routers.posthog`.)
+   :mod:`ingest_api.ingest.routes.posthog`.)
 
 Big bodies are split, parsed and validated in a worker thread, one event per call into C, so
 the event loop (``/healthz``, other requests) keeps running while they are.
@@ -47,7 +47,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope
 
 from ingest_api.auth import authenticate, key_in
-from ingest_api.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 
 if TYPE_CHECKING:
     from fastapi._compat import ModelField

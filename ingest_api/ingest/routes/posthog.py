@@ -2,7 +2,8 @@
 new host.
 
 ``/batch/``, ``/capture/``, ``/e/`` and ``/i/v0/e/`` each take one event, ``{"batch": [...]}`` or
-an array of events, in whatever encoding PostHog's SDKs use (:func:`ingest_api.routing.decode`).
+an array of events, in whatever encoding PostHog's SDKs use
+(:func:`ingest_api.ingest.routing.decode`).
 The key is a header, the body's ``api_key`` / ``token``, or the one every event carries in
 ``properties.token``, as posthog-js sends it.
 
@@ -26,11 +27,11 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers, QueryParams
 
 from ingest_api.auth import key_from_headers, key_in
-from ingest_api.deps import DurableByDefault, RequestReceipt, Writer
-from ingest_api.records import Receipt, Records
-from ingest_api.routers import ingest_router
-from ingest_api.routers.common import land
-from ingest_api.routing import (
+from ingest_api.ingest import ingest_router
+from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
+from ingest_api.ingest.records import Receipt, Records
+from ingest_api.ingest.routes.common import land
+from ingest_api.ingest.routing import (
     GZIP_MAGIC,
     IngestRequest,
     IngestRoute,
@@ -43,7 +44,7 @@ from ingest_api.routing import (
     media_type,
     parse_json,
 )
-from ingest_api.schemas import PostHogAck, PostHogBody, PostHogEvent
+from ingest_api.ingest.schemas import PostHogAck, PostHogBody, PostHogEvent
 
 PATHS = ("/batch/", "/capture/", "/e/", "/i/v0/e/")
 FORM = "application/x-www-form-urlencoded"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
-from ingest_api.deps import Writer
+from ingest_api.ingest.deps import Writer
 
 router = APIRouter(tags=["health"])
 

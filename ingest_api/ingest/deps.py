@@ -9,8 +9,8 @@ from anyio import to_thread
 from fastapi import Depends, Query, Request
 
 from ingest_api.auth import authenticate, authenticate_reader
-from ingest_api.landing import LandingWriter
-from ingest_api.records import Receipt, digest
+from ingest_api.ingest.landing import LandingWriter
+from ingest_api.ingest.records import Receipt, digest
 from warehouse.registry import ApiKey
 
 # Dependencies are ``async def`` so FastAPI calls them on the event loop, not in a thread pool.

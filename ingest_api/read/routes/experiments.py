@@ -11,8 +11,8 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.conversion_window import ConversionWindow, conversion_window, window_length
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.experiments import experiment_results
-from ingest_api.read.insight_schemas import ExperimentResults
 from ingest_api.read.rendering import JsonResponse
+from ingest_api.read.schemas import ExperimentResults
 
 DEFAULT_WINDOW = "14 days"
 

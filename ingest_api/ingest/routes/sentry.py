@@ -26,14 +26,13 @@ from fastapi import Depends, HTTPException, Path, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from ingest_api import deps
 from ingest_api.auth import check_key, key_from_headers
-from ingest_api.deps import DurableByDefault, Writer
-from ingest_api.envelopes import Item, decode_envelope, invalid, split_envelope
-from ingest_api.records import Receipt, Records
-from ingest_api.routers import ingest_router
-from ingest_api.routers.common import accepted, land
-from ingest_api.routing import (
+from ingest_api.ingest import deps, ingest_router
+from ingest_api.ingest.deps import DurableByDefault, Writer
+from ingest_api.ingest.envelopes import Item, decode_envelope, invalid, split_envelope
+from ingest_api.ingest.records import Receipt, Records
+from ingest_api.ingest.routes.common import accepted, land
+from ingest_api.ingest.routing import (
     IngestRequest,
     IngestRoute,
     InvalidJson,
@@ -41,7 +40,7 @@ from ingest_api.routing import (
     max_event_bytes,
     parse_json,
 )
-from ingest_api.schemas import (
+from ingest_api.ingest.schemas import (
     BIGINT_MAX,
     MAX_BATCH_ITEMS,
     Ack,

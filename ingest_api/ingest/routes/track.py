@@ -6,12 +6,12 @@ from typing import Annotated
 
 from fastapi import Body, Response
 
-from ingest_api.deps import AsyncByDefault, RequestReceipt, Writer
-from ingest_api.records import Records
-from ingest_api.routers import ingest_router
-from ingest_api.routers.common import land
-from ingest_api.routing import Events, EventsIn
-from ingest_api.schemas import Ack, TrackBody, TrackEvent
+from ingest_api.ingest import ingest_router
+from ingest_api.ingest.deps import AsyncByDefault, RequestReceipt, Writer
+from ingest_api.ingest.records import Records
+from ingest_api.ingest.routes.common import land
+from ingest_api.ingest.routing import Events, EventsIn
+from ingest_api.ingest.schemas import Ack, TrackBody, TrackEvent
 
 router = ingest_router(tags=["compatibility"])
 # Validated and landed one event at a time: an array needs the memory of its largest event.
