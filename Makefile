@@ -40,7 +40,7 @@ postgresql:
 # The posthog-js browser test loads the SDK releases its lockfile pins (and playwright-core to
 # drive chromium, which the dashboard test uses too) from npm. Install them when they are
 # missing or the lockfile changed; without npm those tests skip and say why, the rest still runs.
-BROWSER_TEST := tests/ingest_api/browser
+BROWSER_TEST := tests/ingest_api/utils/browser
 posthog-js: $(BROWSER_TEST)/node_modules/.package-lock.json
 
 $(BROWSER_TEST)/node_modules/.package-lock.json: $(BROWSER_TEST)/package-lock.json

@@ -448,8 +448,8 @@ class SessionEnd(Native, KeyInBody):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sentry session envelopes (ingest_api/ingest/routes/sentry.py). Fields Loom does not store are ignored,
-# as Sentry's own ingestion does.
+# Sentry session envelopes (ingest_api/ingest/routes/sentry.py). Fields Loom does not store are
+# ignored, as Sentry's own ingestion does.
 
 # Relay (Sentry's ingestion) treats a nil UUID as "no distinct id"; so does Loom.
 NIL_DISTINCT_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0" * 32})

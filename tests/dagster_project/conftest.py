@@ -4,29 +4,19 @@ pipeline tests and the UI test both read it)."""
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
 
 import pytest
 from click.testing import CliRunner
 
 from dagster_project.cli import run
-from tests.dagster_project.dataset import H1, H2, land_hour_1, land_hour_2
-from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
-
-
-@dataclass
-class InOrder:
-    warehouse: TestWarehouse
-    first_runs: list
-    after_h1: dict
-    after_h1_again: dict
-    after_h2: dict
-    loom_run_output: str
+from tests.dagster_project.utils.dataset import H1, H2, land_hour_1, land_hour_2
+from tests.dagster_project.utils.in_order import InOrder
+from tests.dagster_project.utils.pipeline import PipelineWarehouse, loom_data_dir
 
 
 @pytest.fixture(scope="session")
 def in_order(tmp_path_factory: pytest.TempPathFactory) -> InOrder:
-    warehouse = TestWarehouse.create(tmp_path_factory.mktemp("in_order") / "data")
+    warehouse = PipelineWarehouse.create(tmp_path_factory.mktemp("in_order") / "data")
     land_hour_1(warehouse.layout)
     land_hour_2(warehouse.layout)
     first_runs = warehouse.run(H1)

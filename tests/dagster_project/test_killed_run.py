@@ -21,10 +21,10 @@ from click.testing import CliRunner
 from dagster_project.cli import run
 from dagster_project.instance import warehouse_instance
 from dagster_project.runner import materialize_hours
-from tests.dagster_project.conftest import InOrder
-from tests.dagster_project.dataset import H1, H2, land_hour_1, land_hour_2
-from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
-from tests.processes import children, command_line
+from tests.dagster_project.utils.dataset import H1, H2, land_hour_1, land_hour_2
+from tests.dagster_project.utils.in_order import InOrder
+from tests.dagster_project.utils.pipeline import PipelineWarehouse, loom_data_dir
+from tests.utils.processes import children, command_line
 from warehouse.layout import Layout
 from warehouse.published import published_snapshot_id
 
@@ -47,7 +47,7 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str) -> T:
 
 def published_marts(layout: Layout) -> dict[str, list[dict]]:
     snapshot = published_snapshot_id(layout)
-    return TestWarehouse(layout, dg.DagsterInstance.ephemeral()).marts(snapshot=snapshot)
+    return PipelineWarehouse(layout, dg.DagsterInstance.ephemeral()).marts(snapshot=snapshot)
 
 
 def test_a_killed_run_leaves_no_dbt_behind_and_the_next_run_frees_its_slot(

@@ -19,15 +19,15 @@ from dagster_project.project import dbt_project
 from dagster_project.resources import WarehouseResource
 from dagster_project.runner import QUIET_RUN_CONFIG
 from dagster_project.sensors import late_landing_files_sensor
-from tests.dagster_project.conftest import InOrder
-from tests.dagster_project.dataset import (
+from tests.dagster_project.utils.dataset import (
     H1,
     H2,
     land_hour_1,
     land_hour_2,
     land_late_file_for_hour_1,
 )
-from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
+from tests.dagster_project.utils.in_order import InOrder
+from tests.dagster_project.utils.pipeline import PipelineWarehouse, loom_data_dir
 from warehouse.dbt import person_uuid
 from warehouse.duck import connect_reader
 from warehouse.published import latest_published
@@ -207,13 +207,13 @@ def test_each_run_publishes_the_snapshot_readers_attach(in_order: InOrder) -> No
 
 @dataclass
 class OutOfOrder:
-    warehouse: TestWarehouse
+    warehouse: PipelineWarehouse
     marts: dict
 
 
 @pytest.fixture(scope="module")
 def out_of_order(tmp_path_factory: pytest.TempPathFactory) -> OutOfOrder:
-    warehouse = TestWarehouse.create(tmp_path_factory.mktemp("out_of_order") / "data")
+    warehouse = PipelineWarehouse.create(tmp_path_factory.mktemp("out_of_order") / "data")
     land_hour_1(warehouse.layout)
     land_hour_2(warehouse.layout)
     warehouse.run(H2, H1)

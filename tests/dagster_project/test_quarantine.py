@@ -12,9 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.dagster_project.dataset import H1, event, session_end, session_start
-from tests.dagster_project.landing import land, record
-from tests.dagster_project.pipeline import TestWarehouse
+from tests.dagster_project.utils.dataset import H1, event, session_end, session_start
+from tests.dagster_project.utils.landing import land, record
+from tests.dagster_project.utils.pipeline import PipelineWarehouse
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +37,7 @@ def replace_file(path: Path, content: bytes) -> None:
 
 
 def test_poison_records_are_quarantined_and_the_rest_of_the_hour_loads(tmp_path: Path) -> None:
-    warehouse = TestWarehouse.create(tmp_path / "data")
+    warehouse = PipelineWarehouse.create(tmp_path / "data")
     layout = warehouse.layout
     good_start = session_start("a-ok", "user-a", "app@2.0", AT)
     huge_errors = {**session_end("a-ok", "errored", AT + timedelta(minutes=5), AT)}
@@ -124,7 +124,7 @@ def test_poison_records_are_quarantined_and_the_rest_of_the_hour_loads(tmp_path:
 
 def test_a_record_missing_its_org_is_quarantined_not_loaded(tmp_path: Path) -> None:
     """A hand-written file can break the contract in ways the API never would."""
-    warehouse = TestWarehouse.create(tmp_path / "data")
+    warehouse = PipelineWarehouse.create(tmp_path / "data")
     orphan = record("events", uuid="x1", received_at=AT, event="signed_up", distinct_id="u")
     (path,) = land(warehouse.layout, "events", [event("ok", "org_a", "u", "signed_up", AT, AT)])
     path.write_bytes(path.read_bytes() + lines(orphan))

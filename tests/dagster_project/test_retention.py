@@ -16,9 +16,9 @@ from dagster_project.definitions import defs
 from dagster_project.partitions import hour_key
 from dagster_project.resources import WarehouseResource
 from dagster_project.runner import QUIET_RUN_CONFIG
-from tests.dagster_project.dataset import event
-from tests.dagster_project.landing import land
-from tests.dagster_project.pipeline import TestWarehouse, loom_data_dir
+from tests.dagster_project.utils.dataset import event
+from tests.dagster_project.utils.landing import land
+from tests.dagster_project.utils.pipeline import PipelineWarehouse, loom_data_dir
 from warehouse.dbt import HOURLY_BUILD, run_dbt, window_vars
 from warehouse.duck import connect_pipeline
 from warehouse.landing_retention import retire_loaded_landing_files
@@ -35,7 +35,7 @@ LANDING_CUTOFF = AS_OF - timedelta(days=7)  # hours that ended by then are old e
 OLD_WINDOW = (START, START + timedelta(days=10))  # entirely before the session cutoff
 
 
-def landing_files(warehouse: TestWarehouse) -> set[tuple[str, datetime, str]]:
+def landing_files(warehouse: PipelineWarehouse) -> set[tuple[str, datetime, str]]:
     return {
         (stream, hour_of_dir(path.parent), path.name)
         for stream in STREAMS
@@ -44,7 +44,7 @@ def landing_files(warehouse: TestWarehouse) -> set[tuple[str, datetime, str]]:
 
 
 def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> None:
-    warehouse = TestWarehouse.create(tmp_path / "data")
+    warehouse = PipelineWarehouse.create(tmp_path / "data")
     generate(
         warehouse.layout, events=120, sessions=120, days=DAYS, start=START, seed=5, progress=False
     )
@@ -118,7 +118,7 @@ def _output_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict:
     return {key: value.value for key, value in event.step_output_data.metadata.items()}
 
 
-def _orgs(warehouse: TestWarehouse) -> list[str]:
+def _orgs(warehouse: PipelineWarehouse) -> list[str]:
     folder = warehouse.layout.stream_dir("sessions")
     return [path.name.removeprefix("org_id=") for path in folder.glob("org_id=*")]
 

@@ -35,9 +35,10 @@ import uvicorn
 
 from ingest_api.main import create_app
 from ingest_api.server import uvicorn_config
-from tests.dagster_project.pipeline import TestWarehouse
-from tests.ingest_api.conftest import free_port, wait_healthy
-from tests.ingest_api.sentry_app import dsn, run_script, run_wsgi
+from tests.dagster_project.utils.pipeline import PipelineWarehouse
+from tests.ingest_api.ingest.utils.sentry_app import dsn, run_script, run_wsgi
+from tests.ingest_api.ingest.utils.server import wait_healthy
+from tests.utils.network import free_port
 from warehouse.layout import STREAMS
 from warehouse.registry import Registry
 from warehouse.settings import Settings
@@ -61,7 +62,7 @@ MIXED = (7, 1, 3, 1, 85.71, 66.67, 14.29, 43.75, "growing")
 
 @dataclass(frozen=True)
 class Reported:
-    warehouse: TestWarehouse
+    warehouse: PipelineWarehouse
     client: httpx.Client  # the running API, with an rw key
     project_id: int
 
@@ -82,7 +83,7 @@ def _native_session(client: httpx.Client, session_id: str, user: str, status: st
 
 @pytest.fixture(scope="module")
 def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reported]:
-    warehouse = TestWarehouse.create(tmp_path_factory.mktemp("sentry") / "data")
+    warehouse = PipelineWarehouse.create(tmp_path_factory.mktemp("sentry") / "data")
     settings = Settings(data_dir=warehouse.layout.data_dir, port=free_port())
     server = uvicorn.Server(uvicorn_config(settings, app=create_app(settings), log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

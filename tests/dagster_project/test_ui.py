@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,7 +23,8 @@ import pytest
 
 from dagster_project.partitions import hour_key
 from dagster_project.service import dagster_service
-from tests.dagster_project.conftest import InOrder
+from tests.dagster_project.utils.in_order import InOrder
+from tests.utils.network import free_port
 from warehouse.layout import floor_hour
 from warehouse.settings import Settings, get_settings
 
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.slow
 CHROMIUM = "/usr/bin/chromium"
 README_SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dagster-asset-graph.png"
 STARTUP_TIMEOUT_S = 180
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -8,44 +8,14 @@ All invocations share one dbt target directory, so the project is parsed once pe
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
-from tests.dbt_project import scenario
+from tests.dbt_project.utils import scenario
 from warehouse import dbt
-from warehouse.duck import connect_reader
 from warehouse.layout import Layout
 from warehouse.raw_load import load_landed
-
-
-def query(layout: Layout, sql: str, parameters: list | None = None) -> list[tuple]:
-    with connect_reader(layout) as con:
-        return con.execute(sql, parameters or []).fetchall()
-
-
-def query_dicts(layout: Layout, sql: str, parameters: list | None = None) -> list[dict]:
-    with connect_reader(layout) as con:
-        cursor = con.execute(sql, parameters or [])
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def marts(layout: Layout) -> dict[str, list[str]]:
-    """Every analytics table and view as sorted row reprs, to compare two warehouses exactly."""
-    with connect_reader(layout) as con:
-        names = [
-            name
-            for (name,) in con.execute(
-                "select table_name from information_schema.tables where table_catalog ="
-                " 'warehouse' and table_schema = 'analytics' order by table_name"
-            ).fetchall()
-        ]
-        return {
-            name: sorted(map(repr, con.execute(f"select * from analytics.{name}").fetchall()))
-            for name in names
-        }
 
 
 @pytest.fixture(scope="session")
@@ -73,9 +43,3 @@ def built(scenario_layout_factory, dbt_target: Path) -> Iterator[Layout]:
     layout = scenario_layout_factory("built")
     dbt.build(layout, target_path=dbt_target)
     yield layout
-
-
-def run_window(
-    layout: Layout, window: tuple[datetime, datetime], target: Path, command: str = "run"
-) -> None:
-    dbt.run_dbt([command], layout=layout, vars=dbt.window_vars(*window), target_path=target)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from bench.generate import write_records
-from tests.dbt_project import scenario
-from tests.dbt_project.conftest import marts, query, run_window
+from tests.dbt_project.utils import scenario
+from tests.dbt_project.utils.warehouse import marts, query, run_window
 from warehouse import dbt
 from warehouse.dbt import person_uuid
 from warehouse.layout import Layout

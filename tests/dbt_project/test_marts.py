@@ -7,8 +7,8 @@ from datetime import datetime
 
 import pytest
 
-from tests.dbt_project import scenario
-from tests.dbt_project.conftest import query, query_dicts
+from tests.dbt_project.utils import scenario
+from tests.dbt_project.utils.warehouse import query, query_dicts
 from warehouse import dbt
 from warehouse.dbt import person_uuid
 from warehouse.layout import Layout

@@ -1,8 +1,8 @@
 """End-to-end exactness: seeded traffic through the real ``posthog`` SDK and the session
 endpoints of a real API (uvicorn on loopback), the hourly pipeline through Dagster, and every
 answer of the read API compared with what plain Python computes from what was sent
-(:mod:`tests.end_to_end.oracle`): every event exactly once with its merged person, every person,
-and every release's numbers.
+(:mod:`tests.end_to_end.utils.oracle`): every event exactly once with its merged person, every
+person, and every release's numbers.
 
 **Two received hours, and how.** The late identify must arrive in a later *received* hour than
 the events it re-attributes, so that a later pipeline run — not the same one — has to rewrite
@@ -16,7 +16,7 @@ that phase landed in, as the hourly schedule would once the hour has closed. Wai
 a real boundary was not an option, and moving or rewriting landing files would test a layout the
 API never writes.
 
-The traffic (:mod:`tests.end_to_end.scenario`, seeded): about 250 events of 35 people, most
+The traffic (:mod:`tests.end_to_end.utils.scenario`, seeded): about 250 events of 35 people, most
 hours old when received; identifies, aliases and a refused identify; person properties; some 50
 sessions of three releases, one sampled at 0.1, with crashes, handled errors, a staging
 environment, a session whose end arrives in the next hour and one that never ends. Retries of
@@ -42,10 +42,10 @@ import pytest
 import time_machine
 
 from dagster_project.runner import landed_hours, materialize_hours
-from tests.end_to_end.conftest import RunningLoom
-from tests.end_to_end.oracle import Expected, ExpectedEvent, ExpectedPerson, expect
-from tests.end_to_end.scenario import SAMPLED_RELEASE, Operation, plan_traffic
-from tests.end_to_end.sending import Sender, SentLog
+from tests.end_to_end.utils.loom import RunningLoom
+from tests.end_to_end.utils.oracle import Expected, ExpectedEvent, ExpectedPerson, expect
+from tests.end_to_end.utils.scenario import SAMPLED_RELEASE, Operation, plan_traffic
+from tests.end_to_end.utils.sending import Sender, SentLog
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
-from tests.dagster_project.dataset import land_hour_1, land_hour_2
+from tests.dagster_project.utils.dataset import land_hour_1, land_hour_2
 from warehouse.cli import main
 from warehouse.duck import connect_reader
 from warehouse.layout import Layout

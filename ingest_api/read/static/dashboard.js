@@ -328,7 +328,7 @@ function renderAdoptionChart(colours, adoption) {
       return { label: `${release} (${row.adoption_stage})`, colour: colours.get(release), values: adoption.get(release) }
     })
   $('#adoption-caption').textContent = state.rows
-    .map((r) => `${r.release}: ${r.adoption_stage}, ${percent(r.current_adoption ?? r.adoption_rate)}`)
+    .map((r) => `${r.release}: ${r.adoption_stage}, ${percent(r.current_adoption_rate)}`)
     .join(' · ')
   drawTimeChart($('#adoption-chart .plot'), {
     times, series, stepSeconds: BUCKET_MS[state.interval] / 1000, yLabel: 'share of sessions', yRange: [0, 100],

@@ -10,12 +10,6 @@ export function count(value) {
   return value === null || value === undefined ? DASH : value.toLocaleString('en-US')
 }
 
-export function number(value) {
-  return value === null || value === undefined
-    ? DASH
-    : value.toLocaleString('en-US', { maximumFractionDigits: 2 })
-}
-
 export function utc(iso) {
   return iso ? `${iso.slice(0, 16).replace('T', ' ')}` : DASH
 }

@@ -1,24 +1,23 @@
 // The releases and recent-sessions tables.
 
 import { sparkline } from './charts.js'
-import { count, duration, number, percent, utc } from './format.js'
+import { count, duration, percent, utc } from './format.js'
 
-// Columns every releases response has, then those only some servers send: shown when present.
+// The releases table's columns: the release list's fields and the detail's first and last seen.
 const RELEASE_COLUMNS = [
   { key: 'release', label: 'release', text: (r) => r.release },
   { key: 'crash_free_session_rate', label: 'crash-free sessions', num: true, text: (r) => percent(r.crash_free_session_rate) },
   { key: 'crash_free_user_rate', label: 'crash-free users', num: true, text: (r) => percent(r.crash_free_user_rate) },
   { key: 'total_sessions', label: 'sessions', num: true, text: (r) => count(r.total_sessions) },
   { key: 'total_users', label: 'users', num: true, text: (r) => count(r.total_users) },
+  { key: 'error_rate', label: 'errored', num: true, text: (r) => percent(r.error_rate) },
+  { key: 'avg_duration_ms', label: 'avg duration', num: true, text: (r) => duration(r.avg_duration_ms) },
   { key: 'adoption_rate', label: 'adoption', num: true, text: (r) => percent(r.adoption_rate), spark: true },
+  { key: 'current_adoption_rate', label: 'last 24 h', num: true, text: (r) => percent(r.current_adoption_rate) },
+  { key: 'peak_adoption_rate', label: 'peak', num: true, text: (r) => percent(r.peak_adoption_rate) },
   { key: 'adoption_stage', label: 'stage', text: (r) => r.adoption_stage, stage: true },
   { key: 'first_seen', label: 'first seen (UTC)', text: (r) => utc(r.first_seen) },
   { key: 'last_seen', label: 'last seen (UTC)', text: (r) => utc(r.last_seen) },
-  { key: 'error_rate', label: 'error rate', num: true, optional: true, text: (r) => percent(r.error_rate) },
-  { key: 'current_adoption', label: 'current adoption', num: true, optional: true, text: (r) => percent(r.current_adoption) },
-  { key: 'peak_adoption', label: 'peak adoption', num: true, optional: true, text: (r) => percent(r.peak_adoption) },
-  // Its unit is not in its name: shown as the API sends it.
-  { key: 'avg_session_duration', label: 'avg session duration', num: true, optional: true, text: (r) => number(r.avg_session_duration) },
 ]
 
 function cell(tag, text, className) {
@@ -38,7 +37,7 @@ function compare(a, b) {
 // rows: the releases of one environment; sort: {key, descending}; adoption: release → [percent
 // per bucket] for the sparklines; colours: release → colour; onSort(key) when a heading is clicked.
 export function renderReleases(table, { rows, sort, adoption, colours, onSort }) {
-  const columns = RELEASE_COLUMNS.filter((c) => !c.optional || rows.some((r) => r[c.key] !== undefined))
+  const columns = RELEASE_COLUMNS
   const head = table.tHead.rows[0]
   head.replaceChildren(
     ...columns.map((column) => {

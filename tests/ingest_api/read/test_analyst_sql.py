@@ -1,0 +1,66 @@
+"""The analysts' entry point: ``loom sql`` on the published snapshot, and the same lake attached
+from a plain DuckDB client with the statements ``loom sql --print-attach`` prints."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import duckdb
+import orjson
+
+from tests.ingest_api.read.utils.sql_shell import invoke, loom_sql
+from tests.ingest_api.read.utils.warehouse import Built
+from warehouse.layout import Layout
+
+# Seed 001's query, as written (with the warehouse's catalog name), plus a tie-break.
+SEED_QUERY = (
+    "SELECT event, properties->>'currency' AS currency, COUNT(*) AS total"
+    " FROM warehouse.analytics.events GROUP BY ALL ORDER BY total DESC, event"
+)
+EXPECTED = [("$pageview", None, 6), ("button_clicked", None, 1), ("checkout_completed", "EUR", 1)]
+
+
+def test_the_seed_query_runs_as_written(built: Built) -> None:
+    output = loom_sql(built.layout, "-c", SEED_QUERY, "--csv")
+
+    header, *rows = list(csv.reader(io.StringIO(output)))
+    assert header == ["event", "currency", "total"]
+    assert [(event, currency or None, int(total)) for event, currency, total in rows] == EXPECTED
+
+
+def test_json_output_is_one_object_per_row(built: Built) -> None:
+    output = loom_sql(built.layout, "-c", SEED_QUERY, "--json")
+
+    rows = [orjson.loads(line) for line in output.splitlines()]
+    assert [(row["event"], row["currency"], row["total"]) for row in rows] == EXPECTED
+
+
+def test_the_shell_runs_statements_until_quit(built: Built) -> None:
+    output = loom_sql(
+        built.layout,
+        stdin="select count(*) as events\nfrom analytics.events;\nselect 1 +;\n.quit\nselect 2;\n",
+    )
+
+    assert "events" in output and re.search(r"│\s+8\s+│", output)
+    assert "Error: Parser Error" in output  # a bad statement is reported, the shell goes on
+    assert "│ 2 │" not in output  # nothing runs after .quit
+
+
+def test_any_duckdb_client_attaches_the_same_snapshot(built: Built) -> None:
+    statements = loom_sql(built.layout, "--print-attach")
+
+    code = "\n".join(line for line in statements.splitlines() if not line.startswith("--"))
+    with duckdb.connect() as client:  # a plain DuckDB, as an analyst's notebook would have
+        for statement in code.split(";"):
+            if statement.strip():
+                client.execute(statement)
+        assert client.execute(SEED_QUERY).fetchall() == EXPECTED
+
+
+def test_before_anything_is_published_it_says_so(layout: Layout) -> None:
+    result = invoke(layout, "-c", "select 1")
+
+    assert result.exit_code == 1
+    assert "nothing is published yet" in result.output

@@ -1,0 +1,134 @@
+"""Published snapshots on a real lake: readers see exactly the published state, switch to a new
+publish without dropping a request, keep old cursors whole, and answer 503 (never 500) before the
+first publish or when the catalog cannot be reached."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import duckdb
+import httpx
+import pytest
+
+from tests.ingest_api.read.utils.warehouse import RunningApi, Tenants
+from warehouse.duck import connect_pipeline, connect_reader
+from warehouse.layout import Layout
+from warehouse.published import NoSnapshotError, PublishedMarts, publish
+from warehouse.registry import Registry
+
+COUNT = "SELECT count(*) FROM warehouse.analytics.fct_events"
+
+
+@pytest.fixture
+def lake(layout: Layout) -> Layout:
+    # A stand-in analytics schema, as dbt would leave it.
+    with connect_pipeline(layout) as con:
+        con.execute("CREATE SCHEMA analytics")
+        con.execute(
+            """
+            CREATE TABLE analytics.fct_events AS
+            SELECT 'e' || i AS uuid, TIMESTAMP '2026-01-01' + INTERVAL (i) HOUR AS timestamp
+            FROM range(72) AS r(i)
+            """
+        )
+    return layout
+
+
+def test_a_reader_sees_the_published_snapshot_not_later_writes(lake: Layout) -> None:
+    # Requests look for a publish at most once a poll; a long one, so that a slow machine
+    # cannot pass it between the two looks below.
+    marts = PublishedMarts(lake, poll_seconds=600)
+    with pytest.raises(NoSnapshotError):
+        marts.snapshot_id()
+    with connect_pipeline(lake) as con:
+        first = publish(con)
+        # A run in progress: written, not published.
+        con.execute("DELETE FROM analytics.fct_events WHERE timestamp >= '2026-01-03'")
+
+    # Requests do not look again right away (the background follower does, every poll).
+    with pytest.raises(NoSnapshotError):
+        marts.snapshot_id()
+    assert marts.refresh() is True
+    assert marts.snapshot_id() == first
+    with marts.cursor() as cursor:
+        assert cursor.execute(COUNT).fetchall() == [(72,)]
+    assert marts.refresh() is False  # nothing newer was published
+    marts.close()
+
+
+def test_a_new_publish_is_switched_to_and_old_cursors_finish_on_theirs(lake: Layout) -> None:
+    marts = PublishedMarts(lake)
+    with connect_pipeline(lake) as con:
+        first = publish(con)
+    with marts.cursor() as old:
+        assert old.execute(COUNT).fetchall() == [(72,)]
+        with connect_pipeline(lake) as con:
+            con.execute("DELETE FROM analytics.fct_events WHERE timestamp >= '2026-01-03'")
+            second = publish(con)
+        assert marts.refresh() is True
+        with marts.cursor() as new:
+            assert new.execute(COUNT).fetchall() == [(48,)]
+        # The request that started on the old snapshot finishes on it, whole.
+        assert old.execute(COUNT).fetchall() == [(72,)]
+    assert marts.snapshot_id() == second > first
+    marts.close()
+
+
+def test_a_read_while_the_first_publish_is_being_opened_waits_for_it(lake: Layout) -> None:
+    # Opening a big lake's snapshot takes up to a second; the follower thread's first look and a
+    # request's used to race, and the request answered "nothing published yet" meanwhile.
+    opening = threading.Event()
+
+    def slow_connect(layout: Layout, snapshot: int | None) -> duckdb.DuckDBPyConnection:
+        if snapshot is not None:
+            opening.set()
+            time.sleep(0.5)
+        return connect_reader(layout, snapshot)
+
+    with connect_pipeline(lake) as con:
+        published = publish(con)
+    marts = PublishedMarts(lake, connect=slow_connect)
+    follower = threading.Thread(target=marts.refresh)
+    follower.start()
+    assert opening.wait(timeout=30)
+    with marts.cursor() as cursor:
+        assert cursor.execute(COUNT).fetchall() == [(72,)]
+    assert marts.snapshot_id() == published
+    follower.join()
+    marts.close()
+
+
+def test_reads_before_the_first_publish_are_503_not_500(
+    layout: Layout, api_on: Callable[[Layout], RunningApi]
+) -> None:
+    with Registry.open(layout) as registry:
+        key = registry.create_key("acme", "web", "rw")
+    api = api_on(layout)
+    headers = Tenants.headers(key.key)
+    project = key.record.project_id
+    for path in ("/api/analytics/persons", f"/api/projects/{project}/releases"):
+        response = httpx.get(api.base_url + path, headers=headers)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "60"
+        assert "nothing published yet" in response.json()["detail"]
+
+
+def test_an_unreachable_catalog_is_a_503_naming_it(
+    lake: Layout, api_on: Callable[[Layout], RunningApi]
+) -> None:
+    with connect_pipeline(lake) as con:
+        publish(con)
+    with Registry.open(lake) as registry:
+        key = registry.create_key("acme", "web", "rw")
+    catalog = lake.data_dir / "lake" / "catalog.sqlite"
+    catalog.write_bytes(b"not a database any more")  # as if its disk had failed
+    api = api_on(lake)
+
+    response = httpx.get(
+        f"{api.base_url}/api/analytics/persons", headers=Tenants.headers(key.key), timeout=30
+    )
+
+    assert response.status_code == 503
+    assert "lake catalog" in response.json()["detail"]
