@@ -302,7 +302,7 @@ class SetRequest(Native, KeyInBody):
 
 
 # ---------------------------------------------------------------------------------------------
-# Altertable-compatible /track (seed 001)
+# Altertable-compatible /track
 
 
 class TrackEvent(BaseModel):
@@ -418,7 +418,7 @@ PostHogBody = Annotated[
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Sessions (seed 002)
+# Sessions: start and end
 
 
 class SessionStart(Native, KeyInBody):
@@ -448,8 +448,8 @@ class SessionEnd(Native, KeyInBody):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sentry session envelopes (ingest_api/ingest/routes/sentry.py). Fields Loom does not store are ignored,
-# as Sentry's own ingestion does.
+# Sentry session envelopes (ingest_api/ingest/routes/sentry.py). Fields Loom does not store are
+# ignored, as Sentry's own ingestion does.
 
 # Relay (Sentry's ingestion) treats a nil UUID as "no distinct id"; so does Loom.
 NIL_DISTINCT_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0" * 32})
