@@ -1,8 +1,9 @@
 """Sustained mixed load against a real ``loom serve``, with an hourly pipeline run in the middle.
 
 A ``loom serve`` subprocess runs on its own temporary data directory (default settings, its own
-lake). After a small seed (a few persons, events and sessions) and a first ``loom run`` so that
-the read routes have a published snapshot, the run measures, with the same client throughout:
+lake). After some initial traffic (a few persons, events and sessions) and a first ``loom run``
+so that the read routes have a published snapshot, the run measures, with the same client
+throughout:
 
 1. the *baseline*: ``CONNECTIONS`` connections in a closed loop on ``GET /healthz`` for
    ``BASELINE_SECONDS``: what this client gets from this server on this machine right now, for a
@@ -15,7 +16,7 @@ the read routes have a published snapshot, the run measures, with the same clien
    builds the marts and publishes them while the API is serving.
 
 Absolute numbers on a shared 2-core machine mean little, so the table gives ratios against the
-baselines measured in the same run. The issue's reference, wrk with 64 connections of sync single
+baselines measured in the same run. The reference run, wrk with 64 connections of sync single
 events, measured 1,733 events/s, p99 74 ms and 0 lost; this client is Python (the standard
 library's ``http.client``, one thread and one keep-alive connection each), and its own CPU time
 is reported.
@@ -589,7 +590,7 @@ def report(
         f" {len(load.not_acknowledged):,} (their events may or may not have landed).",
         f"The client itself used {load.client_cpu_seconds:.0f} s of CPU during the load"
         f" ({client_share:.0%} of one core), on the same cores as the server.",
-        f"Reference (issue 10): {REFERENCE}; another client and another machine state, so compare"
+        f"Reference: {REFERENCE}; another client and another machine state, so compare"
         " the ratios rather than the absolute numbers.",
     ]
     return "\n".join(lines) + "\n"
@@ -623,7 +624,7 @@ def main() -> None:
         checks.append(
             Exactness.of("`raw.events` of the lake", acknowledged, lake_uuids(layout, keys.org_id))
         )
-        runs = {"seed (API idle)": first_run, MID_RUN: mid_run, "final (API stopped)": final_run}
+        runs = {"initial (API idle)": first_run, MID_RUN: mid_run, "final (API stopped)": final_run}
         text = report(baseline, idle, load, runs, checks)
     print(text)
     RESULTS.parent.mkdir(exist_ok=True)

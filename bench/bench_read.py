@@ -4,12 +4,12 @@ A lake is generated with :mod:`bench.generate` (``LOOM_BENCH_READ_EVENTS`` event
 ``LOOM_BENCH_READ_SESSIONS`` sessions over ``LOOM_BENCH_READ_DAYS`` days, one org), loaded with
 :func:`warehouse.raw_load.load_landed`, built with ``dbt build``, compacted and published
 (:mod:`warehouse.published`); it is kept under ``bench/.work/`` and reused by later runs of the
-same scale. The issue's scale is 10,000,000 events and 1,000,000 sessions; the
+same scale. The target scale is 10,000,000 events and 1,000,000 sessions; the
 default is smaller because generating and building that takes far longer than a benchmark run
 should (see ``bench/results/read.md`` for the scale each result used).
 
 For each endpoint — ``releases`` (whole history), ``releases`` over the last 7 days (dbt's
-``project_release_health_between`` macro), ``health/trend`` by day over 90 days, and
+``project_release_health_between`` table function), ``health/trend`` by day over 90 days, and
 ``persons/{distinct_id}`` for random distinct_ids — requests go one at a time over a keep-alive
 connection to the API (``uvicorn ingest_api.main:create_app`` in a subprocess, one worker), and
 the *same query functions* the routes call run in this process on a read-only connection to the
@@ -66,7 +66,7 @@ WARMUP = 20
 SEED = 6
 TARGET_RATIO = 2.0
 TARGET_P99_MS = 50.0
-ISSUE_SCALE = (10_000_000, 1_000_000)
+TARGET_SCALE = (10_000_000, 1_000_000)
 WORK = Path(__file__).parent / ".work"
 RESULTS = Path(__file__).parent / "results" / "read.md"
 
@@ -174,7 +174,7 @@ Direct = Callable[[object], object]  # the route's query function, given a curso
 @dataclass(frozen=True)
 class Endpoint:
     name: str
-    target: bool  # one of the issue's listed endpoints
+    target: bool  # one of the endpoints with a latency target
     # one draw of the request: the API path and the direct call with the same arguments
     draw: Callable[[random.Random], tuple[str, Direct]]
 
@@ -327,13 +327,13 @@ def measure(warehouse: Warehouse, port: int) -> list[Row]:
 
 def table(warehouse: Warehouse, rows: list[Row], floor: list[float], counts: dict[str, int]) -> str:
     scale = f"{counts['events']:,} events, {counts['sessions']:,} sessions"
-    issue_events, issue_sessions = ISSUE_SCALE
+    target_events, target_sessions = TARGET_SCALE
     lines = [
         "# Read benchmark",
         "",
         f"Scale used: **{scale}** ({counts['persons']:,} persons, {DAYS} days, one org) from"
-        f" `bench/generate.py` (seed {SEED}); the issue's scale is {issue_events:,} events and"
-        f" {issue_sessions:,} sessions (knobs: `LOOM_BENCH_READ_EVENTS`,"
+        f" `bench/generate.py` (`seed={SEED}`); the target scale is {target_events:,} events and"
+        f" {target_sessions:,} sessions (knobs: `LOOM_BENCH_READ_EVENTS`,"
         " `LOOM_BENCH_READ_SESSIONS`).",
         f"{REQUESTS} sequential requests per endpoint over one keep-alive `http.client`"
         f" connection to uvicorn (one worker, subprocess), after {WARMUP} warm-up requests. The"

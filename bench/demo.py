@@ -164,7 +164,7 @@ def post_session(
     truth.sessions[release] += 1
     truth.crashed[release] += crashed
     rate = SAMPLE_RATE if release == SAMPLED_RELEASE else 1.0
-    # Client-side sampling as the seed describes it: crashed sessions are always sent.
+    # Client-side sampling as release health defines it: crashed sessions are always sent.
     if not crashed and rng.random() >= rate:
         return
     truth.stored[release] += 1

@@ -127,7 +127,7 @@ def session_events(
 
 
 def _pick(fields: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    # Only the seed's session fields: never the api_key a client may send in the body.
+    # Only the documented session fields: never the api_key a client may send in the body.
     return {name: fields.get(name) for name in names}
 
 

@@ -8,11 +8,12 @@ build``, ``loom dbt docs generate``, ``loom dbt run-operation prune_sessions --a
 (which, like a pipeline run, publishes the lake's snapshot when it succeeds).
 
 A run is driven by a received-time window passed as dbt vars (:func:`window_vars`); without one
-it processes every raw record. Parsing the project costs ~7 s, and dbt parses it again whenever
-the vars change, that is every hour. The window only matters when the models are compiled, after
-parsing, so the project is parsed once without vars (:func:`parsed_manifest`, kept on disk for
-the next process until a project file changes) and every invocation that runs nodes starts from
-a copy of that manifest: no parse, and no interpreter start-up, per hourly run.
+it processes every raw record (the incremental design: docs/warehouse-models.md). Parsing the
+project costs ~7 s, and dbt parses it again whenever the vars change, that is every hour. The
+window only matters when the models are compiled, after parsing, so the project is parsed once
+without vars (:func:`parsed_manifest`, kept on disk for the next process until a project file
+changes) and every invocation that runs nodes starts from a copy of that manifest: no parse, and
+no interpreter start-up, per hourly run.
 """
 
 from __future__ import annotations

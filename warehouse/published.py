@@ -1,17 +1,9 @@
 """Published snapshots: the state of the lake readers see.
 
-Each dbt model commits on its own, so the lake's latest snapshot can hold marts of two runs, half
-built. At the end of each successful run the pipeline therefore *publishes* the lake's current
-snapshot: :func:`publish` records its id in ``warehouse.ops.published_snapshots``. Readers attach
-the newest published snapshot read-only (``SNAPSHOT_VERSION``), and so always see one run's
-marts whole; a run in progress never blocks them and they never block it. Publishing costs one
-row: the snapshot is the lake's own, nothing is copied.
-
-:class:`PublishedMarts` is the read API's reader: one read-only connection per process to the
-newest published snapshot, a cursor per request, and a background thread that notices a newer
-publish (one small query a second) and opens it beside the current one (an attach takes a few
-hundred milliseconds), then switches; requests still running on the old snapshot finish there and
-its connection closes after them. No request waits for a switch and none is dropped.
+Each dbt model commits on its own, so the lake's latest snapshot can hold marts of two runs;
+:func:`publish` records the snapshot a successful run ended on, and readers attach only that one,
+read-only. :class:`PublishedMarts` is the read API's reader, which follows new publishes without
+making a request wait. The design and its failure behaviour: docs/lake.md, "Published snapshots".
 """
 
 from __future__ import annotations

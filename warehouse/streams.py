@@ -55,10 +55,11 @@ IDENTITIES: dict[str, str] = {
     "timestamp": "TIMESTAMP",
 }
 
-# A session start or end (seed 002). An end carries only what the SDK sends at the end; the
-# models merge start and end per (org_id, session_id). A Sentry session update lands as a start
-# and an end; an update of a session still in progress (Sentry status ``ok``) is a provisional end
-# with status ``ok``, which any other end of the session outranks (see fct_sessions).
+# A session start or end, from the session endpoints. An end carries only what the SDK sends at
+# the end; the models merge start and end per (org_id, session_id). A Sentry session update lands
+# as a start and an end; an update of a session still in progress (Sentry status ``ok``) is a
+# provisional end with status ``ok``, which any other end of the session outranks (see
+# fct_sessions).
 SESSIONS: dict[str, str] = {
     **COMMON,
     "kind": "VARCHAR",  # start | end

@@ -3,7 +3,7 @@
 One ``dbt build`` per run, over the run's received-time window (one hour, or a backfill's whole
 range thanks to ``BackfillPolicy.single_run``), passed as the vars ``window_start``/``window_end``
 that every incremental model of the project filters on. dbt sources ``raw.<stream>`` map to the
-raw-load assets, so the graph runs from landing to marts.
+raw-load assets, so the graph runs from landing to marts (docs/pipeline.md).
 
 dbt runs in this process (``warehouse.dbt.run_dbt``), from the manifest parsed once per process,
 not as a ``dbt`` child process that would import dbt and parse the project again every hour;

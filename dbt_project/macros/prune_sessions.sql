@@ -1,5 +1,5 @@
 {#-
-    Retention of individual sessions (seed 002: 30 days), as a run-operation:
+    Retention of individual sessions (30 days by default), as a run-operation:
 
         dbt run-operation prune_sessions --args '{days: 30}'
         dbt run-operation prune_sessions --args '{days: 30, as_of: "2026-02-18 00:00:00"}'

@@ -302,7 +302,7 @@ class SetRequest(Native, KeyInBody):
 
 
 # ---------------------------------------------------------------------------------------------
-# Altertable-compatible /track (seed 001)
+# Altertable-compatible /track
 
 
 class TrackEvent(BaseModel):
@@ -418,7 +418,7 @@ PostHogBody = Annotated[
 ]
 
 # ---------------------------------------------------------------------------------------------
-# Sessions (seed 002)
+# Sessions: start and end
 
 
 class SessionStart(Native, KeyInBody):

@@ -1,13 +1,10 @@
-"""Release health (seed 002), read from the marts dbt builds for it.
+"""Release health, read from the marts dbt builds for it.
 
-Without a window, a release's health is the ``release_health`` mart: its whole history up to
-the last completed run, with the stage following adoption over the environment's last 24 hours
-of data. With ``start_date``/``end_date`` it is dbt's own table macro
-``project_release_health_between(org, project, start, end)`` (whole hours, end exclusive), which
-reads only the project's rows of the forever-kept aggregates (``agg_release_health_hourly`` and
-the per-day person masks of ``agg_release_users_daily``), so a window older than the 30-day
-session retention answers with the same numbers it had before its sessions were pruned. The
-formulas live in dbt (``dbt_project/macros/release_health.sql``); nothing is recomputed here."""
+Without a window, a release's health is the ``release_health`` mart; with ``start_date`` /
+``end_date`` it is dbt's table function ``project_release_health_between(org, project, start,
+end)``. The formulas live in dbt (``dbt_project/macros/release_health.sql``); nothing is
+recomputed here. Why the windowed answers survive session retention: docs/read-api.md,
+"Release health comes from dbt"."""
 
 from __future__ import annotations
 
@@ -18,15 +15,15 @@ import duckdb
 
 TrendInterval = Literal["hour", "day", "week"]
 
-SEED_LIST_FIELDS = (
+DOCUMENTED_LIST_FIELDS = (
     "release", "environment", "crash_free_session_rate", "crash_free_user_rate", "adoption_rate",
     "adoption_stage", "total_sessions", "crashed_sessions", "total_users",
 )  # fmt: skip
-# Beyond the seed's shapes, in both: what the stage follows, and the error rate and duration.
+# Beyond the documented shapes, in both: what the stage follows, and the error rate and duration.
 EXTRA_FIELDS = ("current_adoption_rate", "peak_adoption_rate", "error_rate", "avg_duration_ms")
-LIST_FIELDS = (*SEED_LIST_FIELDS, *EXTRA_FIELDS)
+LIST_FIELDS = (*DOCUMENTED_LIST_FIELDS, *EXTRA_FIELDS)
 DETAIL_FIELDS = (
-    *SEED_LIST_FIELDS, "crashed_users", "first_seen", "last_seen", "crash_free_rate_trend",
+    *DOCUMENTED_LIST_FIELDS, "crashed_users", "first_seen", "last_seen", "crash_free_rate_trend",
     *EXTRA_FIELDS,
 )  # fmt: skip
 

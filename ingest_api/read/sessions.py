@@ -7,7 +7,7 @@ from typing import Any, Literal
 import duckdb
 
 SessionStatus = Literal["active", "exited", "crashed", "abnormal", "errored"]
-# The seed's session shape, field for field (``session_id`` is answered as ``id``).
+# The documented session shape, field for field (``session_id`` is answered as ``id``).
 SESSION_FIELDS = (
     "id", "person_id", "status", "release", "environment", "error_count", "crash_count",
     "duration_ms", "platform", "started_at", "ended_at",

@@ -1,4 +1,4 @@
-"""Native analytics endpoints (seed 000). Durable by default: 200 means fsynced."""
+"""Native analytics endpoints. Durable by default: 200 means fsynced."""
 
 from __future__ import annotations
 

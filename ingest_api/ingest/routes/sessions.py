@@ -1,4 +1,4 @@
-"""Session start and end (seed 002). Idempotent on ``session_id``: a retried call lands with the
+"""Session start and end. Idempotent on ``session_id``: a retried call lands with the
 same uuid, which the models count once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Altertable-compatible ``POST /track`` (seed 001): one event or an array, async by default."""
+"""Altertable-compatible ``POST /track``: one event or an array, async by default."""
 
 from __future__ import annotations
 

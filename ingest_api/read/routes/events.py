@@ -1,4 +1,4 @@
-"""Events (seed 000): filtered, newest first, every event with the person it belongs to now."""
+"""Events: filtered, newest first, every event with the person it belongs to now."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Experiments (seed 000's "Experiment integration"): a feature flag's exposures per variant and,
+"""Experiments: a feature flag's exposures per variant and,
 with a goal event, conversions and the probability that each variant is best."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Event export (seed 000): a time range streamed as NDJSON, CSV or Parquet."""
+"""Event export: a time range streamed as NDJSON, CSV or Parquet."""
 
 from __future__ import annotations
 

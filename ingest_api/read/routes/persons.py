@@ -1,4 +1,4 @@
-"""Persons (seed 000): list the org's persons, or fetch the merged person behind a distinct_id."""
+"""Persons: list the org's persons, or fetch the merged person behind a distinct_id."""
 
 from __future__ import annotations
 

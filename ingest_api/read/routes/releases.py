@@ -1,4 +1,4 @@
-"""Release health of a project (seed 002): releases, one release, and the trend over time."""
+"""Release health of a project: releases, one release, and the trend over time."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Individual sessions of a project (seed 002), newest first."""
+"""Individual sessions of a project, newest first."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The live stream of a project (seed 002): Server-Sent Events.
+"""The live stream of a project: Server-Sent Events.
 
 Events: ``session.started``, ``session.ended`` (every end) and ``session.crashed`` (an end that
 crashed, sent after its ``session.ended``) as the ingest API accepts session records;

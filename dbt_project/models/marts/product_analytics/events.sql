@@ -1,6 +1,6 @@
 {{ config(materialized='view') }}
 
--- The analysts' event table (seed 001): `select event, properties->>'currency' as currency,
+-- The analysts' event table: `select event, properties->>'currency' as currency,
 -- count(*) as total from warehouse.analytics.events group by all order by total desc`.
 
 select
