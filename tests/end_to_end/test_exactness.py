@@ -51,7 +51,7 @@ pytestmark = pytest.mark.slow
 
 SENT_INTO_THE_HOUR = timedelta(minutes=10)
 EVENTS_PAGE = 100
-LIST_FIELDS = (  # seed 002's list shape, and the fields the API adds to it
+LIST_FIELDS = (  # the documented release list shape, and the fields the API adds
     "release", "environment", "crash_free_session_rate", "crash_free_user_rate", "adoption_rate",
     "adoption_stage", "total_sessions", "crashed_sessions", "total_users",
     "current_adoption_rate", "peak_adoption_rate", "error_rate", "avg_duration_ms",

@@ -293,7 +293,8 @@ def _session(
 def sessions() -> list[dict]:
     d1, d2 = DAY_1, DAY_2
     records: list[dict] = []
-    # seed 002's example: 1,000 stored sessions at rate 0.1, 50 of them crashed, 1,000 users
+    # the release-health spec's example: 1,000 stored sessions at rate 0.1, 50 of them crashed,
+    # 1,000 users
     for i in range(1000):
         started = at(d1, "10:00", seconds=i)
         crashed = i < 50

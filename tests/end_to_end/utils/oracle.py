@@ -1,9 +1,9 @@
 """What the read API must answer, computed in plain Python from the log of what was sent.
 
 Nothing here reads the warehouse or reuses its SQL: the identity rules, the session merge and the
-release-health formulas are written again from the README ("Identity rules", "Release health",
-"Incremental design") and seed 002. The only shared piece is ``person_uuid``, the documented
-name of a person (a UUIDv5 of ``'<org_id>:<founder>'``).
+release-health formulas are written again from docs/warehouse-models.md ("Identity rules",
+"Release health", "Incremental design") and the release-health spec. The only shared piece is
+``person_uuid``, the documented name of a person (a UUIDv5 of ``'<org_id>:<founder>'``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Session start and end (seed 002): fields, and idempotency on session_id."""
+"""Session start and end: fields, and idempotency on session_id."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Altertable-compatible /track (seed 001), through real HTTP."""
+"""Altertable-compatible /track, through real HTTP."""
 
 from __future__ import annotations
 

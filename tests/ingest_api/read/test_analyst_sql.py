@@ -14,7 +14,7 @@ from tests.ingest_api.read.utils.sql_shell import invoke, loom_sql
 from tests.ingest_api.read.utils.warehouse import Built
 from warehouse.layout import Layout
 
-# Seed 001's query, as written (with the warehouse's catalog name), plus a tie-break.
+# The documented analysts' query, as written (with the warehouse's catalog name), plus a tie-break.
 SEED_QUERY = (
     "SELECT event, properties->>'currency' AS currency, COUNT(*) AS total"
     " FROM warehouse.analytics.events GROUP BY ALL ORDER BY total DESC, event"

@@ -1,4 +1,4 @@
-"""Persons, events and export (seed 000) over real HTTP, against the hand-built dataset."""
+"""Persons, events and export over real HTTP, against the hand-built dataset."""
 
 from __future__ import annotations
 

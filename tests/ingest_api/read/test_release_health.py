@@ -1,4 +1,4 @@
-"""Releases, release detail, health trend and sessions (seed 002) over real HTTP. Every number is
+"""Releases, release detail, health trend and sessions over real HTTP. Every number is
 worked out by hand from the dataset (see ``dataset.py``) with the seed's formulas."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _extra(current, peak, error_rate, avg_duration_ms=1_800_000) -> dict:
     }
 
 
-# 1.2.3 production on 2026-11-20 is the seed's example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
+# 1.2.3 production on 2026-11-20 is the spec's worked example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
 # crash-free. Users: 50 crashed (count 1 each) + 50 others seen at rate 0.1 (count 10 each) =
 # 550, (550 - 50) / 550 = 90.91%. 1.2.2 had 100% of production on 2026-10-01, so at 4.5% it is
 # "replaced" rather than "new"; 5 of its 450 sessions erred: 1.11%.
