@@ -47,7 +47,7 @@ def _extra(current, peak, error_rate, avg_duration_ms=1_800_000) -> dict:
     }
 
 
-# 1.2.3 production on 2026-11-20 is the spec's worked example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
+# 1.2.3 production on 2026-11-20 is the spec's example: 50 + 950 / 0.1 = 9,550 sessions, 99.48%
 # crash-free. Users: 50 crashed (count 1 each) + 50 others seen at rate 0.1 (count 10 each) =
 # 550, (550 - 50) / 550 = 90.91%. 1.2.2 had 100% of production on 2026-10-01, so at 4.5% it is
 # "replaced" rather than "new"; 5 of its 450 sessions erred: 1.11%.
