@@ -74,6 +74,9 @@ def run(hour: str | None, start: str | None, end: str | None) -> None:
                 f"(pid {released.pid}): marked failed, its warehouse slot freed"
             )
         result = materialize_range(hours[0], hours[-1], instance)
+    if len(hours) > 1:
+        for line in result.hour_lines():
+            click.echo(line)
     click.echo(result.progress_line())
     if not result.success:
         raise click.ClickException(f"the run failed (run {result.run_id})")

@@ -45,6 +45,19 @@ class HourRun:
     checks_failed: int = 0
     error: str | None = None
     last_hour: datetime | None = None  # the last hour of a range
+    rows_by_hour: dict[str, dict[datetime, int]] = field(default_factory=dict)  # by stream
+
+    def hour_lines(self) -> list[str]:
+        """One line per hour of the run: the rows it loaded of each stream."""
+        last = self.last_hour or self.hour
+        count = int((last - self.hour) / timedelta(hours=1)) + 1
+        lines = []
+        for hour in (self.hour + timedelta(hours=n) for n in range(count)):
+            loads = " · ".join(
+                f"{stream} {self.rows_by_hour.get(stream, {}).get(hour, 0):,}" for stream in STREAMS
+            )
+            lines.append(f"{hour:%Y-%m-%d %H:00}  loaded  {loads}")
+        return lines
 
     def progress_line(self) -> str:
         loads = " · ".join(
@@ -106,6 +119,14 @@ def summarize(
         files_read=per_stream("files_read"),
         late_records=per_stream("late_records"),
         records_quarantined=per_stream("records_quarantined"),
+        rows_by_hour={
+            stream: {
+                datetime.fromisoformat(hour): int(rows)
+                for hour, rows in metadata[raw_asset_key(stream)]["rows_by_hour"].value.items()
+            }
+            for stream in STREAMS
+            if raw_asset_key(stream) in metadata
+        },
         assets_materialized=len(metadata),
         checks_passed=sum(1 for e in evaluations if e.passed),
         checks_failed=sum(1 for e in evaluations if not e.passed),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -54,6 +54,7 @@ class StreamLoad:
     late_records: int  # records whose own time lies before their received hour
     records_quarantined: int
     duration_s: float
+    rows_by_hour: dict[datetime, int] = field(default_factory=dict)  # hours with rows only
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
@@ -107,6 +108,9 @@ def load_hours(
             f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)'
             " FROM loom_batch"
         ).fetchone()
+        rows_by_hour = dict(
+            con.execute("SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL").fetchall()
+        )
         con.execute("COMMIT")
     except Exception:
         con.execute("ROLLBACK")
@@ -123,6 +127,7 @@ def load_hours(
         late,
         quarantined,
         time.perf_counter() - started,
+        rows_by_hour,
     )
 
 

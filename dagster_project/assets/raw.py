@@ -39,6 +39,10 @@ def load_metadata(
         "records_quarantined": load.records_quarantined,
         "duration_s": round(load.duration_s, 3),
         "hours_loaded": len(load.hours),
+        # What `loom run --from --to` prints a line per hour from.
+        "rows_by_hour": dg.MetadataValue.json(
+            {f"{hour:%Y-%m-%dT%H:00}": rows for hour, rows in sorted(load.rows_by_hour.items())}
+        ),
         # Hours whose landing files retention already deleted: their raw rows are the only copy.
         "retired_hours_kept": len(retired_hours),
         # The sensor compares landing files against this: a file visible only after it may be

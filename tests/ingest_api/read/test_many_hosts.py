@@ -8,6 +8,7 @@ comes back, and the readers recover by themselves."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -162,6 +163,14 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         run = _loom_run(pipeline_env, "--from", FIRST_HOUR, "--to", LAST_HOUR)
         assert run.returncode == 0, run.stdout + run.stderr
         assert "13 hours, one run" in run.stdout
+        # A line per hour first, whose rows add up to the run's
+        hour_line = r"^2026-11-20 (\d\d):00  loaded  .*sessions ([\d,]+)"
+        per_hour = re.findall(hour_line, run.stdout, re.M)
+        assert [hour for hour, _ in per_hour] == [f"{h:02d}" for h in range(13)]
+        (total,) = re.findall(r"one run\)  ok .* sessions ([\d,]+) rows", run.stdout)
+        sessions = int(total.replace(",", ""))
+        assert sessions > 0
+        assert sum(int(rows.replace(",", "")) for _, rows in per_hour) == sessions
         time.sleep(2.5)  # the APIs notice the publish within a second or so
         for watcher in (*pollers, analyst):
             watcher.stop.set()
