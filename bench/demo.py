@@ -332,7 +332,7 @@ def demo(data_dir: Path, reset: bool) -> None:
 
     get_settings.cache_clear()
     from warehouse.bootstrap import bootstrap_demo
-    from warehouse.layout import Layout
+    from warehouse.layout import Layout, floor_hour
 
     layout = Layout.from_settings()
     keys = bootstrap_demo(layout)
@@ -340,9 +340,7 @@ def demo(data_dir: Path, reset: bool) -> None:
     click.echo(f"data dir {data_dir}; ingest API on http://127.0.0.1:{port}")
     api = start_api(data_dir, port)
     truth = SentTruth()
-    day_start = (datetime.now(UTC).replace(tzinfo=None) - timedelta(days=1)).replace(
-        minute=0, second=0, microsecond=0
-    )
+    day_start = floor_hour(datetime.now(UTC) - timedelta(days=1))
     try:
         post_traffic(f"http://127.0.0.1:{port}", keys["write_key"], day_start, truth)
     finally:

@@ -4,7 +4,7 @@ must lie within :data:`EARLIEST` .. :data:`LATEST` (so window arithmetic can nev
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import HTTPException
@@ -12,6 +12,7 @@ from pydantic import BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from ingest_api.ingest.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
+from warehouse.layout import naive_utc
 
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2200, 1, 1)
@@ -27,11 +28,12 @@ def _iso_8601_only(value: Any) -> Any:
 QueryTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
 
 
-def naive_utc(moment: datetime | None, field: str) -> datetime | None:
+def query_time(moment: datetime | None, field: str) -> datetime | None:
+    """``moment`` as naive UTC, or a 400 naming ``field`` when it is outside the range."""
     if moment is None:
         return None
     if moment.tzinfo is not None and EARLIEST.year <= moment.year < LATEST.year:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = naive_utc(moment)
     if moment.tzinfo is not None or not EARLIEST <= moment <= LATEST:
         raise HTTPException(
             400, f"{field}: must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
@@ -42,7 +44,7 @@ def naive_utc(moment: datetime | None, field: str) -> datetime | None:
 def time_range(
     start: datetime | None, end: datetime | None
 ) -> tuple[datetime | None, datetime | None]:
-    start, end = naive_utc(start, "start_date"), naive_utc(end, "end_date")
+    start, end = query_time(start, "start_date"), query_time(end, "end_date")
     if start is not None and end is not None and end <= start:
         raise HTTPException(400, f"end_date ({end:%Y-%m-%dT%H:%M:%SZ}) must be after start_date")
     return start, end
