@@ -27,18 +27,26 @@ def layout(data_dir: Path) -> Layout:
     return Layout(data_dir)
 
 
-# Session fixtures that build a warehouse through the pipeline: the tests using one run on the
-# same xdist worker, which builds it once.
-SHARED_WAREHOUSES = ("in_order", "built")
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # With `--dist loadgroup`, a module's tests stay together (their module fixtures are built
-    # once), except that the tests of a shared warehouse all go where it is built.
+    # once), except that the tests sharing a session fixture (a warehouse built through the
+    # pipeline) all go where it is built. A session fixture is known by where it is defined, not
+    # by its name: two packages' `built` are two warehouses, which two workers can build at once.
     for item in items:
-        shared = [name for name in SHARED_WAREHOUSES if name in getattr(item, "fixturenames", ())]
-        group = shared[0] if shared else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+
+def _group(item: pytest.Item) -> str:
+    info = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        definitions = info.name2fixturedefs.get(name) if info is not None else None
+        if name in SHARED_WAREHOUSES and definitions and definitions[-1].scope == "session":
+            return f"{definitions[-1].baseid}::{name}"
+    return item.nodeid.split("::")[0]
+
+
+# Session fixtures that build a warehouse through the pipeline or dbt.
+SHARED_WAREHOUSES = ("in_order", "built")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
