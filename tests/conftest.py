@@ -27,6 +27,10 @@ def layout(data_dir: Path) -> Layout:
     return Layout(data_dir)
 
 
+# Session fixtures that build a warehouse through the pipeline or dbt.
+SHARED_WAREHOUSES = ("in_order", "built")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # With `--dist loadgroup`, a module's tests stay together (their module fixtures are built
     # once), except that the tests sharing a session fixture (a warehouse built through the
@@ -43,10 +47,6 @@ def _group(item: pytest.Item) -> str:
         if name in SHARED_WAREHOUSES and definitions and definitions[-1].scope == "session":
             return f"{definitions[-1].baseid}::{name}"
     return item.nodeid.split("::")[0]
-
-
-# Session fixtures that build a warehouse through the pipeline or dbt.
-SHARED_WAREHOUSES = ("in_order", "built")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
