@@ -16,8 +16,9 @@ from ingest_api.read.routes import (
     stream,
 )
 
-api_router = APIRouter()
 # The stream route comes before sessions, whose /sessions/{session_id} would match it.
-for module in (persons, events, export, experiments, funnels, releases, stream, sessions):
+ROUTES = (persons, events, export, experiments, funnels, releases, stream, sessions, dashboard)
+
+api_router = APIRouter()
+for module in ROUTES:
     api_router.include_router(module.router)
-api_router.include_router(dashboard.router)
