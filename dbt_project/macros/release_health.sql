@@ -17,6 +17,22 @@
     if(coalesce({{ whole }}, 0) = 0, null, 100.0 * ({{ part }}) / ({{ whole }}))
 {%- endmacro %}
 
+{#- A trend bucket's counts and rates, from its `sessions` (stored, adjusted and crashed sessions)
+    and its `users` (adjusted and crashed users; none when the bucket has none). -#}
+{% macro trend_bucket_columns(sessions, users) -%}
+    round({{ sessions }}.adjusted_sessions)::bigint as total_sessions,
+        {{ sessions }}.crashed_sessions,
+        round(coalesce({{ users }}.adjusted_users, 0))::bigint as total_users,
+        coalesce({{ users }}.crashed_users, 0) as crashed_users,
+        round({{ percentage(sessions ~ '.adjusted_sessions - ' ~ sessions ~ '.crashed_sessions', sessions ~ '.adjusted_sessions') }}, 2)
+            as crash_free_session_rate,
+        round({{ percentage(users ~ '.adjusted_users - ' ~ users ~ '.crashed_users', users ~ '.adjusted_users') }}, 2)
+            as crash_free_user_rate,
+        {{ sessions }}.stored_sessions,
+        {{ sessions }}.adjusted_sessions,
+        coalesce({{ users }}.adjusted_users, 0) as adjusted_users
+{%- endmacro %}
+
 {#- The stage follows current adoption against the release's own past: `replaced` once it fell
     under 5 % after an earlier peak of at least 5 %. Thresholds: release_health.yml. -#}
 {% macro adoption_stage(current_adoption_rate, peak_adoption_rate) -%}

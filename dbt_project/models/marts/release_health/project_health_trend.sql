@@ -125,17 +125,7 @@ final as (
         sessions.project_id,
         grain::varchar as grain,
         sessions.bucket_start,
-        round(sessions.adjusted_sessions)::bigint as total_sessions,
-        sessions.crashed_sessions,
-        round(coalesce(users.adjusted_users, 0))::bigint as total_users,
-        coalesce(users.crashed_users, 0) as crashed_users,
-        round({{ percentage('sessions.adjusted_sessions - sessions.crashed_sessions', 'sessions.adjusted_sessions') }}, 2)
-            as crash_free_session_rate,
-        round({{ percentage('users.adjusted_users - users.crashed_users', 'users.adjusted_users') }}, 2)
-            as crash_free_user_rate,
-        sessions.stored_sessions,
-        sessions.adjusted_sessions,
-        coalesce(users.adjusted_users, 0) as adjusted_users
+        {{ trend_bucket_columns('sessions', 'users') }}
 
     from sessions
     left join users using (org_id, project_id, bucket_start)
