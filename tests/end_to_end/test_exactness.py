@@ -46,6 +46,7 @@ from tests.end_to_end.utils.loom import RunningLoom
 from tests.end_to_end.utils.oracle import Expected, ExpectedEvent, ExpectedPerson, expect
 from tests.end_to_end.utils.scenario import SAMPLED_RELEASE, Operation, plan_traffic
 from tests.end_to_end.utils.sending import Sender, SentLog
+from tests.utils.serving import wait_until_serving_latest_publish
 
 pytestmark = pytest.mark.slow
 
@@ -102,7 +103,7 @@ def deliver(
     assert {stream: run.rows_loaded[stream] for stream in sent_now} == {
         stream: sent_now[stream] - sent_before[stream] for stream in sent_now
     }
-    loom.wait_until_serving_latest_publish()
+    wait_until_serving_latest_publish(loom.app.state.marts, loom.layout)
 
 
 def assert_scenario_is_telling(sent: SentLog, after_phase_1: Expected, final: Expected) -> None:

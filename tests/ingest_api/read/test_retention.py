@@ -15,10 +15,9 @@ import pytest
 from dagster_project.runner import materialize_hours
 from tests.dagster_project.utils.pipeline import loom_data_dir
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
+from tests.utils.serving import wait_until_serving_latest_publish
 from warehouse import dbt
-from warehouse.duck import connect_reader
 from warehouse.layout import Layout
-from warehouse.published import latest_published
 
 pytestmark = pytest.mark.slow
 
@@ -71,7 +70,7 @@ def test_pruned_windows_keep_their_numbers(
         with loom_data_dir(copy_of_built.data_dir):
             [rerun] = materialize_hours([OLD_SESSIONS_HOUR], dg.DagsterInstance.ephemeral())
         assert rerun.success, rerun.progress_line()
-        _wait_until_serving_latest_publish(serving, copy_of_built)
+        wait_until_serving_latest_publish(serving.server.config.app.state.marts, copy_of_built)
         after_rerun = _answers(client, project)
         rerun_detail = client.get(f"{sessions_url}/old-0000")
         rerun_remaining = client.get(sessions_url, params=old_sessions).json()
@@ -82,17 +81,6 @@ def test_pruned_windows_keep_their_numbers(
     assert after["old releases"]["releases"][0]["total_users"] == 20
     assert (rerun_detail.status_code, rerun_remaining["sessions"]) == (404, [])
     assert after_rerun == before
-
-
-def _wait_until_serving_latest_publish(api: RunningApi, layout: Layout) -> None:
-    """The API follows a new publish within about a second; wait until it answers from it."""
-    timeout = 30
-    with connect_reader(layout) as con:
-        published = latest_published(con)
-    deadline = time.monotonic() + timeout
-    while api.server.config.app.state.marts.snapshot_id() != published:
-        assert time.monotonic() < deadline, f"the API never switched to snapshot {published}"
-        time.sleep(0.1)
 
 
 def _when_gone(client: httpx.Client, path: str, timeout: float = 15) -> httpx.Response:
