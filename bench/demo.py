@@ -4,13 +4,16 @@
 2. posts one realistic day of traffic through the real ``posthog`` SDK (anonymous visitors, a
    share of whom identify later, a few aliasing a second device, person properties, a checkout
    funnel) and the session endpoints over HTTP (three releases whose adoption rises through the
-   day, crashes and handled errors, and release 1.1.0 sampled at 0.1);
-3. stops the API (which flushes everything) and materializes every received hour through Dagster,
-   with the same job and run storage as the UI (``loom run``);
+   day, crashes and handled errors, and release 1.1.0 sampled at 0.1), every request durable
+   before it is acknowledged;
+3. stops the API and materializes every received hour through Dagster, with the same job and run
+   storage as the UI (``loom run``);
 4. prints release health and person counts from the marts next to what the demo actually sent.
 
 The data directory (``--data-dir``, default ``data/demo``) is the demo's own: it is emptied first.
-Any other non-empty directory is emptied only with ``--reset``.
+Any other non-empty directory is emptied only with ``--reset``. With ``--api URL`` the demo posts
+to an API that is already running instead (``loom up`` does that on a data directory's first
+start, so that the dashboard has releases to show) and builds them in LOOM_DATA_DIR as it is.
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ def post_session(
         "duration_ms": int(duration.total_seconds() * 1000),
     }
     for path, body in (("/api/sessions/start", start_body), ("/api/sessions/end", end_body)):
-        response = http.post(path, params={"sync": "false"}, json=body)
+        response = http.post(path, json=body)
         if response.status_code >= 300:
             raise click.ClickException(f"POST {path}: {response.status_code} {response.text}")
 
@@ -219,17 +222,28 @@ def start_api(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "LOOM_DATA_DIR": str(data_dir)}
     argv = [sys.executable, "-c", command, "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", process)
+    except click.ClickException:
+        process.terminate()
+        raise
+    return process
+
+
+def wait_healthy(base_url: str, process: subprocess.Popen | None = None) -> None:
+    """Until the API at ``base_url`` answers ``/healthz``; fails if ``process`` (the API's own,
+    when the demo started it) exits first, or after 60 s."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise click.ClickException(f"the API exited: {process.stderr.read().decode()[-2000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return
         except httpx.HTTPError:
-            time.sleep(0.2)
-    process.terminate()
-    raise click.ClickException("the API did not become healthy within 60 s")
+            pass
+        time.sleep(0.2)
+    raise click.ClickException(f"the API at {base_url} did not become healthy within 60 s")
 
 
 def stop_api(process: subprocess.Popen) -> None:
@@ -323,11 +337,19 @@ def report(layout, truth: SentTruth, day_start: datetime) -> None:
     help="The demo's data directory; emptied first.",
 )
 @click.option("--reset", is_flag=True, help="Allow emptying a --data-dir other than the default.")
-def demo(data_dir: Path, reset: bool) -> None:
+@click.option(
+    "--api",
+    "api_url",
+    metavar="URL",
+    help="Post to this running ingest API instead of starting one; the data directory is then "
+    "LOOM_DATA_DIR's, as it is (what `loom up` does on a first start).",
+)
+def demo(data_dir: Path, reset: bool, api_url: str | None) -> None:
     """Post a day of traffic through the API, materialize it through Dagster, print the marts."""
     started = time.perf_counter()
-    data_dir = prepare_data_dir(data_dir, reset)
-    os.environ["LOOM_DATA_DIR"] = str(data_dir)
+    if api_url is None:
+        data_dir = prepare_data_dir(data_dir, reset)
+        os.environ["LOOM_DATA_DIR"] = str(data_dir)
     from warehouse.settings import get_settings
 
     get_settings.cache_clear()
@@ -336,15 +358,22 @@ def demo(data_dir: Path, reset: bool) -> None:
 
     layout = Layout.from_settings()
     keys = bootstrap_demo(layout)
-    port = free_port()
-    click.echo(f"data dir {data_dir}; ingest API on http://127.0.0.1:{port}")
-    api = start_api(data_dir, port)
+    own_api = None
+    if api_url is None:
+        port = free_port()
+        api_url = f"http://127.0.0.1:{port}"
+        click.echo(f"data dir {data_dir}; ingest API on {api_url}")
+        own_api = start_api(data_dir, port)
+    else:
+        click.echo(f"demo data: posting a day of traffic to {api_url} ({layout.data_dir})")
+        wait_healthy(api_url)
     truth = SentTruth()
     day_start = floor_hour(datetime.now(UTC) - timedelta(days=1))
     try:
-        post_traffic(f"http://127.0.0.1:{port}", keys["write_key"], day_start, truth)
+        post_traffic(api_url, keys["write_key"], day_start, truth)
     finally:
-        stop_api(api)
+        if own_api is not None:
+            stop_api(own_api)
     click.echo(
         f"posted {truth.events:,} events from {truth.users} people and "
         f"{sum(truth.stored.values()):,} sessions in {time.perf_counter() - started:.0f}s"
@@ -360,7 +389,13 @@ def demo(data_dir: Path, reset: bool) -> None:
     if not all(run.success for run in runs) or len(runs) < len(hours):
         raise click.ClickException("a pipeline run failed; see the line above")
     report(layout, truth, day_start)
-    click.echo(
-        f"\ndone in {time.perf_counter() - started:.0f}s. Browse it: "
-        f"LOOM_DATA_DIR={data_dir} loom up  (Dagster UI and the API on this data)"
-    )
+    if own_api is None:
+        click.echo(
+            f"\ndemo data ready in {time.perf_counter() - started:.0f}s: the dashboard at "
+            f"{api_url}/ shows it (rw key: {keys['rw_key']})"
+        )
+    else:
+        click.echo(
+            f"\ndone in {time.perf_counter() - started:.0f}s. Browse it: "
+            f"LOOM_DATA_DIR={data_dir} loom up  (Dagster UI and the API on this data)"
+        )

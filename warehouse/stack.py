@@ -1,6 +1,11 @@
 """``loom up``: the local stack. Bootstraps the demo keys, then runs each service as a child
 process and supervises them together: when one exits or Ctrl-C arrives, all are stopped.
 
+On a data directory's first start (nothing landed, no lake yet) a one-shot child, ``loom demo
+--api``, posts the demo's day of traffic to the stack's own API and builds it through Dagster, so
+that the dashboard opens on releases rather than on "nothing published yet". It is a task, not a
+service: its exit stops nothing.
+
 A service is a :class:`Service` that its own package describes (``ingest_api/service.py``,
 ``dagster_project/service.py``); ``warehouse.cli.SERVICES`` names them, as it names subcommands.
 """
@@ -19,7 +24,7 @@ import click
 
 from warehouse.bootstrap import bootstrap_demo
 from warehouse.cli import SERVICES, resolve
-from warehouse.layout import Layout
+from warehouse.layout import STREAMS, Layout
 from warehouse.settings import Settings, get_settings
 
 STOP_TIMEOUT_S = 10.0
@@ -43,31 +48,62 @@ def services(settings: Settings, layout: Layout) -> list[Service]:
     return [resolve(target)(settings, layout) for target in SERVICES]
 
 
+def is_first_start(layout: Layout) -> bool:
+    """Nothing has landed and the lake does not exist yet: a data directory the demo may fill.
+    A lake in a shared catalog (PostgreSQL) never is: other hosts may be writing to it."""
+    lake = layout.lake
+    return (
+        lake.catalog_kind == "sqlite"
+        and not lake.is_created()
+        and not any(layout.landed_hours(stream) for stream in STREAMS)
+    )
+
+
+def demo_task(settings: Settings) -> Service:
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return Service("demo data", loom_command("demo", "--api", f"http://{host}:{settings.port}"), "")
+
+
 class Supervisor:
-    """Child processes started together and stopped together."""
+    """Child processes started together and stopped together: services, which must keep running,
+    and one-shot tasks, whose exit is reported and stops nothing."""
 
     def __init__(self) -> None:
         self.running: list[tuple[Service, subprocess.Popen]] = []
+        self.tasks: list[tuple[Service, subprocess.Popen]] = []
 
     def start(self, service: Service) -> None:
-        env = {**os.environ, **(service.env or {})}
-        self.running.append((service, subprocess.Popen(service.argv, env=env)))
+        self.running.append((service, self._spawn(service)))
+
+    def start_task(self, task: Service) -> None:
+        self.tasks.append((task, self._spawn(task)))
+
+    def _spawn(self, service: Service) -> subprocess.Popen:
+        return subprocess.Popen(service.argv, env={**os.environ, **(service.env or {})})
 
     def wait_any(self) -> tuple[Service, int]:
-        """Block until one child exits; its service and exit code."""
+        """Block until one service exits; its service and exit code. Tasks that finish
+        meanwhile are reported."""
         while True:
             for service, process in self.running:
                 code = process.poll()
                 if code is not None:
                     return service, code
+            for task, process in list(self.tasks):
+                code = process.poll()
+                if code is not None:
+                    self.tasks.remove((task, process))
+                    outcome = "done" if code == 0 else f"FAILED with code {code} (see above)"
+                    click.echo(f"{task.name}: {outcome}", err=code != 0)
             time.sleep(0.2)
 
     def stop(self) -> None:
-        for _, process in self.running:
+        children = [*self.tasks, *self.running]
+        for _, process in children:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT_S
-        for _, process in self.running:
+        for _, process in children:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
@@ -80,14 +116,21 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @click.command()
-def up() -> None:
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="On a data directory's first start, post the demo's day of traffic and build it.",
+)
+def up(demo: bool) -> None:
     """Create the demo keys and run the local stack until Ctrl-C."""
     settings = get_settings()
     layout = Layout.from_settings(settings)
-    demo = bootstrap_demo(layout)
-    click.echo(f"demo org {demo['org_name']} ({demo['org_id']}), project id {demo['project_id']}")
-    click.echo(f"  write key: {demo['write_key']}")
-    click.echo(f"  rw key:    {demo['rw_key']}")
+    seed_demo = demo and is_first_start(layout)
+    keys = bootstrap_demo(layout)
+    click.echo(f"demo org {keys['org_name']} ({keys['org_id']}), project id {keys['project_id']}")
+    click.echo(f"  write key: {keys['write_key']}")
+    click.echo(f"  rw key:    {keys['rw_key']}")
     click.echo(f"  (saved to {Path(layout.demo_keys_path)})")
 
     signal.signal(signal.SIGTERM, _interrupt)
@@ -97,6 +140,9 @@ def up() -> None:
         for service in services(settings, layout):
             supervisor.start(service)
             click.echo(f"{service.name}: {service.url}")
+        if seed_demo:
+            click.echo("first start: posting the demo's day of traffic and building it (~30 s)")
+            supervisor.start_task(demo_task(settings))
         click.echo("Ctrl-C stops everything.")
         service, code = supervisor.wait_any()
         click.echo(f"{service.name} exited with code {code}; stopping the others", err=True)

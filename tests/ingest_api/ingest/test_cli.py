@@ -1,20 +1,12 @@
-"""``loom keys``, ``loom bootstrap`` and ``loom up``."""
+"""``loom keys`` and ``loom bootstrap`` (``loom up``: tests/warehouse/test_stack.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-from pathlib import Path
 
-import httpx
-import pytest
 from click.testing import CliRunner
 
-from tests.ingest_api.ingest.utils.server import LOOM, wait_healthy
-from tests.utils.network import free_port
 from warehouse.bootstrap import bootstrap_demo
 from warehouse.cli import main
 from warehouse.layout import Layout
@@ -80,44 +72,3 @@ def test_bootstrap_is_idempotent_and_replaces_revoked_demo_keys(layout: Layout) 
 
     assert replaced["write_key"] != first["write_key"]
     assert (replaced["org_id"], replaced["project_id"]) == (first["org_id"], first["project_id"])
-
-
-@pytest.mark.slow
-def test_loom_up_bootstraps_serves_and_stops_cleanly_on_ctrl_c(
-    data_dir: Path, tmp_path: Path
-) -> None:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LOOM_DATA_DIR": str(data_dir),
-        "LOOM_PORT": str(port),
-        "LOOM_DAGSTER_PORT": str(free_port()),  # whatever else `up` starts stays off shared ports
-    }
-    log_path = tmp_path / "up.log"  # a file: a pipe nobody reads would block the children
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([*LOOM, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        wait_healthy(f"http://127.0.0.1:{port}", process=process)
-        keys = json.loads((data_dir / "demo-keys.json").read_text())
-        response = httpx.post(
-            f"http://127.0.0.1:{port}/track?sync=true",
-            json={"environment": "production", "event": "Signed Up", "properties": {}},
-            headers={"Authorization": f"Bearer {keys['write_key']}"},
-        )
-        assert response.status_code == 200
-        process.send_signal(signal.SIGINT)  # to `loom up` only: it must stop its children itself
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:  # the test failed midway: still stop the children via `up`
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-    output = log_path.read_text()
-    assert process.returncode == 0, output[-2000:]
-    assert keys["write_key"] in output and keys["rw_key"] in output
-    assert f"http://127.0.0.1:{port}" in output
-    with pytest.raises(httpx.TransportError):
-        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)

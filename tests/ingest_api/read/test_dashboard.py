@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -32,6 +30,7 @@ from tests.ingest_api.read.utils.warehouse import (
     Tenants,
     load_and_publish,
 )
+from tests.ingest_api.utils.dashboard_page import Page, open_page
 from tests.utils.network import free_port
 from warehouse import dbt
 from warehouse.layout import Layout
@@ -40,10 +39,6 @@ from warehouse.settings import Settings
 
 pytestmark = pytest.mark.slow
 
-BROWSER = Path(__file__).parents[1] / "utils" / "browser"
-DRIVER = BROWSER / "drive_dashboard.mjs"
-PLAYWRIGHT = BROWSER / "node_modules" / "playwright-core"
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).resolve().parents[3] / "docs" / "release-health-dashboard.png"
 
 # The releases table, as the page shows it: one {column: text} per row, and whether it is the
@@ -78,41 +73,9 @@ CRASHED = {
 }
 
 
-class Page:
-    """The node driver's page: one JSON command per line in, one answer per line out."""
-
-    def __init__(self) -> None:
-        self.process = subprocess.Popen(
-            ["node", str(DRIVER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-
-    def do(self, op: str, **arguments: object) -> object:
-        assert self.process.stdin and self.process.stdout
-        self.process.stdin.write(json.dumps({"op": op, **arguments}) + "\n")
-        self.process.stdin.flush()
-        answer = json.loads(self.process.stdout.readline() or '{"error": "the driver exited"}')
-        assert "error" not in answer, f"{op}: {answer['error']}"
-        return answer["ok"]
-
-    def wait(self, until: str, timeout_ms: int = 30_000) -> None:
-        self.do("wait", until=until, timeout=timeout_ms)
-
-    def close(self) -> None:
-        assert self.process.stdin
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Page]:
-    if not PLAYWRIGHT.is_dir() or not shutil.which("node"):
-        pytest.skip(f"playwright-core is not installed: `make test` runs npm ci in {BROWSER}")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (`make test` installs it with apt)")
-    opened = Page()
+    opened = open_page()
     yield opened
     opened.close()
 
@@ -148,13 +111,6 @@ class LogLines(logging.Handler):
         for logger in (self.access, logging.getLogger()):
             logger.removeHandler(self)
         self.access.setLevel(self.level_before)
-
-
-def log_in(page: Page, base_url: str, key: str, project: int | None = None) -> None:
-    page.do("goto", url=f"{base_url}/")
-    page.do("fill", selector="#key", value=key)
-    page.do("fill", selector="#project", value="" if project is None else str(project))
-    page.do("click", selector="#login button[type=submit]")
 
 
 def shown(release: dict) -> dict[str, object]:
@@ -233,7 +189,7 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
     api = api_on(layout)
     reader = httpx.Client(base_url=api.base_url, headers=Tenants.headers(tenants.key_a))
     with LogLines() as logged, reader:
-        log_in(page, api.base_url, tenants.key_a)
+        page.log_in(api.base_url, tenants.key_a)
         page.wait("document.body.dataset.state === 'ready'")
         page.wait("document.querySelector('#live').dataset.state === 'live'")
 
@@ -362,18 +318,18 @@ def test_the_page_says_in_words_why_it_shows_nothing(
     tmp_path: Path,
 ) -> None:
     tenants = built.tenants
-    log_in(page, api.base_url, "loom_analytics_rw_not-a-key")
+    page.log_in(api.base_url, "loom_analytics_rw_not-a-key")
     page.wait("document.body.dataset.state === 'login' && !document.querySelector('#error').hidden")
     assert page.do("eval", expression=ERROR) == (
         "This key was not accepted (unknown API key). Log in with a valid read key."
     )
 
-    log_in(page, api.base_url, tenants.write_key_a)
+    page.log_in(api.base_url, tenants.write_key_a)
     page.wait(f"({ERROR}).startsWith('This is a write key')")
     assert page.do("eval", expression="sessionStorage.getItem('loom.dashboard.key')") is None
 
     # Another org's project answers like one that does not exist: back to the login.
-    log_in(page, api.base_url, tenants.key_a, tenants.project_b)
+    page.log_in(api.base_url, tenants.key_a, tenants.project_b)
     page.wait("document.body.dataset.state === 'login' && !document.querySelector('#error').hidden")
     assert page.do("eval", expression=ERROR) == (
         f"Project {tenants.project_b} was not found: it does not exist, or it belongs to another"
@@ -384,7 +340,7 @@ def test_the_page_says_in_words_why_it_shows_nothing(
     fresh = Layout(tmp_path / "fresh")
     with Registry.open(fresh) as registry:
         key = registry.create_key("newco", "app", "rw").key
-    log_in(page, api_on(fresh).base_url, key)
+    page.log_in(api_on(fresh).base_url, key)
     page.wait("document.body.dataset.state === 'error'")
     assert page.do("eval", expression=ERROR) == (
         "Nothing has been published yet: the pipeline has not completed its first run."
@@ -423,7 +379,7 @@ def test_the_page_reconnects_to_the_stream_after_a_drop(
     base_url = f"http://127.0.0.1:{port}"
     first = serve(copy_of_built, port)
     try:
-        log_in(page, base_url, tenants.key_a)
+        page.log_in(base_url, tenants.key_a)
         page.wait("document.querySelector('#live').dataset.state === 'live'")
         assert page.do("eval", expression="document.body.dataset.loads") == "1"
     finally:

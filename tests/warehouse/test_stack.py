@@ -1,0 +1,110 @@
+"""``loom up``: the local stack ``make up`` starts. On a fresh data directory it fills the
+dashboard with the demo's day (a one-shot ``loom demo --api`` child); once anything has landed,
+it leaves the data alone."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.ingest_api.ingest.utils.server import LOOM, wait_healthy
+from tests.ingest_api.utils.dashboard_page import open_page
+from tests.utils.network import free_port
+from warehouse.layout import Layout
+from warehouse.stack import is_first_start
+
+# Sessions per release the demo's day adds up to, sampling-adjusted (its traffic is seeded).
+DEMO_SESSIONS = {"1.0.0": 449, "1.1.0": 413, "1.2.0": 380}
+DEMO_BUILT_WITHIN_S = 240
+HOUR = datetime(2026, 11, 20, 14)
+
+RELEASES_SHOWN = """Object.fromEntries([...document.querySelectorAll('#releases tbody tr')].map(
+  (tr) => [tr.dataset.release, tr.querySelector('[data-key=total_sessions]').textContent]))"""
+CHART_LEGENDS = """['#health-chart', '#adoption-chart'].map((chart) =>
+  document.querySelector(`${chart} canvas`) ? document.querySelector(chart).textContent : '')"""
+
+
+def wait_for_releases(base_url: str, keys: dict, process: subprocess.Popen) -> list[dict]:
+    """The demo's releases, once the demo task has built and published them."""
+    deadline = time.monotonic() + DEMO_BUILT_WITHIN_S
+    url = f"{base_url}/api/projects/{keys['project_id']}/releases"
+    headers = {"Authorization": f"Bearer {keys['rw_key']}"}
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "loom up exited"
+        response = httpx.get(url, headers=headers, timeout=10)
+        if response.status_code == 200 and len(response.json()["releases"]) == len(DEMO_SESSIONS):
+            return response.json()["releases"]
+        assert response.status_code in (200, 503), response.text  # 503: nothing published yet
+        time.sleep(1)
+    raise TimeoutError(f"the demo's releases were not published within {DEMO_BUILT_WITHIN_S} s")
+
+
+@pytest.mark.slow
+def test_first_loom_up_shows_the_demos_releases_on_the_dashboard_and_stops_on_ctrl_c(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "LOOM_DATA_DIR": str(data_dir),
+        "LOOM_PORT": str(port),
+        "LOOM_DAGSTER_PORT": str(free_port()),  # whatever else `up` starts stays off shared ports
+    }
+    log_path = tmp_path / "up.log"  # a file: a pipe nobody reads would block the children
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*LOOM, "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_healthy(base_url, process=process)
+        keys = json.loads((data_dir / "demo-keys.json").read_text())
+        releases = wait_for_releases(base_url, keys, process)
+        assert {r["release"]: r["total_sessions"] for r in releases} == DEMO_SESSIONS
+
+        page = open_page()
+        try:
+            page.log_in(base_url, keys["rw_key"])
+            page.wait(f"document.querySelectorAll('#releases tbody tr').length === {len(releases)}")
+            assert page.do("eval", expression=RELEASES_SHOWN) == {
+                release: f"{sessions:,}" for release, sessions in DEMO_SESSIONS.items()
+            }
+            page.wait(f"({CHART_LEGENDS}).every((legend) => legend.includes('1.2.0'))")
+        finally:
+            page.close()
+        process.send_signal(signal.SIGINT)  # to `loom up` only: it must stop its children itself
+        process.wait(timeout=60)
+    finally:
+        if process.poll() is None:  # the test failed midway: still stop the children via `up`
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    output = log_path.read_text()
+    assert process.returncode == 0, output[-2000:]
+    assert keys["write_key"] in output and keys["rw_key"] in output
+    assert "demo data: done" in output
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{base_url}/healthz", timeout=1)
+
+
+def test_only_an_untouched_data_directory_gets_the_demo(layout: Layout) -> None:
+    assert is_first_start(layout)
+    landed = layout.hour_dir("events", "org_1", HOUR) / "part-1.ndjson"
+    landed.parent.mkdir(parents=True)
+    landed.write_text("{}\n")
+    assert layout.landed_hours("events") == {HOUR}
+    assert not is_first_start(layout)
+
+
+def test_a_data_directory_with_a_lake_gets_no_demo(layout: Layout) -> None:
+    layout.lake.prepare()  # what the first pipeline run does before anything else
+    assert not is_first_start(layout)
