@@ -13,6 +13,7 @@ from tests.dbt_project.utils import scenario
 from tests.dbt_project.utils.warehouse import marts, query, run_window
 from warehouse import dbt
 from warehouse.dbt import person_uuid
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.raw_load import load_landed
 
@@ -40,6 +41,7 @@ def in_order(scenario_layout_factory, dbt_target: Path) -> Iterator[dict]:
     layout = scenario_layout_factory("in-order")
     seen: dict = {"layout": layout}
     run_window(layout, FIRST, dbt_target)
+    seen["schema_version_after_first"] = schema_version(layout)
     seen["a1_before_identify"] = a1_events_person(layout)
     run_window(layout, SECOND, dbt_target)
     seen["a1_after_identify"] = a1_events_person(layout)
@@ -51,7 +53,24 @@ def in_order(scenario_layout_factory, dbt_target: Path) -> Iterator[dict]:
     run_window(layout, FOURTH, dbt_target)
     seen["s_h_after_its_end"] = s_h_numbers(layout)
     seen["marts"] = marts(layout)
+    seen["schema_version_after_last"] = schema_version(layout)
     yield seen
+
+
+def schema_version(layout: Layout) -> int:
+    """The lake's schema version: every DDL commit (a view, macro or table created, replaced,
+    renamed or dropped) bumps it, and makes later queries and every reader reload the catalog."""
+    [(version,)] = query(layout, "select max(schema_version) from ducklake_snapshots('warehouse')")
+    return version
+
+
+def definitions(layout: Layout) -> list[tuple]:
+    return query(
+        layout,
+        "select view_name, sql from duckdb_views() where database_name = 'warehouse'"
+        " union all select function_name, macro_definition from duckdb_functions()"
+        " where database_name = 'warehouse' and function_type = 'table_macro' order by all",
+    )
 
 
 def s_h_numbers(layout: Layout) -> list[tuple]:
@@ -105,6 +124,25 @@ def test_windows_in_reverse_order_give_the_same_marts(
 def test_rerunning_a_window_changes_nothing(in_order: dict, dbt_target: Path) -> None:
     layout = in_order["layout"]
     run_window(layout, SECOND, dbt_target)
+    assert marts(layout) == in_order["marts"]
+
+
+def test_later_windows_change_rows_not_definitions(in_order: dict) -> None:
+    # Unchanged views and table macros are left alone, tables rebuilt whole are refilled in place.
+    assert in_order["schema_version_after_last"] == in_order["schema_version_after_first"]
+
+
+def test_a_changed_definition_is_replaced(in_order: dict, dbt_target: Path) -> None:
+    layout = in_order["layout"]
+    before = definitions(layout)
+    with connect_pipeline(layout) as con:
+        con.execute("create or replace view warehouse.staging.stg_events as select 1 as stale")
+        con.execute("create or replace macro warehouse.analytics.funnel(a) as table select 1")
+    assert definitions(layout) != before
+
+    run_window(layout, SECOND, dbt_target)
+
+    assert definitions(layout) == before
     assert marts(layout) == in_order["marts"]
 
 

@@ -1,3 +1,5 @@
+{{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
+-- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all).
 -- Replays the links of every component in scope one at a time, in event-time order (linked_at,
 -- then uuid), applying PostHog's merge rules (see _identity.yml). The state of a component is the
 -- list of (distinct_id, founder) assignments, the founders of identified persons and the merges
