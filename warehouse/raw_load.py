@@ -64,6 +64,12 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
 
 
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """The raw tables dbt's sources name, empty where nothing was loaded yet."""
+    for stream in STREAMS:
+        ensure_raw_table(con, stream)
+
+
 def load_landed(layout: Layout) -> list[StreamLoad]:
     """Load every landed hour of every stream (a backfill of all there is), one read a stream."""
     with connect_pipeline(layout) as con:

@@ -42,10 +42,10 @@ from warehouse.dbt import (
     HOURLY_SELECTION,
     DbtRunError,
     failure_message,
-    prepare_warehouse,
     run_dbt,
 )
 from warehouse.layout import STREAMS, Layout
+from warehouse.raw_load import ensure_raw_tables
 
 # dbt's events that carry a node's result, which dagster-dbt turns into materializations and checks.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
@@ -80,14 +80,17 @@ class LoomDbtTranslator(DagsterDbtTranslator):
 
 
 def row_counts(warehouse: WarehouseResource, relations: Mapping[str, str]) -> dict[str, int]:
-    """Rows in each built table, counted once dbt has exited and released the file."""
+    """Rows in each built table, counted once dbt is done, in one query (each query of the lake
+    reads its catalog once more)."""
     if not relations:
         return {}
+    ids = list(relations)
+    counts = " union all ".join(
+        f"select {position} as relation, count(*) as row_count from {relations[unique_id]}"
+        for position, unique_id in enumerate(ids)
+    )
     with warehouse.connect() as con:
-        return {
-            unique_id: con.execute(f"select count(*) from {relation}").fetchone()[0]
-            for unique_id, relation in relations.items()
-        }
+        return {ids[position]: rows for position, rows in con.execute(counts).fetchall()}
 
 
 prepare_manifest()
@@ -119,7 +122,8 @@ HOURLY_CHECKS = hourly_check_keys(json.loads(dbt_project.manifest_path.read_byte
 def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
     window_vars = dbt_window_vars(context.partition_time_window)
     layout = warehouse.layout
-    prepare_warehouse(layout)  # the raw tables dbt's sources name, should this run skip the loads
+    with warehouse.connect() as con:
+        ensure_raw_tables(con)  # should this run have skipped the raw loads
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
     every_model = context.selected_asset_keys == context.assets_def.keys
     if every_model and context.selected_asset_check_keys == HOURLY_CHECKS:
