@@ -180,7 +180,8 @@ def loom_run(layout: Layout, *args: str) -> LoomRun:
     wall = time.perf_counter() - started
     if done.returncode != 0:
         raise RuntimeError(f"loom run {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-    line = done.stdout.splitlines()[0]
+    # a range run prints a line per hour first, then the run's own line
+    line = next(line for line in done.stdout.splitlines() if DAGSTER_SECONDS.search(line))
     (in_dagster,) = DAGSTER_SECONDS.findall(line)
     return LoomRun(wall, float(in_dagster), *dbt_step_seconds(layout), line)
 

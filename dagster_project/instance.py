@@ -21,6 +21,13 @@ WRITER_TAG = "loom/writes"
 #   backfill and UI runs wait their turn as whole runs instead of interleaving their steps.
 DAGSTER_YAML = f"""\
 # Written by dagster_project/instance.py; change it there.
+# Dagster's SQLite storage, in its default places, with batches of materializations stored in one
+# transaction (dagster_project/event_storage.py).
+event_log_storage:
+  module: dagster_project.event_storage
+  class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {{history}}
 telemetry:
   enabled: false
 nux:
@@ -45,9 +52,14 @@ concurrency:
 
 # A backfill is one run over many hours. Before such a run starts, Dagster writes by default one
 # "materialization planned" event per hour and asset (a 30-day backfill: about 27,000 events, some
-# five minutes on SQLite run storage); with this setting, one per asset, naming the range. The
+# five minutes on SQLite run storage); with the first setting, one per asset, naming the range. The
 # price, as Dagster documents it: the hours of a failed range run show as missing, not failed.
-DAGSTER_ENVIRONMENT = {"DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1"}
+# When it ends, each asset's materializations (one per hour) are stored in batches of up to 1,000
+# (the second setting), each in one transaction (event_storage.py).
+DAGSTER_ENVIRONMENT = {
+    "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS": "1",
+    "DAGSTER_EVENT_BATCH_SIZE": "1000",
+}
 
 
 def prepare_dagster_home(layout: Layout) -> Path:
@@ -55,8 +67,10 @@ def prepare_dagster_home(layout: Layout) -> Path:
     home = layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() != DAGSTER_YAML:
-        config.write_text(DAGSTER_YAML)
+    # Dagster's default event log place, named in full: a moved data directory rewrites it.
+    wanted = DAGSTER_YAML.format(history=home / "history" / "runs")
+    if not config.exists() or config.read_text() != wanted:
+        config.write_text(wanted)
     return home
 
 
