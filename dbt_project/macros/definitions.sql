@@ -6,7 +6,8 @@
 
   "Exactly": the new definition is created as a temporary object of dbt's own in-memory database
   (free: no lake commit) and DuckDB's rendering of it is compared with its rendering of the
-  definition in the warehouse, so formatting, comments and a changed window var all count.
+  definition in the warehouse: formatting and comments alone change nothing, a changed query,
+  parameter or embedded window var does.
 #}
 
 {% macro definition_probe() %}loom_definition_probe{% endmacro %}
