@@ -56,7 +56,7 @@ WINDOW_VAR_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Unit tests check the models' logic, not the hour's data: `make dbt-build` runs them, the hourly
 # build does not. Of the data tests, the hourly build runs those tagged `hourly`, over the rows
 # the window touched (macros/data_tests.sql); the daily `data_tests` job runs them all. Its
-# manifest.json and run_results.json would be written (0.5–1 s) only to be deleted with the run's
+# manifest.json and run_results.json would be written (0.5 to 1 s) only to be deleted with the run's
 # target: Dagster records each node's result from dbt's events instead.
 HOURLY_BUILD = ("build", "--no-write-json", "--exclude-resource-type", "unit_test")
 HOURLY_SELECTION = ("--select", "resource_type:model tag:hourly", "--indirect-selection", "empty")
