@@ -51,6 +51,21 @@
   {{ return(definition | length == 2 and definition[true] == definition[false]) }}
 {% endmacro %}
 
+{% macro leave_unchanged(target_relation) %}
+  {% call noop_statement('main', 'UNCHANGED') -%}
+    -- unchanged: {{ target_relation }} is left as it is
+  {%- endcall %}
+{% endmacro %}
+
+{% macro finish_definition(target_relation) %}
+  {#- What both definition materializations do after their main statement, as dbt's own do. -#}
+  {{ run_hooks(post_hooks, inside_transaction=True) }}
+  {% do persist_docs(target_relation, model) %}
+  {{ adapter.commit() }}
+  {{ run_hooks(post_hooks, inside_transaction=False) }}
+  {{ return({'relations': [target_relation]}) }}
+{% endmacro %}
+
 {% materialization view, adapter='duckdb' %}
   {#- dbt's own view materialization, minus the rename dance (create or replace is one
       statement in one transaction) and plus: an unchanged view is left as it is. -#}
@@ -62,9 +77,7 @@
 
   {% if existing_relation is not none and existing_relation.is_view
         and view_definition_unchanged(target_relation, sql) %}
-    {% call noop_statement('main', 'UNCHANGED') -%}
-      -- unchanged: {{ target_relation }} is left as it is
-    {%- endcall %}
+    {{ leave_unchanged(target_relation) }}
   {% else %}
     {% if existing_relation is not none and not existing_relation.is_view %}
       {{ drop_relation_if_exists(existing_relation) }}
@@ -74,12 +87,7 @@
     {%- endcall %}
   {% endif %}
 
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {% do persist_docs(target_relation, model) %}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-  {{ return({'relations': [target_relation]}) }}
+  {{ return(finish_definition(target_relation)) }}
 {% endmaterialization %}
 
 {% materialization table_function, adapter='duckdb' %}
@@ -100,21 +108,14 @@
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
   {% if table_macro_definition_unchanged(target_relation, signature, sql) %}
-    {% call noop_statement('main', 'UNCHANGED') -%}
-      -- unchanged: {{ target_relation }} is left as it is
-    {%- endcall %}
+    {{ leave_unchanged(target_relation) }}
   {% else %}
     {% call statement('main') -%}
       create or replace function {{ target_relation.render() }}({{ signature }}) as table ({{ sql }})
     {%- endcall %}
   {% endif %}
 
-  {{ run_hooks(post_hooks, inside_transaction=True) }}
-  {% do persist_docs(target_relation, model) %}
-  {{ adapter.commit() }}
-  {{ run_hooks(post_hooks, inside_transaction=False) }}
-
-  {{ return({'relations': [target_relation]}) }}
+  {{ return(finish_definition(target_relation)) }}
 {% endmaterialization %}
 
 {% macro get_incremental_replace_all_sql(arg_dict) %}
