@@ -33,7 +33,7 @@ from bench.generate import generate
 from warehouse import dbt
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout
-from warehouse.maintenance import compact, expire_snapshots, live_data_files
+from warehouse.maintenance import expire_snapshots, live_data_files, maintain_after_run
 from warehouse.published import publish
 from warehouse.raw_load import load_hours
 
@@ -120,7 +120,7 @@ def lake_run(layout: Layout, hours: list[datetime], target: Path) -> dict[str, f
         lambda: dbt.run_dbt(HOURLY_BUILD, layout=layout, vars=window, target_path=target),
     )
     with connect_pipeline(layout) as con:
-        _timed(seconds, "compact", lambda: compact(con))
+        _timed(seconds, "compact", lambda: maintain_after_run(con))
         _timed(seconds, "publish", lambda: publish(con))
     seconds["total"] = sum(seconds.values())
     return seconds

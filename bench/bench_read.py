@@ -53,7 +53,7 @@ from ingest_api.read.releases import health_trend, list_releases
 from warehouse import dbt
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
-from warehouse.maintenance import compact
+from warehouse.maintenance import maintain_after_run
 from warehouse.published import PublishedMarts, publish
 from warehouse.raw_load import load_landed
 from warehouse.registry import Registry
@@ -131,7 +131,7 @@ def build_warehouse() -> Warehouse:
 
         def maintain_and_publish() -> None:
             with connect_pipeline(layout) as con:
-                compact(con)
+                maintain_after_run(con)
                 publish(con)
 
         _timed(seconds, "raw load", load)

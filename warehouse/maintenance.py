@@ -7,10 +7,17 @@ table that has reached :data:`COMPACT_AT_FILES` live files, so no table is read 
 few files, and an hour that left every table below that costs one catalog query instead of a
 pass over the whole lake. Daily, :func:`expire_snapshots` forgets snapshots no reader can still be
 on and deletes the files only they referenced.
+
+:func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
+no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
+query plan asks the catalog again for every column it reads of such a table (58 catalog reads for
+one model's query naming the empty Sentry-aggregate and prune tables: 140 ms instead of 60). Later
+DuckLake versions cache the absence too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +37,18 @@ class Compaction:
     files_before: int
     files_after: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class StatisticsGiven:
+    tables: list[str]  # schema.table
+    seconds: float
+
+
+@dataclass(frozen=True)
+class AfterRun:
+    statistics: StatisticsGiven
+    compaction: Compaction
 
 
 @dataclass(frozen=True)
@@ -72,6 +91,11 @@ def compact(con: duckdb.DuckDBPyConnection, at_files: int = COMPACT_AT_FILES) ->
     return Compaction(sum(files.values()), after, time.perf_counter() - started)
 
 
+def maintain_after_run(con: duckdb.DuckDBPyConnection) -> AfterRun:
+    """What the pipeline does to the lake after each run, before publishing it."""
+    return AfterRun(give_statistics(con), compact(con))
+
+
 def expirable_snapshots(
     con: duckdb.DuckDBPyConnection, retention: timedelta, now: datetime | None = None
 ) -> tuple[datetime, list[int]]:
@@ -103,3 +127,111 @@ def expire_snapshots(
         f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)"
     ).fetchall()
     return Expiry(cutoff, len(expirable), len(deleted), time.perf_counter() - started)
+
+
+def tables_without_statistics(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of the lake's tables that never held a row: DuckLake keeps no statistics
+    for them (they have no row in the catalog's ducklake_table_stats)."""
+    metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
+    return con.execute(
+        f"""
+        SELECT schemas.schema_name, tables.table_name
+        FROM {metadata}.ducklake_table AS tables
+        JOIN {metadata}.ducklake_schema AS schemas
+            ON schemas.schema_id = tables.schema_id AND schemas.end_snapshot IS NULL
+        WHERE tables.end_snapshot IS NULL
+          AND tables.table_id NOT IN (SELECT table_id FROM {metadata}.ducklake_table_stats)
+        ORDER BY ALL
+        """
+    ).fetchall()
+
+
+def give_statistics(con: duckdb.DuckDBPyConnection) -> StatisticsGiven:
+    """Give every empty lake table without statistics some, keeping its name, columns and content.
+
+    Statistics appear with the first committed row, and a row inserted and deleted in one
+    transaction never reaches the catalog. So the table is rebuilt under a scratch name, a row
+    is committed into it and deleted again, and one transaction swaps it in for the (still empty)
+    original: a crash at any point leaves the original as it was, and at worst a scratch table
+    the next call replaces. Tables with table-scoped lake options (a lookup table's sort order and
+    row groups, set by the dbt macro ``lookup_layout``) are left alone: the options belong to the
+    table, not its name."""
+    started = time.perf_counter()
+    given = []
+    for schema, table in tables_without_statistics(con):
+        if _has_table_options(con, schema, table):
+            continue
+        if _swap_in_table_with_statistics(con, schema, table):
+            given.append(f"{schema}.{table}")
+    return StatisticsGiven(given, time.perf_counter() - started)
+
+
+def _has_table_options(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    (count,) = con.execute(
+        f"SELECT count(*) FROM {LAKE_ALIAS}.options() WHERE scope = 'TABLE' AND scope_entry = ?",
+        [f"{schema}.{table}"],
+    ).fetchone()
+    return count > 0
+
+
+def _swap_in_table_with_statistics(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    original = f'{LAKE_ALIAS}."{schema}"."{table}"'
+    scratch_name = f"{table}__with_statistics"
+    scratch = f'{LAKE_ALIAS}."{schema}"."{scratch_name}"'
+    columns = con.execute(
+        """
+        SELECT column_name, data_type, is_nullable, column_default, comment
+        FROM duckdb_columns()
+        WHERE database_name = ? AND schema_name = ? AND table_name = ?
+        ORDER BY column_index
+        """,
+        [LAKE_ALIAS, schema, table],
+    ).fetchall()
+    (table_comment,) = con.execute(
+        "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND schema_name = ?"
+        " AND table_name = ?",
+        [LAKE_ALIAS, schema, table],
+    ).fetchone()
+    definitions = ", ".join(
+        f'"{name}" {data_type}'
+        + ("" if default in (None, "NULL") else f" DEFAULT {default}")
+        + ("" if nullable else " NOT NULL")
+        for name, data_type, nullable, default, _ in columns
+    )
+    # Any value the column takes: NULL where allowed, else the type's zero, epoch or empty text.
+    values = ", ".join(
+        "NULL"
+        if nullable
+        else f"coalesce(try_cast(0 AS {data_type}), try_cast('epoch' AS {data_type}),"
+        f" try_cast('' AS {data_type}))"
+        for _, data_type, nullable, _, _ in columns
+    )
+    con.execute(f"DROP TABLE IF EXISTS {scratch}")
+    con.execute(f"CREATE TABLE {scratch} ({definitions})")
+    con.execute(f"INSERT INTO {scratch} VALUES ({values})")
+    con.execute(f"DELETE FROM {scratch}")
+    con.execute("BEGIN TRANSACTION")
+    try:
+        (rows,) = con.execute(f"SELECT count(*) FROM {original}").fetchone()
+        if rows:  # written to since it was listed: it has statistics now
+            con.execute("ROLLBACK")
+            con.execute(f"DROP TABLE {scratch}")
+            return False
+        con.execute(f"DROP TABLE {original}")
+        con.execute(f'ALTER TABLE {scratch} RENAME TO "{table}"')
+        if table_comment is not None:
+            con.execute(f"COMMENT ON TABLE {original} IS {_text(table_comment)}")
+        for name, *_, comment in columns:
+            if comment is not None:
+                con.execute(f'COMMENT ON COLUMN {original}."{name}" IS {_text(comment)}')
+        con.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(duckdb.TransactionException):  # none open after a failed COMMIT
+            con.execute("ROLLBACK")
+        raise
+    return True
+
+
+def _text(value: str) -> str:
+    """A SQL string literal (COMMENT ON takes no parameters)."""
+    return "'" + value.replace("'", "''") + "'"

@@ -11,7 +11,13 @@ import pytest
 
 from warehouse.duck import connect_pipeline, connect_reader
 from warehouse.layout import Layout
-from warehouse.maintenance import compact, expire_snapshots, live_data_files
+from warehouse.maintenance import (
+    compact,
+    expire_snapshots,
+    give_statistics,
+    live_data_files,
+    tables_without_statistics,
+)
 from warehouse.published import publish
 
 ROWS = "SELECT count(*), sum(i) FROM analytics.t"
@@ -101,3 +107,86 @@ def test_expiry_respects_the_retention_setting(lake: Layout) -> None:
     assert expiry.snapshots_expired == 0
     with connect_reader(lake, snapshot=first) as reader:
         assert reader.execute(ROWS).fetchall() == first_rows
+
+
+TABLES_SQL = "SELECT table_name, sql, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
+COMMENTS_SQL = "SELECT table_name, column_name, comment FROM duckdb_columns() WHERE comment <> ''"
+
+
+@pytest.fixture
+def lake_with_empty_tables(lake: Layout) -> Layout:
+    with connect_pipeline(lake) as con:
+        con.execute(
+            "CREATE TABLE analytics.prunes (pruned_at TIMESTAMP NOT NULL,"
+            " cutoff TIMESTAMP NOT NULL, deleted BIGINT NOT NULL, note VARCHAR DEFAULT 'none',"
+            " tags VARCHAR[])"
+        )
+        con.execute("COMMENT ON TABLE analytics.prunes IS 'one row per prune, it''s said'")
+        con.execute("COMMENT ON COLUMN analytics.prunes.cutoff IS 'sessions before it are gone'")
+        con.execute("CREATE TABLE analytics.buckets (uuid VARCHAR, sessions BIGINT)")
+        # A lookup table's layout is a table-scoped option: it stays with the table it was set on.
+        con.execute("CREATE TABLE analytics.lookup (id VARCHAR)")
+        con.execute(
+            "CALL warehouse.set_option('parquet_row_group_size', 100, table_name => 'lookup',"
+            " schema => 'analytics')"
+        )
+    return lake
+
+
+def test_empty_tables_get_statistics_and_keep_their_definitions(
+    lake_with_empty_tables: Layout,
+) -> None:
+    with connect_pipeline(lake_with_empty_tables) as con:
+        tables, comments = con.execute(TABLES_SQL).fetchall(), con.execute(COMMENTS_SQL).fetchall()
+        assert tables_without_statistics(con) == [
+            ("analytics", "buckets"),
+            ("analytics", "lookup"),
+            ("analytics", "prunes"),
+        ]
+
+        given = give_statistics(con)
+
+        assert given.tables == ["analytics.buckets", "analytics.prunes"]
+        assert tables_without_statistics(con) == [("analytics", "lookup")]
+        assert sorted(con.execute(TABLES_SQL).fetchall()) == sorted(tables)
+        assert sorted(con.execute(COMMENTS_SQL).fetchall()) == sorted(comments)
+        for table in ("prunes", "buckets", "lookup"):
+            assert con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone() == (0,)
+        assert con.execute(ROWS).fetchall() == [(1000, sum(range(1000)))]
+        assert give_statistics(con).tables == []
+
+
+def test_a_table_with_statistics_is_planned_without_asking_the_catalog_again(
+    lake_with_empty_tables: Layout, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The cost give_statistics removes: DuckLake 1.5 reads an empty table's statistics from the
+    catalog for each column of each plan. If this starts failing before give_statistics, DuckLake
+    caches missing statistics and give_statistics can go."""
+    query = "SELECT max(cutoff), count(deleted) FROM analytics.prunes"
+
+    def statistics_reads(con: duckdb.DuckDBPyConnection) -> int:
+        con.execute(query).fetchall()  # the first plan may load and cache them
+        capfd.readouterr()
+        con.execute("SET sqlite_debug_show_queries = true")
+        con.execute(query).fetchall()
+        con.execute("SET sqlite_debug_show_queries = false")
+        return capfd.readouterr().err.count('FROM "ducklake_table_stats"')
+
+    with connect_pipeline(lake_with_empty_tables) as con:
+        assert statistics_reads(con) >= 2
+        give_statistics(con)
+        assert statistics_reads(con) == 0
+
+
+def test_a_scratch_table_left_by_a_crash_is_replaced(lake_with_empty_tables: Layout) -> None:
+    with connect_pipeline(lake_with_empty_tables) as con:
+        con.execute("CREATE TABLE analytics.buckets__with_statistics AS SELECT 'x' AS uuid")
+
+        assert give_statistics(con).tables == ["analytics.buckets", "analytics.prunes"]
+
+        (names,) = con.execute(
+            "SELECT list(table_name ORDER BY table_name) FROM duckdb_tables()"
+            " WHERE schema_name = 'analytics'"
+        ).fetchone()
+        assert names == ["buckets", "lookup", "prunes", "t"]
+        assert con.execute("SELECT count(*) FROM analytics.buckets").fetchone() == (0,)
