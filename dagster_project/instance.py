@@ -22,7 +22,7 @@ WRITER_TAG = "loom/writes"
 DAGSTER_YAML = f"""\
 # Written by dagster_project/instance.py; change it there.
 # Dagster's SQLite storage, in its default places, with batches of materializations stored in one
-# transaction (dagster_project/event_storage.py).
+# transaction and the event log's engines kept open (dagster_project/event_storage.py).
 event_log_storage:
   module: dagster_project.event_storage
   class: BatchingSqliteEventLogStorage
