@@ -190,3 +190,17 @@ def test_a_scratch_table_left_by_a_crash_is_replaced(lake_with_empty_tables: Lay
         ).fetchone()
         assert names == ["buckets", "lookup", "prunes", "t"]
         assert con.execute("SELECT count(*) FROM analytics.buckets").fetchone() == (0,)
+
+
+def test_a_table_no_row_can_be_made_for_is_left_as_it_is(lake: Layout) -> None:
+    with connect_pipeline(lake) as con:
+        con.execute("CREATE TABLE analytics.strict (id UUID NOT NULL)")  # no zero UUID is tried
+
+        assert give_statistics(con).tables == []
+
+        assert tables_without_statistics(con) == [("analytics", "strict")]
+        (names,) = con.execute(
+            "SELECT list(table_name ORDER BY table_name) FROM duckdb_tables()"
+            " WHERE schema_name = 'analytics'"
+        ).fetchone()
+        assert names == ["strict", "t"]
