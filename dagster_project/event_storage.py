@@ -7,8 +7,9 @@ one output to ``store_event_batch`` (when ``DAGSTER_EVENT_BATCH_SIZE`` is set, s
 ``instance.py``), but its SQLite storage stores them one by one, each with its own engine,
 connection and transaction on two databases (the run's and the index): ~9 ms each, most of the
 time a backfill took. This storage writes such a batch the way ``store_event`` writes one event,
-in one transaction per database, as Dagster's PostgreSQL storage does. Anything else is stored
-one event at a time, as before.
+in one transaction per database, as Dagster's PostgreSQL storage does, and updates each asset's
+row of the index once per batch, not once per hour. Anything else is stored one event at a time,
+as before.
 
 Dagster's SQLite storage also creates an engine for every connection it opens and disposes of it
 after: each event stored paid for a new engine, a new SQLite connection and SQLAlchemy compiling
@@ -98,7 +99,13 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
                 with db_result(conn, statement) as result:
                     event_ids.append(result.inserted_primary_key[0])
             self._store_asset_event_tags(conn, events, event_ids)
-            for event, event_id in zip(events, event_ids, strict=True):
+            # Storing an asset event overwrites the asset's row (its last materialization, run
+            # and time) with the event's values: of a batch, only each asset's last one stays.
+            last_of_asset = {
+                event.dagster_event.asset_key: (event, event_id)
+                for event, event_id in zip(events, event_ids, strict=True)
+            }
+            for event, event_id in last_of_asset.values():
                 self._store_asset_event(conn, event, event_id)
 
 

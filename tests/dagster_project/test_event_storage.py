@@ -23,6 +23,14 @@ def numbered(context: AssetExecutionContext) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata={"partition": context.partition_key})
 
 
+@dg.asset(
+    partitions_def=dg.StaticPartitionsDefinition([f"{n:02}" for n in range(30)]),
+    backfill_policy=dg.BackfillPolicy.single_run(),
+)
+def hourly(context: AssetExecutionContext) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"hours": len(context.partition_keys)})
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[DagsterInstance]:
     with warehouse_instance(Layout(tmp_path / "data")) as instance:
@@ -80,3 +88,37 @@ def test_a_wiped_run_database_is_written_again_not_its_deleted_file(
         instance.event_log_storage.store_event(entry)
 
     assert len(instance.all_logs(result.run_id)) == len(logs)
+
+
+def test_a_range_runs_materializations_are_stored_as_a_batch_with_the_last_as_latest(
+    instance: DagsterInstance,
+) -> None:
+    def run_range(start: str, end: str) -> str:
+        tags = {
+            "dagster/asset_partition_range_start": start,
+            "dagster/asset_partition_range_end": end,
+        }
+        result = dg.materialize([hourly], instance=instance, tags=tags)
+        assert result.success
+        return result.run_id
+
+    run_range("00", "19")
+    second = run_range("05", "24")
+
+    records = instance.fetch_materializations(hourly.key, limit=100).records
+    assert sorted(record.partition_key for record in records) == sorted(
+        [f"{n:02}" for n in range(20)] + [f"{n:02}" for n in range(5, 25)]
+    )
+    newest = max(records, key=lambda record: record.storage_id)
+    latest = instance.get_latest_materialization_event(hourly.key)
+    assert latest.run_id == second
+    assert latest.dagster_event.partition == newest.partition_key
+    [asset_record] = instance.get_asset_records([hourly.key])
+    assert asset_record.asset_entry.last_run_id == second
+    assert asset_record.asset_entry.last_materialization_record.storage_id == newest.storage_id
+    keys = [f"{n:02}" for n in range(30)]
+    status = instance.get_status_by_partition(hourly.key, keys, hourly.partitions_def)
+    materialized = {
+        key for key, state in status.items() if state == dg.AssetPartitionStatus.MATERIALIZED
+    }
+    assert materialized == set(keys[:25])
