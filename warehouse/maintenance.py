@@ -155,10 +155,10 @@ def give_statistics(con: duckdb.DuckDBPyConnection) -> StatisticsGiven:
     Statistics appear with the first committed row, and a row inserted and deleted in one
     transaction never reaches the catalog. So the table is rebuilt under a scratch name, a row
     is committed into it and deleted again, and one transaction swaps it in for the (still empty)
-    original: a crash at any point leaves the original as it was, and at worst a scratch table
-    the next call replaces. Tables with table-scoped lake options (a lookup table's sort order and
-    row groups, set by the dbt macro ``lookup_layout``) are left alone: the options belong to the
-    table, not its name."""
+    original: a crash at any point leaves the original as it was, and at worst a scratch table,
+    which the next call drops. Tables with table-scoped lake options (a lookup table's sort order
+    and row groups, set by the dbt macro ``lookup_layout``) are left alone: the options belong to
+    the table, not its name."""
     started = time.perf_counter()
     for schema, scratch in con.execute(
         "SELECT schema_name, table_name FROM duckdb_tables()"
