@@ -70,7 +70,7 @@ def test_a_runs_events_are_stored_and_indexed_over_a_few_connections(
     stored = instance.fetch_materializations(numbered.key, limit=10).records
     assert sorted(record.partition_key for record in stored) == ["0", "1", "2"]
     # Three runs of ~15 events each, every event written to its run's database and many to the
-    # index too: Dagster's own storage opens a connection per write (some 80 here), this one a
+    # index too: Dagster's own storage opens a connection per write (71 here), this one a
     # couple per database.
     event_log = [name for name in sqlite_connections if name != "runs.db"]  # runs: Dagster's
     assert len(event_log) <= 3 * 2 + 3, sorted(event_log)
