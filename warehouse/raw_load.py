@@ -58,16 +58,18 @@ class StreamLoad:
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
-    columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
+    """``raw.<stream>`` and the quarantine table, empty where nothing was loaded yet."""
+    ensure_raw_tables(con, (stream,))
+
+
+def ensure_raw_tables(con: duckdb.DuckDBPyConnection, streams: Iterable[str] = STREAMS) -> None:
+    """The raw tables dbt's sources name (every stream's by default) and the quarantine table,
+    empty where nothing was loaded yet."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
-    con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
+    for stream in streams:
+        columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
+        con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
-
-
-def ensure_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """The raw tables dbt's sources name, empty where nothing was loaded yet."""
-    for stream in STREAMS:
-        ensure_raw_table(con, stream)
 
 
 def load_landed(layout: Layout) -> list[StreamLoad]:
