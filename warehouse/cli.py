@@ -5,6 +5,8 @@ Dagster and ``warehouse`` imports nothing from the packages built on it."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import importlib
 from typing import Any
 
@@ -48,3 +50,7 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 def main() -> None:
     """Loom Warehouse: ingest API, hourly pipeline and release-health marts."""
+    # At exit Python collects garbage over every object still alive: after a pipeline run, with
+    # Dagster's and dbt's modules loaded, that took 1.2 s of a 12 s `loom run`. Frozen objects are
+    # skipped, and the process is ending anyway.
+    atexit.register(gc.freeze)
