@@ -91,9 +91,22 @@ earliest_copies as (
 
 ),
 
-identities as (
+persons as (
 
-    select org_id, distinct_id, person_id from {{ ref('int_identity_map') }}
+    -- Per actor, not per event: an hour of a million events has some fifty thousand actors, and
+    -- person_uuid (a SHA-1) costs more than the join.
+    select
+        actors.org_id,
+        actors.distinct_id,
+        coalesce(
+            identities.person_id,
+            {{ person_uuid('actors.org_id', 'actors.distinct_id') }}
+        ) as person_id
+
+    from (select distinct org_id, distinct_id from earliest_copies) as actors
+    left join {{ ref('int_identity_map') }} as identities
+        on identities.org_id = actors.org_id
+        and identities.distinct_id = actors.distinct_id
 
 ),
 
@@ -107,10 +120,7 @@ final as (
         earliest_copies.event,
         earliest_copies.event_display_name,
         earliest_copies.distinct_id,
-        coalesce(
-            identities.person_id,
-            {{ person_uuid('earliest_copies.org_id', 'earliest_copies.distinct_id') }}
-        ) as person_id,
+        persons.person_id,
         earliest_copies.properties,
         earliest_copies."timestamp",
         earliest_copies.received_at,
@@ -118,9 +128,9 @@ final as (
         earliest_copies.device_id
 
     from earliest_copies
-    left join identities
-        on identities.org_id = earliest_copies.org_id
-        and identities.distinct_id = earliest_copies.distinct_id
+    left join persons
+        on persons.org_id = earliest_copies.org_id
+        and persons.distinct_id = earliest_copies.distinct_id
 
 )
 
