@@ -3,10 +3,14 @@
 Every commit writes new Parquet files (and delete files for what it replaced), so an hourly run
 leaves dozens of small files behind: 8 runs grew one lake from 8 to 348 files. After each run,
 :func:`compact` rewrites the files that carry deletes and merges adjacent small files of every
-table that has reached :data:`COMPACT_AT_FILES` live files, so no table is read from more than a
-few files, and an hour that left every table below that costs one catalog query instead of a
-pass over the whole lake. Daily, :func:`expire_snapshots` forgets snapshots no reader can still be
-on and deletes the files only they referenced.
+table that has :data:`COMPACT_AT_FILES` such files, so no table is read from many small files, and
+an hour that left every table below that costs one catalog query instead of a pass over the whole
+lake. Data files are written and rewritten up to :data:`TARGET_FILE_BYTES`
+(:func:`ensure_lake_options`) and only files under :data:`SMALL_FILE_BYTES` are merged, so
+compaction rewrites what the recent runs touched, not a table's history: with one file per table,
+a run after 30 days rewrote all of `fct_events` (97 MB) to drop a few replaced rows. Daily,
+:func:`expire_snapshots` forgets snapshots no reader can still be on and deletes the files only
+they referenced.
 
 :func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
 no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
@@ -31,8 +35,13 @@ from warehouse.published import published_history
 # swapped in.
 SCRATCH_SUFFIX = "__with_statistics"
 # Hourly runs add one or two files (data, deletes) to each table they change: compacting at 8 keeps
-# every table under 10 files while most hours skip compaction.
+# every table under 10 small files while most hours skip compaction.
 COMPACT_AT_FILES = 8
+# DuckLake splits what it writes (inserts, rewrites, merges) into files of about this size.
+TARGET_FILE_BYTES = 16_000_000
+# Files under this size are merged with their neighbours; bigger ones are only rewritten to drop
+# deleted rows.
+SMALL_FILE_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -76,11 +85,56 @@ def live_data_files(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
     return dict(rows)
 
 
-def compact(con: duckdb.DuckDBPyConnection, at_files: int = COMPACT_AT_FILES) -> Compaction:
-    """Compact every table with at least ``at_files`` live data and delete files."""
+def ensure_lake_options(
+    con: duckdb.DuckDBPyConnection, target_file_bytes: int = TARGET_FILE_BYTES
+) -> None:
+    """Store the lake-wide write options in the catalog, where every writer of the lake (dbt, the
+    raw loads, compaction, an analyst's INSERT) finds them; a no-op once they are there."""
+    stored = con.execute(
+        f"SELECT value FROM {LAKE_ALIAS}.options()"
+        " WHERE option_name = 'target_file_size' AND scope = 'GLOBAL'"
+    ).fetchone()
+    if stored is None or stored[0] != str(target_file_bytes):
+        con.execute(
+            f"CALL {LAKE_ALIAS}.set_option('target_file_size', ?)", [f"{target_file_bytes}B"]
+        )
+
+
+def compactable_files(
+    con: duckdb.DuckDBPyConnection, small_file_bytes: int = SMALL_FILE_BYTES
+) -> dict[str, int]:
+    """Per table (schema.table), the live files compaction would rewrite: small data files and
+    delete files."""
+    metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
+    rows = con.execute(
+        f"""
+        SELECT schemas.schema_name || '.' || tables.table_name,
+               (SELECT count(*) FROM {metadata}.ducklake_data_file AS files
+                WHERE files.table_id = tables.table_id AND files.end_snapshot IS NULL
+                  AND files.file_size_bytes < $small)
+               + (SELECT count(*) FROM {metadata}.ducklake_delete_file AS deletes
+                  WHERE deletes.table_id = tables.table_id AND deletes.end_snapshot IS NULL)
+        FROM {metadata}.ducklake_table AS tables
+        JOIN {metadata}.ducklake_schema AS schemas
+            ON schemas.schema_id = tables.schema_id AND schemas.end_snapshot IS NULL
+        WHERE tables.end_snapshot IS NULL
+        """,
+        {"small": small_file_bytes},
+    ).fetchall()
+    return dict(rows)
+
+
+def compact(
+    con: duckdb.DuckDBPyConnection,
+    at_files: int = COMPACT_AT_FILES,
+    small_file_bytes: int = SMALL_FILE_BYTES,
+) -> Compaction:
+    """Compact every table with at least ``at_files`` small data files and delete files: rewrite
+    the files that carry deletes, then merge the small ones."""
     started = time.perf_counter()
     files = live_data_files(con)
-    for table in sorted(name for name, count in files.items() if count >= at_files):
+    compactable = compactable_files(con, small_file_bytes)
+    for table in sorted(name for name, count in compactable.items() if count >= at_files):
         schema, name = table.split(".", 1)
         con.execute(
             f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', ?, schema => ?,"
@@ -88,7 +142,9 @@ def compact(con: duckdb.DuckDBPyConnection, at_files: int = COMPACT_AT_FILES) ->
             [name, schema],
         )
         con.execute(
-            f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}', ?, schema => ?)", [name, schema]
+            f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}', ?, schema => ?,"
+            " max_file_size => ?)",
+            [name, schema, small_file_bytes],
         )
     after = sum(live_data_files(con).values())
     return Compaction(sum(files.values()), after, time.perf_counter() - started)

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
+from warehouse.maintenance import ensure_lake_options
 from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
 
 LOAD_COLUMNS = {"_received_hour": "TIMESTAMP", "_file": "VARCHAR"}
@@ -64,7 +65,8 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, streams: Iterable[str] = STREAMS) -> None:
     """The raw tables dbt's sources name (every stream's by default) and the quarantine table,
-    empty where nothing was loaded yet."""
+    empty where nothing was loaded yet, and the lake's write options (every run starts here)."""
+    ensure_lake_options(con)
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for stream in streams:
         columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}

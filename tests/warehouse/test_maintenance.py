@@ -12,13 +12,16 @@ import pytest
 from warehouse.duck import connect_pipeline, connect_reader
 from warehouse.layout import Layout
 from warehouse.maintenance import (
+    TARGET_FILE_BYTES,
     compact,
+    ensure_lake_options,
     expire_snapshots,
     give_statistics,
     live_data_files,
     tables_without_statistics,
 )
 from warehouse.published import publish
+from warehouse.raw_load import ensure_raw_tables
 
 ROWS = "SELECT count(*), sum(i) FROM analytics.t"
 
@@ -62,6 +65,59 @@ def test_compaction_leaves_a_table_with_few_files_alone(lake: Layout) -> None:
 
         assert live_data_files(con) == {"analytics.t": 1, "analytics.quiet": 2}
         assert (result.files_before, result.files_after) == (17 + 2, 1 + 2)
+
+
+def test_every_run_start_stores_the_target_file_size_once(layout: Layout) -> None:
+    def snapshots() -> int:
+        return con.execute("SELECT count(*) FROM ducklake_snapshots('warehouse')").fetchone()[0]
+
+    with connect_pipeline(layout) as con:
+        ensure_raw_tables(con)
+        stored = con.execute(
+            "SELECT value FROM warehouse.options() WHERE option_name = 'target_file_size'"
+        ).fetchall()
+        before = snapshots()
+        ensure_raw_tables(con)
+        assert snapshots() == before
+    assert stored == [(str(TARGET_FILE_BYTES),)]
+
+
+def test_compaction_rewrites_what_changed_not_the_whole_table(layout: Layout) -> None:
+    # A table of many files at the target size, as history accumulates them: one row deleted in
+    # one of them, and small inserts after. Compaction drops the deleted row by rewriting that one
+    # file and merges the small ones; the other big files stay as they are.
+    def files() -> dict[str, tuple[int, bool]]:
+        listed = con.execute(
+            "SELECT data_file, data_file_size_bytes, delete_file IS NOT NULL"
+            " FROM ducklake_list_files('warehouse', 'history', schema => 'analytics')"
+        ).fetchall()
+        return {path: (size, has_deletes) for path, size, has_deletes in listed}
+
+    with connect_pipeline(layout) as con:
+        ensure_lake_options(con, target_file_bytes=200_000)
+        # Files are cut between row groups: small ones make small files.
+        con.execute("CALL warehouse.set_option('parquet_row_group_size', 5000)")
+        con.execute("CREATE SCHEMA analytics")
+        con.execute(
+            "CREATE TABLE analytics.history AS"
+            " SELECT range AS i, md5(range::VARCHAR) AS s FROM range(100000)"
+        )
+        big = set(files())
+        con.execute("DELETE FROM analytics.history WHERE i = 0")
+        for n in range(8):
+            con.execute("INSERT INTO analytics.history VALUES (?, 'new')", [-1 - n])
+        touched = {path for path, (_, has_deletes) in files().items() if has_deletes}
+        rows = con.execute("SELECT count(*), sum(i) FROM analytics.history").fetchall()
+
+        compact(con, at_files=3, small_file_bytes=50_000)
+
+        after = files()
+        assert con.execute("SELECT count(*), sum(i) FROM analytics.history").fetchall() == rows
+    assert len(big) >= 5 and len(touched) == 1
+    assert big - touched <= set(after)  # untouched history: the same files
+    assert not touched & set(after)  # the file with the deleted row: rewritten
+    assert not any(has_deletes for _, has_deletes in after.values())
+    assert len(after) <= len(big) + 1  # eight inserts merged into (at most) one file
 
 
 def test_expiry_keeps_the_published_snapshots_readers_may_be_on(lake: Layout) -> None:
