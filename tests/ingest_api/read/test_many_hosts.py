@@ -103,7 +103,8 @@ def answers_over_http(base_url: str, key: str, project: int) -> dict[str, object
 
 
 class Watcher(threading.Thread):
-    """Keeps calling ``poke`` until stopped; records what each call gave."""
+    """Keeps calling ``poke`` until stopped, and once more after: records what each call gave, the
+    last one made once whatever the caller waited for was done."""
 
     def __init__(self, poke: Callable[[], object], pause: float = 0.2) -> None:
         super().__init__(daemon=True)
@@ -113,11 +114,14 @@ class Watcher(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.is_set():
+        while True:
+            stopping = self.stop.is_set()
             try:
                 self.seen.append(self.poke())
             except httpx.HTTPError as error:  # recorded, so the assertion names it
                 self.seen.append(repr(error))
+            if stopping:
+                return
             self.stop.wait(self.pause)
 
 
