@@ -89,7 +89,14 @@ def ensure_lake_options(
     con: duckdb.DuckDBPyConnection, target_file_bytes: int = TARGET_FILE_BYTES
 ) -> None:
     """Store the lake-wide write options in the catalog, where every writer of the lake (dbt, the
-    raw loads, compaction, an analyst's INSERT) finds them; a no-op once they are there."""
+    raw loads, compaction, an analyst's INSERT) finds them; a no-op once they are there, or when
+    ``con`` has no lake attached (the benchmarks' plain DuckDB baseline)."""
+    (lakes,) = con.execute(
+        "SELECT count(*) FROM duckdb_databases() WHERE database_name = ? AND type = 'ducklake'",
+        [LAKE_ALIAS],
+    ).fetchone()
+    if not lakes:
+        return
     stored = con.execute(
         f"SELECT value FROM {LAKE_ALIAS}.options()"
         " WHERE option_name = 'target_file_size' AND scope = 'GLOBAL'"

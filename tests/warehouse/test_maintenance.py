@@ -82,6 +82,15 @@ def test_every_run_start_stores_the_target_file_size_once(layout: Layout) -> Non
     assert stored == [(str(TARGET_FILE_BYTES),)]
 
 
+def test_raw_tables_need_no_lake() -> None:
+    # bench/bench_lake.py loads its baseline, one plain DuckDB database, with the same loader.
+    with duckdb.connect() as con:
+        ensure_raw_tables(con)
+        listed = con.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    tables = {name for (name,) in listed}
+    assert {"events", "sessions", "quarantined_records"} <= tables
+
+
 def test_compaction_rewrites_what_changed_not_the_whole_table(layout: Layout) -> None:
     # A table of many files at the target size, as history accumulates them: one row deleted in
     # one of them, and small inserts after. Compaction drops the deleted row by rewriting that one
