@@ -190,13 +190,12 @@ def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[P
         FROM read_json(
             $files, format = 'newline_delimited', columns = $columns, filename = true
         ) AS source
-        JOIN (SELECT unnest($paths) AS path, unnest($hours) AS received_hour) AS hours
+        JOIN (SELECT unnest($files) AS path, unnest($hours) AS received_hour) AS hours
             ON hours.path = source.filename
         """,
         {
             "files": list(received_hours),
             "columns": columns,
-            "paths": list(received_hours),
             "hours": list(received_hours.values()),
         },
     )
