@@ -3,14 +3,20 @@
 Every commit writes new Parquet files (and delete files for what it replaced), so an hourly run
 leaves dozens of small files behind: 8 runs grew one lake from 8 to 348 files. After each run,
 :func:`compact` rewrites the files that carry deletes and merges adjacent small files of every
-table that has :data:`COMPACT_AT_FILES` such files, so no table is read from many small files, and
-an hour that left every table below that costs one catalog query instead of a pass over the whole
-lake. Data files are written and rewritten up to :data:`TARGET_FILE_BYTES`
-(:func:`ensure_lake_options`) and only files under :data:`SMALL_FILE_BYTES` are merged, so
-compaction rewrites what the recent runs touched, not a table's history: with one file per table,
-a run after 30 days rewrote all of `fct_events` (97 MB) to drop a few replaced rows. Daily,
-:func:`expire_snapshots` forgets snapshots no reader can still be on and deletes the files only
-they referenced.
+table that has :data:`COMPACT_AT_FILES` files to drop, so no table is read from many small files,
+and an hour that left every table below that costs one catalog query instead of a pass over the
+whole lake. Compaction rewrites what the recent runs wrote, not a table's history:
+
+* Data files are written up to :data:`TARGET_FILE_BYTES` (:func:`ensure_lake_options`), and only
+  files under :data:`SMALL_FILE_BYTES` are merged.
+* A file of history is rewritten only once :data:`REWRITE_DELETED_FRACTION` of its rows are
+  deleted. Until then it keeps its one delete file (DuckLake keeps at most one per data file).
+  Hourly merges delete a few late or retried rows from old files, and DuckLake rewrites a file
+  whole: after a 30-day backfill, `fct_events` was one 99 MB file, and dropping its ~40 replaced
+  rows cost 1.2 s of every quiet hour's run.
+
+Daily, :func:`expire_snapshots` forgets snapshots no reader can still be on and deletes the files
+only they referenced.
 
 :func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
 no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
@@ -22,7 +28,10 @@ DuckLake versions cache the absence too.
 from __future__ import annotations
 
 import contextlib
+import math
 import time
+from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -34,14 +43,16 @@ from warehouse.published import published_history
 # The name a table being given statistics is rebuilt under (its own name + this), until it is
 # swapped in.
 SCRATCH_SUFFIX = "__with_statistics"
-# Hourly runs add one or two files (data, deletes) to each table they change: compacting at 8 keeps
-# every table under 10 small files while most hours skip compaction.
+# Hourly runs add one or two files (data, deletes) to each table they change: compacting at 8 files
+# to drop keeps every table under 10 small files while most hours skip compaction.
 COMPACT_AT_FILES = 8
 # DuckLake splits what it writes (inserts, rewrites, merges) into files of about this size.
 TARGET_FILE_BYTES = 16_000_000
 # Files under this size are merged with their neighbours; bigger ones are only rewritten to drop
 # deleted rows.
 SMALL_FILE_BYTES = 4_000_000
+# Bigger files are rewritten once this share of their rows is deleted.
+REWRITE_DELETED_FRACTION = 0.2
 
 
 @dataclass(frozen=True)
@@ -107,28 +118,58 @@ def ensure_lake_options(
         )
 
 
-def compactable_files(
+@dataclass(frozen=True)
+class TablePlan:
+    """What compacting one table does: rewrite its files whose deleted share reaches
+    ``delete_threshold``, then merge its small files; ``files_dropped`` counts the data and delete
+    files that go away."""
+
+    delete_threshold: float
+    files_dropped: int
+
+
+def compaction_plans(
     con: duckdb.DuckDBPyConnection, small_file_bytes: int = SMALL_FILE_BYTES
-) -> dict[str, int]:
-    """Per table (schema.table), the live files compaction would rewrite: small data files and
-    delete files."""
+) -> dict[str, TablePlan]:
+    """Per table (schema.table) with live data files, what :func:`compact` would do to it.
+
+    DuckLake's rewrite takes one deleted-share threshold per table, and its merge leaves files
+    with deletes alone. So the threshold is the least share among the small files: all of them are
+    rewritten, then merged, while a big file whose few deleted rows are a smaller share than any
+    small file's keeps its delete file."""
     metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
-    rows = con.execute(
+    files = con.execute(
         f"""
         SELECT schemas.schema_name || '.' || tables.table_name,
-               (SELECT count(*) FROM {metadata}.ducklake_data_file AS files
-                WHERE files.table_id = tables.table_id AND files.end_snapshot IS NULL
-                  AND files.file_size_bytes < $small)
-               + (SELECT count(*) FROM {metadata}.ducklake_delete_file AS deletes
-                  WHERE deletes.table_id = tables.table_id AND deletes.end_snapshot IS NULL)
-        FROM {metadata}.ducklake_table AS tables
+               data.file_size_bytes < $small,
+               coalesce(deletes.delete_count, 0) / greatest(data.record_count, 1)
+        FROM {metadata}.ducklake_data_file AS data
+        JOIN {metadata}.ducklake_table AS tables
+            ON tables.table_id = data.table_id AND tables.end_snapshot IS NULL
         JOIN {metadata}.ducklake_schema AS schemas
             ON schemas.schema_id = tables.schema_id AND schemas.end_snapshot IS NULL
-        WHERE tables.end_snapshot IS NULL
+        LEFT JOIN {metadata}.ducklake_delete_file AS deletes
+            ON deletes.data_file_id = data.data_file_id AND deletes.end_snapshot IS NULL
+        WHERE data.end_snapshot IS NULL
         """,
         {"small": small_file_bytes},
     ).fetchall()
-    return dict(rows)
+    by_table: dict[str, list[tuple[bool, float]]] = defaultdict(list)
+    for table, small, deleted in files:
+        by_table[table].append((small, deleted))
+    return {table: _plan(table_files) for table, table_files in by_table.items()}
+
+
+def _plan(files: list[tuple[bool, float]]) -> TablePlan:
+    # Just below the least deleted share of a small file: every small file with deletes is
+    # rewritten (DuckLake merges only files without), and a big file only when its deleted share
+    # is at least as large, or reaches REWRITE_DELETED_FRACTION.
+    small_shares = [deleted for small, deleted in files if small and deleted]
+    threshold = math.nextafter(min([*small_shares, REWRITE_DELETED_FRACTION]), 0.0)
+    rewritten = sum(1 for _, deleted in files if deleted and deleted >= threshold)
+    # Each rewritten file drops its delete file, and the small files merge into one.
+    small = sum(1 for is_small, _ in files if is_small)
+    return TablePlan(threshold, rewritten + max(small - 1, 0))
 
 
 def compact(
@@ -136,25 +177,46 @@ def compact(
     at_files: int = COMPACT_AT_FILES,
     small_file_bytes: int = SMALL_FILE_BYTES,
 ) -> Compaction:
-    """Compact every table with at least ``at_files`` small data files and delete files: rewrite
-    the files that carry deletes, then merge the small ones."""
+    """Compact every table where rewriting files with deletes and merging the small ones drops
+    ``at_files`` files or more (:func:`compaction_plans`)."""
     started = time.perf_counter()
     files = live_data_files(con)
-    compactable = compactable_files(con, small_file_bytes)
-    for table in sorted(name for name, count in compactable.items() if count >= at_files):
-        schema, name = table.split(".", 1)
-        con.execute(
-            f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', ?, schema => ?,"
-            " delete_threshold => 0)",
-            [name, schema],
-        )
-        con.execute(
-            f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}', ?, schema => ?,"
-            " max_file_size => ?)",
-            [name, schema, small_file_bytes],
-        )
+    plans = compaction_plans(con, small_file_bytes)
+    due = [
+        (*table.split(".", 1), plan)
+        for table, plan in sorted(plans.items())
+        if plan.files_dropped >= at_files
+    ]
+    # One commit for every table's rewrite, then one for the merges, not two per table: a lake
+    # commit costs 10-20 ms of catalog writes. A merge does not see files rewritten in its own
+    # transaction, hence two.
+    with _transaction(con):
+        for schema, name, plan in due:
+            con.execute(
+                f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', ?, schema => ?,"
+                " delete_threshold => ?)",
+                [name, schema, plan.delete_threshold],
+            )
+    with _transaction(con):
+        for schema, name, _ in due:
+            con.execute(
+                f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}', ?, schema => ?,"
+                " max_file_size => ?)",
+                [name, schema, small_file_bytes],
+            )
     after = sum(live_data_files(con).values())
     return Compaction(sum(files.values()), after, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def maintain_after_run(con: duckdb.DuckDBPyConnection) -> AfterRun:
