@@ -100,13 +100,10 @@ def load_hours(
     hour_list = [hour for hour in hours]
     con.execute("BEGIN TRANSACTION")
     try:
+        # DuckDB answers a DELETE with the number of rows it deleted.
         (replaced,) = con.execute(
-            f"SELECT count(*) FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))",
-            [hour_list],
-        ).fetchone()
-        con.execute(
             f"DELETE FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))", [hour_list]
-        )
+        ).fetchone()
         con.execute(
             f"DELETE FROM {QUARANTINE_TABLE}"
             " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
