@@ -3,7 +3,9 @@
 One ``dbt build`` per run, over the run's received-time window (one hour, or a backfill's whole
 range thanks to ``BackfillPolicy.single_run``), passed as the vars ``window_start``/``window_end``
 that every incremental model of the project filters on. dbt sources ``raw.<stream>`` map to the
-raw-load assets, so the graph runs from landing to marts (docs/pipeline.md).
+raw-load assets, so the graph runs from landing to marts (docs/pipeline.md). Views and table
+macros change with the project, not the hour: once the lake records that they were built from
+the project as it is, hourly builds leave them out of dbt and materialize them as unchanged.
 
 dbt runs in this process (``warehouse.dbt.run_dbt``), from the manifest parsed once per process,
 not as a ``dbt`` child process that would import dbt and parse the project again every hour;
@@ -38,10 +40,14 @@ from dagster_project.partitions import dbt_window_vars, hourly_partitions
 from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import (
+    DEFINITIONS,
     HOURLY_BUILD,
     HOURLY_SELECTION,
     DbtRunError,
+    definitions_current,
     failure_message,
+    project_version,
+    record_definitions,
     run_dbt,
 )
 from warehouse.layout import STREAMS, Layout
@@ -122,13 +128,19 @@ HOURLY_CHECKS = hourly_check_keys(json.loads(dbt_project.manifest_path.read_byte
 def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
     window_vars = dbt_window_vars(context.partition_time_window)
     layout = warehouse.layout
+    version = project_version()
     with warehouse.connect() as con:
         ensure_raw_tables(con)  # should this run have skipped the raw loads
+        definitions_built = definitions_current(con, version)
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
     every_model = context.selected_asset_keys == context.assets_def.keys
+    unchanged_definitions: list[str] = []
     if every_model and context.selected_asset_check_keys == HOURLY_CHECKS:
         # the hourly job's selection, in dbt's own words
         selection_args, indirect_selection = list(HOURLY_SELECTION), None
+        if definitions_built:
+            selection_args += ["--exclude", DEFINITIONS]
+            unchanged_definitions = definition_models(manifest)
     elif context.is_subset:  # the UI's selection of models and checks
         selection = get_updated_cli_invocation_params_for_context(
             context=context, manifest=manifest, dagster_dbt_translator=TRANSLATOR
@@ -151,9 +163,36 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     annotated = [
         with_run_metadata(event, window_vars, counts) if isinstance(event, dg.Output) else event
         for event in events
-    ]
+    ] + [unchanged_definition(unique_id, manifest, version) for unique_id in unchanged_definitions]
     yield from in_dependency_order(annotated, manifest)
     raise_unless_successful(result, HOURLY_BUILD, target)
+    if every_model and not definitions_built:
+        with warehouse.connect() as con:
+            record_definitions(con, version)
+
+
+def definition_models(manifest: Mapping[str, Any]) -> list[str]:
+    """unique_ids of the project's views and table macros (warehouse.dbt.DEFINITIONS)."""
+    return [
+        unique_id
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "model"
+        and node["config"]["materialized"] in ("view", "table_function")
+    ]
+
+
+def unchanged_definition(unique_id: str, manifest: Mapping[str, Any], version: str) -> dg.Output:
+    """The materialization of a view or table macro an hourly build left out: the lake holds it
+    as this project version defines it, for this hour as for the previous ones."""
+    node = manifest["nodes"][unique_id]
+    return dg.Output(
+        None,
+        output_name=TRANSLATOR.get_asset_key(node).to_python_identifier(),
+        metadata={
+            "unique_id": unique_id,
+            "definition": dg.MetadataValue.text(f"unchanged (dbt project {version[:12]})"),
+        },
+    )
 
 
 def dagster_events_of_dbt(

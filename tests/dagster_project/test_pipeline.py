@@ -28,7 +28,7 @@ from tests.dagster_project.utils.dataset import (
 )
 from tests.dagster_project.utils.in_order import InOrder
 from tests.dagster_project.utils.pipeline import PipelineWarehouse, loom_data_dir
-from warehouse.dbt import person_uuid
+from warehouse.dbt import definitions_current, person_uuid, project_version
 from warehouse.duck import connect_reader
 from warehouse.published import latest_published
 
@@ -159,6 +159,22 @@ def test_loom_run_prints_a_progress_line_per_hour(in_order: InOrder) -> None:
         ).records[0]
         # e5 was sent at 09:58 and received at 10:05.
         assert h2_load.asset_materialization.metadata["late_records"].value == 1
+
+
+def test_hourly_runs_leave_unchanged_definitions_out_of_dbt(in_order: InOrder) -> None:
+    # The first run builds the views and table macros and records the dbt project they come from;
+    # the rerun leaves them out of its dbt build and materializes them as unchanged.
+    instance = in_order.warehouse.instance
+    for model in ("stg_events", "events", "funnel", "release_health_between"):
+        records = instance.fetch_materializations(dg.AssetKey(model), limit=5, ascending=True)
+        built, rerun = (record.asset_materialization.metadata for record in records.records)
+        assert "definition" not in built
+        assert rerun["definition"].value == f"unchanged (dbt project {project_version()[:12]})"
+    recorded = in_order.warehouse.query("select project_version from ops.built_definitions")
+    assert recorded == [(project_version(),)]
+    with connect_reader(in_order.warehouse.layout) as con:
+        assert definitions_current(con, project_version())
+        assert not definitions_current(con, "a changed project")
 
 
 def test_rerunning_an_hour_changes_nothing(in_order: InOrder) -> None:
