@@ -9,8 +9,9 @@ whole lake. Compaction rewrites what the recent runs wrote, not a table's histor
 
 * Data files are written up to :data:`TARGET_FILE_BYTES` (:func:`ensure_lake_options`), and only
   files under :data:`SMALL_FILE_BYTES` are merged.
-* A file of history is rewritten only once :data:`REWRITE_DELETED_FRACTION` of its rows are
-  deleted. Until then it keeps its one delete file (DuckLake keeps at most one per data file).
+* Every small file with deletes is rewritten, a big one only once its deleted share is as large
+  as a small file's of the same table, or :data:`REWRITE_DELETED_FRACTION`. Until then it keeps
+  its one delete file (DuckLake keeps at most one per data file).
   Hourly merges delete a few late or retried rows from old files, and DuckLake rewrites a file
   whole: after a 30-day backfill, `fct_events` was one 99 MB file, and dropping its ~40 replaced
   rows cost 1.2 s of every quiet hour's run.
@@ -31,7 +32,7 @@ import contextlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -51,6 +52,8 @@ TARGET_FILE_BYTES = 16_000_000
 # Files under this size are merged with their neighbours; bigger ones are only rewritten to drop
 # deleted rows.
 SMALL_FILE_BYTES = 4_000_000
+# A table option: an insert big enough to run in parallel writes one file per thread.
+PARALLEL_WRITE_OPTION = "per_thread_output"
 # Bigger files are rewritten once this share of their rows is deleted.
 REWRITE_DELETED_FRACTION = 0.2
 
@@ -97,25 +100,39 @@ def live_data_files(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
 
 
 def ensure_lake_options(
-    con: duckdb.DuckDBPyConnection, target_file_bytes: int = TARGET_FILE_BYTES
+    con: duckdb.DuckDBPyConnection,
+    target_file_bytes: int = TARGET_FILE_BYTES,
+    parallel_write_tables: Iterable[str] = (),
 ) -> None:
-    """Store the lake-wide write options in the catalog, where every writer of the lake (dbt, the
-    raw loads, compaction, an analyst's INSERT) finds them; a no-op once they are there, or when
-    ``con`` has no lake attached (the benchmarks' plain DuckDB baseline)."""
+    """Store the lake's write options in the catalog, where every writer of the lake (dbt, the
+    raw loads, compaction, an analyst's INSERT) finds them: the target file size, and one Parquet
+    file per thread for big inserts into ``parallel_write_tables`` (schema.table, existing). A
+    no-op once they are there, or when ``con`` has no lake attached (the benchmarks' plain DuckDB
+    baseline)."""
     (lakes,) = con.execute(
         "SELECT count(*) FROM duckdb_databases() WHERE database_name = ? AND type = 'ducklake'",
         [LAKE_ALIAS],
     ).fetchone()
     if not lakes:
         return
-    stored = con.execute(
-        f"SELECT value FROM {LAKE_ALIAS}.options()"
-        " WHERE option_name = 'target_file_size' AND scope = 'GLOBAL'"
-    ).fetchone()
-    if stored is None or stored[0] != str(target_file_bytes):
+    stored = {
+        (name, table): value
+        for name, value, table in con.execute(
+            f"SELECT option_name, value, scope_entry FROM {LAKE_ALIAS}.options()"
+        ).fetchall()
+    }
+    if stored.get(("target_file_size", None)) != str(target_file_bytes):
         con.execute(
             f"CALL {LAKE_ALIAS}.set_option('target_file_size', ?)", [f"{target_file_bytes}B"]
         )
+    for table in parallel_write_tables:
+        if stored.get((PARALLEL_WRITE_OPTION, table)) != "true":
+            schema, name = table.split(".", 1)
+            con.execute(
+                f"CALL {LAKE_ALIAS}.set_option('{PARALLEL_WRITE_OPTION}', true, schema => ?,"
+                " table_name => ?)",
+                [schema, name],
+            )
 
 
 @dataclass(frozen=True)
@@ -301,9 +318,11 @@ def give_statistics(con: duckdb.DuckDBPyConnection) -> StatisticsGiven:
 
 
 def _has_table_options(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    # Not the raw tables' parallel writes: the next run's ensure_raw_tables sets it again.
     (count,) = con.execute(
-        f"SELECT count(*) FROM {LAKE_ALIAS}.options() WHERE scope = 'TABLE' AND scope_entry = ?",
-        [f"{schema}.{table}"],
+        f"SELECT count(*) FROM {LAKE_ALIAS}.options()"
+        " WHERE scope = 'TABLE' AND scope_entry = ? AND option_name <> ?",
+        [f"{schema}.{table}", PARALLEL_WRITE_OPTION],
     ).fetchone()
     return count > 0
 

@@ -65,13 +65,17 @@ def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, streams: Iterable[str] = STREAMS) -> None:
     """The raw tables dbt's sources name (every stream's by default) and the quarantine table,
-    empty where nothing was loaded yet, and the lake's write options (every run starts here)."""
-    ensure_lake_options(con)
+    empty where nothing was loaded yet, and the lake's write options (every run starts here).
+
+    A backfill inserts millions of rows into a raw table at once: written one Parquet file per
+    thread, 1.5 M events take 0.8 s instead of 1.2 s (an hour's few thousand rows still make one
+    file). Only the raw tables: the models' inserts of a 1M-event hour took ~0.8 s longer so."""
     con.execute("CREATE SCHEMA IF NOT EXISTS raw")
     for stream in streams:
         columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
+    ensure_lake_options(con, parallel_write_tables=[f"raw.{stream}" for stream in streams])
 
 
 def load_landed(layout: Layout) -> list[StreamLoad]:

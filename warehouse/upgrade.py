@@ -25,7 +25,7 @@ import click
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout
 from warehouse.published import publish
-from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_table
+from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables
 from warehouse.streams import STREAM_COLUMNS
 
 LEGACY_FILE = "warehouse.duckdb"
@@ -79,9 +79,10 @@ def upgrade(layout: Layout, echo: Callable[[str], None] = click.echo) -> Upgrade
     )  # fmt: skip
     rows: dict[str, int] = json.loads(result.stdout)
     with connect_pipeline(layout) as con:
+        # Created before the transaction: DuckLake takes no options for a table created in it.
+        ensure_raw_tables(con)
         con.execute("BEGIN TRANSACTION")
         for stream in STREAMS:
-            ensure_raw_table(con, stream)
             con.execute(f"DELETE FROM raw.{stream}")
             if stream in rows:
                 names = ", ".join(

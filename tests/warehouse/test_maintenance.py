@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from warehouse.duck import connect_pipeline, connect_reader
-from warehouse.layout import Layout
+from warehouse.layout import STREAMS, Layout
 from warehouse.maintenance import (
     TARGET_FILE_BYTES,
     compact,
@@ -67,19 +67,38 @@ def test_compaction_leaves_a_table_with_few_files_alone(lake: Layout) -> None:
         assert (result.files_before, result.files_after) == (17 + 2, 1 + 2)
 
 
-def test_every_run_start_stores_the_target_file_size_once(layout: Layout) -> None:
+def test_every_run_start_stores_the_write_options_once(layout: Layout) -> None:
     def snapshots() -> int:
         return con.execute("SELECT count(*) FROM ducklake_snapshots('warehouse')").fetchone()[0]
 
     with connect_pipeline(layout) as con:
         ensure_raw_tables(con)
         stored = con.execute(
-            "SELECT value FROM warehouse.options() WHERE option_name = 'target_file_size'"
+            "SELECT option_name, value, scope_entry FROM warehouse.options()"
+            " WHERE option_name IN ('target_file_size', 'per_thread_output') ORDER BY ALL"
         ).fetchall()
         before = snapshots()
         ensure_raw_tables(con)
         assert snapshots() == before
-    assert stored == [(str(TARGET_FILE_BYTES),)]
+    assert stored == [
+        *(("per_thread_output", "true", f"raw.{stream}") for stream in sorted(STREAMS)),
+        ("target_file_size", str(TARGET_FILE_BYTES), None),
+    ]
+
+
+def test_an_hours_insert_into_a_raw_table_still_makes_one_file(layout: Layout) -> None:
+    # Raw tables write one file per thread (for backfills): an hour's rows, one chunk, stay one.
+    with connect_pipeline(layout) as con:
+        ensure_raw_tables(con)
+        con.execute("SET threads = 2")
+        con.execute(
+            "INSERT INTO raw.identities (uuid, org_id)"
+            " SELECT range::VARCHAR, 'org' FROM range(2000)"
+        )
+        (files,) = con.execute(
+            "SELECT count(*) FROM ducklake_list_files('warehouse', 'identities', schema => 'raw')"
+        ).fetchone()
+    assert files == 1
 
 
 def test_raw_tables_need_no_lake() -> None:
@@ -230,6 +249,24 @@ def test_empty_tables_get_statistics_and_keep_their_definitions(
             assert con.execute(f"SELECT count(*) FROM analytics.{table}").fetchone() == (0,)
         assert con.execute(ROWS).fetchall() == [(1000, sum(range(1000)))]
         assert give_statistics(con).tables == []
+
+
+def test_an_empty_raw_table_gets_statistics_and_keeps_its_parallel_writes(layout: Layout) -> None:
+    def options() -> list[tuple]:
+        return con.execute(
+            "SELECT option_name, scope_entry FROM warehouse.options()"
+            " WHERE scope_entry = 'raw.session_aggregates'"
+        ).fetchall()
+
+    with connect_pipeline(layout) as con:
+        ensure_raw_tables(con)  # e.g. no Sentry aggregates yet: raw.session_aggregates is empty
+
+        given = give_statistics(con)
+        ensure_raw_tables(con)  # the next run's start
+
+        assert "raw.session_aggregates" in given.tables
+        assert ("raw", "session_aggregates") not in tables_without_statistics(con)
+        assert options() == [("per_thread_output", "raw.session_aggregates")]
 
 
 def test_a_table_with_statistics_is_planned_without_asking_the_catalog_again(
