@@ -68,3 +68,23 @@
 {% macro hour_bit(ts) -%}
     (1::bigint << hour({{ ts }}))
 {%- endmacro %}
+
+{#- Whether the run's window lies within one received hour (false when unwindowed). -#}
+{% macro window_within_one_hour() -%}
+    {%- set bounds = window_bounds() -%}
+    {%- if bounds is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set last_moment = bounds[1] - modules.datetime.timedelta(microseconds=1) -%}
+    {{ return(bounds[0].replace(minute=0, second=0, microsecond=0)
+              == last_moment.replace(minute=0, second=0, microsecond=0)) }}
+{%- endmacro %}
+
+{#- Of a record's copies in the window, the earliest received. The staging views already keep one
+    copy per received hour, so a window within one hour needs no second pass: over a
+    million-event hour it cost int_person_property_writes 0.4 s. -#}
+{% macro first_copy_in_window() -%}
+    {%- if not window_within_one_hour() -%}
+    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
+    {%- endif -%}
+{%- endmacro %}

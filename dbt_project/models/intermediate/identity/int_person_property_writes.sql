@@ -26,7 +26,7 @@ events as (
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
-    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
+    {{ first_copy_in_window() }}
 
 ),
 
@@ -44,7 +44,7 @@ identities as (
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
-    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
+    {{ first_copy_in_window() }}
 
 ),
 

@@ -27,7 +27,7 @@ links as (
 
     from identities
     where is_link
-    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
+    {{ first_copy_in_window() }}
 
 )
 
