@@ -66,7 +66,8 @@ HOURLY_SELECTION = ("--select", "resource_type:model tag:hourly", "--indirect-se
 # hour. Each checks on its own that the lake holds what it would create (macros/definitions.sql),
 # ~0.1 s a node on the lake; an hourly build skips them while the lake records that they were
 # built from the project as it is (:func:`definitions_current`).
-DEFINITIONS = "config.materialized:view config.materialized:table_function"
+DEFINITION_MATERIALIZATIONS = ("view", "table_function")
+DEFINITIONS = " ".join(f"config.materialized:{name}" for name in DEFINITION_MATERIALIZATIONS)
 DEFINITIONS_TABLE = f"{LAKE_ALIAS}.ops.built_definitions"
 # Run-operations that change the marts readers see. Readers attach the published snapshot, so
 # each publishes the lake's snapshot when it succeeds, as a pipeline run does: its change is

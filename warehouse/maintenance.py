@@ -32,12 +32,13 @@ import contextlib
 import math
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import duckdb
 
+from warehouse.duck import transaction
 from warehouse.layout import LAKE_ALIAS, naive_utc
 from warehouse.published import published_history
 
@@ -207,14 +208,14 @@ def compact(
     # One commit for every table's rewrite, then one for the merges, not two per table: a lake
     # commit costs 10-20 ms of catalog writes. A merge does not see files rewritten in its own
     # transaction, hence two.
-    with _transaction(con):
+    with transaction(con):
         for schema, name, plan in due:
             con.execute(
                 f"CALL ducklake_rewrite_data_files('{LAKE_ALIAS}', ?, schema => ?,"
                 " delete_threshold => ?)",
                 [name, schema, plan.delete_threshold],
             )
-    with _transaction(con):
+    with transaction(con):
         for schema, name, _ in due:
             con.execute(
                 f"CALL ducklake_merge_adjacent_files('{LAKE_ALIAS}', ?, schema => ?,"
@@ -223,17 +224,6 @@ def compact(
             )
     after = sum(live_data_files(con).values())
     return Compaction(sum(files.values()), after, time.perf_counter() - started)
-
-
-@contextlib.contextmanager
-def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    con.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
-    con.execute("COMMIT")
 
 
 def maintain_after_run(con: duckdb.DuckDBPyConnection) -> AfterRun:

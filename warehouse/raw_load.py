@@ -26,7 +26,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from warehouse.duck import connect_pipeline
+from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
 from warehouse.maintenance import ensure_lake_options
 from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
@@ -102,30 +102,29 @@ def load_hours(
     names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
     event_time = EVENT_TIME[stream]
     hour_list = [hour for hour in hours]
-    con.execute("BEGIN TRANSACTION")
     try:
-        # DuckDB answers a DELETE with the number of rows it deleted.
-        (replaced,) = con.execute(
-            f"DELETE FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))", [hour_list]
-        ).fetchone()
-        con.execute(
-            f"DELETE FROM {QUARANTINE_TABLE}"
-            " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
-            [stream, hour_list],
-        )
-        con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
-        con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
-        loaded, late = con.execute(
-            f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)'
-            " FROM loom_batch"
-        ).fetchone()
-        rows_by_hour = dict(
-            con.execute("SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL").fetchall()
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            # DuckDB answers a DELETE with the number of rows it deleted.
+            (replaced,) = con.execute(
+                f"DELETE FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))",
+                [hour_list],
+            ).fetchone()
+            con.execute(
+                f"DELETE FROM {QUARANTINE_TABLE}"
+                " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
+                [stream, hour_list],
+            )
+            con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
+            con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
+            loaded, late = con.execute(
+                f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)'
+                " FROM loom_batch"
+            ).fetchone()
+            rows_by_hour = dict(
+                con.execute(
+                    "SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL"
+                ).fetchall()
+            )
     finally:
         con.execute("DROP TABLE IF EXISTS loom_batch")
         con.execute("DROP TABLE IF EXISTS loom_quarantine")

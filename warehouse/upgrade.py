@@ -22,7 +22,7 @@ from pathlib import Path
 
 import click
 
-from warehouse.duck import connect_pipeline
+from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout
 from warehouse.published import publish
 from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables
@@ -81,19 +81,18 @@ def upgrade(layout: Layout, echo: Callable[[str], None] = click.echo) -> Upgrade
     with connect_pipeline(layout) as con:
         # Created before the transaction: DuckLake takes no options for a table created in it.
         ensure_raw_tables(con)
-        con.execute("BEGIN TRANSACTION")
-        for stream in STREAMS:
-            con.execute(f"DELETE FROM raw.{stream}")
-            if stream in rows:
-                names = ", ".join(
-                    f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
-                )
-                con.execute(
-                    f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM read_parquet(?)",
-                    [str(exported / f"{stream}.parquet")],
-                )
-            echo(f"  raw.{stream}: {rows.get(stream, 0):,} rows")
-        con.execute("COMMIT")
+        with transaction(con):
+            for stream in STREAMS:
+                con.execute(f"DELETE FROM raw.{stream}")
+                if stream in rows:
+                    names = ", ".join(
+                        f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
+                    )
+                    con.execute(
+                        f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM read_parquet(?)",
+                        [str(exported / f"{stream}.parquet")],
+                    )
+                echo(f"  raw.{stream}: {rows.get(stream, 0):,} rows")
     echo("rebuilding the marts from raw.* (one unwindowed dbt build)…")
     from warehouse.dbt import build  # imported here: importing dbt takes seconds
 

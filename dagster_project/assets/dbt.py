@@ -40,6 +40,7 @@ from dagster_project.partitions import dbt_window_vars, hourly_partitions
 from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import (
+    DEFINITION_MATERIALIZATIONS,
     DEFINITIONS,
     HOURLY_BUILD,
     HOURLY_SELECTION,
@@ -177,7 +178,7 @@ def definition_models(manifest: Mapping[str, Any]) -> list[str]:
         unique_id
         for unique_id, node in manifest["nodes"].items()
         if node["resource_type"] == "model"
-        and node["config"]["materialized"] in ("view", "table_function")
+        and node["config"]["materialized"] in DEFINITION_MATERIALIZATIONS
     ]
 
 
