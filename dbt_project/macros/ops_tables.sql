@@ -1,8 +1,8 @@
 {#- on-run-start: the pipeline's own bookkeeping tables, which no model builds and so must exist
     before any model reads them (they are declared as the `ops` source). -#}
 {% macro create_ops_tables() -%}
-    create schema if not exists ops;
-    create table if not exists ops.session_prunes (
+    create schema if not exists {{ target.database }}.ops;
+    create table if not exists {{ target.database }}.ops.session_prunes (
         pruned_at timestamp not null,
         cutoff timestamp not null,
         sessions_deleted bigint not null
