@@ -29,6 +29,15 @@ PIPELINE_ASSET = {
 }
 
 
+# The job that builds what landed since the last batch, a few times an hour (micro_batches.py): the
+# same assets, each loading or building only the new records of its hours.
+MICRO_BATCH_JOB = "micro_batch"
+
+
+def is_micro_batch(context: dg.AssetExecutionContext) -> bool:
+    return context.job_name == MICRO_BATCH_JOB
+
+
 def hour_key(hour: datetime) -> str:
     return floor_hour(hour).strftime(HOUR_KEY_FORMAT)
 

@@ -11,10 +11,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 from dagster._core.utils import make_new_run_id
 
 from dagster_project.assets.raw import raw_asset_key
@@ -22,6 +18,7 @@ from dagster_project.definitions import defs
 from dagster_project.jobs import HOURLY_JOB
 from dagster_project.partitions import hour_key
 from dagster_project.run_owners import owner_tags
+from dagster_project.run_tags import partition_range_tags
 from warehouse.layout import STREAMS, Layout
 
 # Dagster's per-event console log would bury the one progress line per hour; errors still show.
@@ -164,11 +161,7 @@ def materialize_range(first: datetime, last: datetime, instance: dg.DagsterInsta
         tags = owner_tags()
     else:
         selection = {}
-        tags = {
-            ASSET_PARTITION_RANGE_START_TAG: hour_key(first),
-            ASSET_PARTITION_RANGE_END_TAG: hour_key(last),
-            **owner_tags(),
-        }
+        tags = {**partition_range_tags(hour_key(first), hour_key(last)), **owner_tags()}
     started = time.perf_counter()
     with log_path.open("w") as log, redirect_stdout(log):
         result = job.execute_in_process(

@@ -36,7 +36,7 @@ import duckdb
 from warehouse.duck import connect_pipeline
 from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 from warehouse.published import latest_published, publish
-from warehouse.raw_load import ensure_raw_tables
+from warehouse.raw_load import ensure_raw_tables, newest_loaded
 from warehouse.settings import environment as settings_environment
 
 if TYPE_CHECKING:
@@ -62,6 +62,8 @@ WINDOW_VAR_FORMAT = "%Y-%m-%d %H:%M:%S"
 # target: Dagster records each node's result from dbt's events instead.
 HOURLY_BUILD = ("build", "--no-write-json", "--exclude-resource-type", "unit_test")
 HOURLY_SELECTION = ("--select", "resource_type:model tag:hourly", "--indirect-selection", "empty")
+# A micro-batch builds the same models and leaves the tests to the closed hour's run.
+MODELS_SELECTION = ("--select", "resource_type:model", "--indirect-selection", "empty")
 # Views and table macros hold definitions, not rows: they change with the project, not with the
 # hour. Each checks on its own that the lake holds what it would create (macros/definitions.sql),
 # ~0.1 s a node on the lake; an hourly build skips them while the lake records that they were
@@ -172,7 +174,10 @@ def publish_if_published_before(layout: Layout) -> int | None:
     """Publish the lake's snapshot, unless the pipeline never has: an operation on a lake no run
     has completed on must not be the first state readers attach. The snapshot id, or None."""
     with connect_pipeline(layout) as con:
-        return publish(con) if latest_published(con) is not None else None
+        if latest_published(con) is None:
+            return None
+        # An operation changes marts, not which records they hold.
+        return publish(con, newest_loaded(con))
 
 
 _parsed: tuple[float, bytes] | None = None  # (newest project file's mtime, pickled manifest)

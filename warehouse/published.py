@@ -36,23 +36,35 @@ class CatalogUnavailable(RuntimeError):
     """The lake's catalog cannot be reached (the PostgreSQL server is down, the file is gone)."""
 
 
+@dataclass(frozen=True)
+class Publish:
+    """One published snapshot: what readers of it see, and how fresh it is."""
+
+    snapshot_id: int
+    published_at: datetime
+    data_as_of: datetime | None  # the newest received time of the records it holds
+
+
 def ensure_published_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE SCHEMA IF NOT EXISTS {LAKE_ALIAS}.ops")
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {PUBLISHED_TABLE}"
-        " (snapshot_id BIGINT NOT NULL, published_at TIMESTAMP NOT NULL)"
+        " (snapshot_id BIGINT NOT NULL, published_at TIMESTAMP NOT NULL, data_as_of TIMESTAMP)"
     )
+    # Lakes published before data_as_of was recorded (a no-op, no commit, once it is there).
+    con.execute(f"ALTER TABLE {PUBLISHED_TABLE} ADD COLUMN IF NOT EXISTS data_as_of TIMESTAMP")
 
 
-def publish(con: duckdb.DuckDBPyConnection) -> int:
-    """Publish the lake's current snapshot (``con`` is the pipeline's); returns its id."""
+def publish(con: duckdb.DuckDBPyConnection, data_as_of: datetime | None = None) -> int:
+    """Publish the lake's current snapshot (``con`` is the pipeline's), holding the records
+    received up to ``data_as_of``; returns its id."""
     ensure_published_table(con)
     [(snapshot_id,)] = con.execute(
         f"SELECT id FROM ducklake_current_snapshot('{LAKE_ALIAS}')"
     ).fetchall()
     con.execute(
-        f"INSERT INTO {PUBLISHED_TABLE} VALUES (?, ?)",
-        [snapshot_id, naive_utc(datetime.now(UTC))],
+        f"INSERT INTO {PUBLISHED_TABLE} (snapshot_id, published_at, data_as_of) VALUES (?, ?, ?)",
+        [snapshot_id, naive_utc(datetime.now(UTC)), data_as_of],
     )
     return snapshot_id
 

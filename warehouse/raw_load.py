@@ -11,7 +11,13 @@ infinite) is moved to ``raw.quarantined_records`` with its file, line number and
 rest of the hour loads. The common case costs one ``read_json`` over all the files; only a file
 that fails it, or holds a rule-breaking record, is read again line by line to find out which
 lines to quarantine. Quarantined rows of an hour are replaced with the hour, so fixing a file and
-reloading its hour clears them (see the README, "Quarantine").
+reloading its hour clears them (docs/pipeline.md, "Quarantine").
+
+**Every file read is in a ledger**, ``ops.loaded_files``, with its rows and received times. An
+hourly load rewrites its hours' entries with the rows it replaces; a micro-batch
+(:func:`load_new_files`) appends only the files of its hours that the ledger does not hold yet,
+and the ledger's entries of the batch give the received-time window dbt builds
+(:func:`loaded_window`).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -43,6 +49,18 @@ QUARANTINE_COLUMNS = {
     "quarantined_at": "TIMESTAMP",
 }
 SHOWN_VALUE_CHARS = 60
+LEDGER_TABLE = "ops.loaded_files"
+LEDGER_COLUMNS = {
+    "stream": "VARCHAR",
+    "_received_hour": "TIMESTAMP",
+    "_file": "VARCHAR",
+    "rows_loaded": "BIGINT",
+    "records_quarantined": "BIGINT",
+    "first_received_at": "TIMESTAMP",  # of its loaded rows; NULL when none loaded
+    "last_received_at": "TIMESTAMP",
+    "load_id": "VARCHAR",  # the run that read it
+    "loaded_at": "TIMESTAMP",
+}
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,9 @@ class StreamLoad:
     records_quarantined: int
     duration_s: float
     rows_by_hour: dict[datetime, int] = field(default_factory=dict)  # hours with rows only
+    # The received times of the rows loaded (None when none were).
+    first_received_at: datetime | None = None
+    last_received_at: datetime | None = None
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
@@ -75,6 +96,8 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection, streams: Iterable[str] = S
         columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
+    con.execute("CREATE SCHEMA IF NOT EXISTS ops")
+    con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ({_ddl(LEDGER_COLUMNS)})")
     ensure_lake_options(con, parallel_write_tables=[f"raw.{stream}" for stream in streams])
 
 
@@ -91,7 +114,11 @@ def load_hour(
 
 
 def load_hours(
-    con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, hours: Iterable[datetime]
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    stream: str,
+    hours: Iterable[datetime],
+    load_id: str = "",
 ) -> StreamLoad:
     """Replace ``hours`` of ``raw.<stream>`` with their visible landing files, in one read."""
     started = time.perf_counter()
@@ -99,46 +126,170 @@ def load_hours(
     files = [path for hour in hours for path in layout.hour_files(stream, hour)]
     ensure_raw_table(con, stream)
     quarantined = _read_into_batch(con, stream, files)
-    names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
-    event_time = EVENT_TIME[stream]
-    hour_list = [hour for hour in hours]
     try:
         with transaction(con):
             # DuckDB answers a DELETE with the number of rows it deleted.
             (replaced,) = con.execute(
                 f"DELETE FROM raw.{stream} WHERE _received_hour IN (SELECT unnest(?))",
-                [hour_list],
+                [list(hours)],
             ).fetchone()
-            con.execute(
-                f"DELETE FROM {QUARANTINE_TABLE}"
-                " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
-                [stream, hour_list],
-            )
-            con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
-            con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
-            loaded, late = con.execute(
-                f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour)'
-                " FROM loom_batch"
-            ).fetchone()
-            rows_by_hour = dict(
+            for table in (QUARANTINE_TABLE, LEDGER_TABLE):
                 con.execute(
-                    "SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL"
-                ).fetchall()
-            )
+                    f"DELETE FROM {table}"
+                    " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
+                    [stream, list(hours)],
+                )
+            load = _insert_batch(con, stream, files, load_id)
     finally:
-        con.execute("DROP TABLE IF EXISTS loom_batch")
-        con.execute("DROP TABLE IF EXISTS loom_quarantine")
+        _drop_batch(con)
     return StreamLoad(
         stream,
         hours,
         len(files),
-        loaded,
-        replaced,
-        late,
-        quarantined,
-        time.perf_counter() - started,
-        rows_by_hour,
+        rows_replaced=replaced,
+        records_quarantined=quarantined,
+        duration_s=time.perf_counter() - started,
+        **load,
     )
+
+
+def load_new_files(
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    stream: str,
+    hours: Iterable[datetime],
+    load_id: str,
+) -> StreamLoad:
+    """Append the visible landing files of ``hours`` that the ledger does not hold yet (a
+    micro-batch), in one read; nothing loaded before is read or replaced again."""
+    started = time.perf_counter()
+    hours = tuple(sorted({floor_hour(hour) for hour in hours}))
+    ensure_raw_table(con, stream)
+    loaded = {
+        name
+        for (name,) in con.execute(
+            f"SELECT _file FROM {LEDGER_TABLE}"
+            " WHERE stream = ? AND _received_hour IN (SELECT unnest(?))",
+            [stream, list(hours)],
+        ).fetchall()
+    }
+    visible = [path for hour in hours for path in layout.hour_files(stream, hour)]
+    files = [path for path in visible if str(path) not in loaded]
+    quarantined = _read_into_batch(con, stream, files)
+    try:
+        with transaction(con):
+            load = _insert_batch(con, stream, files, load_id)
+    finally:
+        _drop_batch(con)
+    return StreamLoad(
+        stream,
+        hours,
+        len(files),
+        rows_replaced=0,
+        records_quarantined=quarantined,
+        duration_s=time.perf_counter() - started,
+        **load,
+    )
+
+
+def loaded_window(con: duckdb.DuckDBPyConnection, load_id: str) -> tuple[datetime, datetime] | None:
+    """The received-time window, in whole seconds, holding every row that load ``load_id`` (the
+    raw loads of one run) appended; None when it loaded no row."""
+    [(first, last)] = con.execute(
+        f"SELECT min(first_received_at), max(last_received_at) FROM {LEDGER_TABLE}"
+        " WHERE load_id = ?",
+        [load_id],
+    ).fetchall()
+    if first is None:
+        return None
+    return first.replace(microsecond=0), last.replace(microsecond=0) + timedelta(seconds=1)
+
+
+def record_raw_rows(con: duckdb.DuckDBPyConnection, stream: str, load_id: str) -> None:
+    """Ledger entries for the files of ``raw.<stream>`` rows that came in another way than a
+    load (``loom upgrade`` copies raw tables whole), so a later micro-batch does not load those
+    files again."""
+    con.execute(
+        f"""
+        INSERT INTO {LEDGER_TABLE}
+        SELECT ?, _received_hour, _file, count(*), 0, min(received_at), max(received_at), ?,
+            now()::TIMESTAMP
+        FROM raw.{stream}
+        WHERE _file NOT IN (SELECT _file FROM {LEDGER_TABLE} WHERE stream = ?)
+        GROUP BY _received_hour, _file
+        """,
+        [stream, load_id, stream],
+    )
+
+
+def newest_loaded(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest received time of any row in the raw tables: what a publish after a
+    successful run reflects."""
+    [(newest,)] = con.execute(f"SELECT max(last_received_at) FROM {LEDGER_TABLE}").fetchall()
+    return newest
+
+
+def _insert_batch(
+    con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path], load_id: str
+) -> dict[str, object]:
+    """Insert ``loom_batch`` and ``loom_quarantine`` and the ledger entries of ``files`` (within
+    the caller's transaction); what was loaded, for :class:`StreamLoad`."""
+    names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
+    event_time = EVENT_TIME[stream]
+    con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
+    con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
+    if files:
+        _record_files(con, stream, files, load_id)
+    loaded, late, first, last = con.execute(
+        f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour),'
+        " min(received_at), max(received_at) FROM loom_batch"
+    ).fetchone()
+    rows_by_hour = dict(
+        con.execute("SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL").fetchall()
+    )
+    return {
+        "rows_loaded": loaded,
+        "late_records": late,
+        "rows_by_hour": rows_by_hour,
+        "first_received_at": first,
+        "last_received_at": last,
+    }
+
+
+def _record_files(
+    con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path], load_id: str
+) -> None:
+    """The ledger entries of ``files``, read into ``loom_batch``/``loom_quarantine``: one per
+    file, those with no loadable row included."""
+    con.execute(
+        f"""
+        INSERT INTO {LEDGER_TABLE}
+        WITH read AS (SELECT unnest($files) AS _file, unnest($hours) AS _received_hour),
+        loaded AS (
+            SELECT _file, count(*) AS rows_loaded, min(received_at) AS first_received_at,
+                max(received_at) AS last_received_at
+            FROM loom_batch GROUP BY _file
+        ),
+        quarantined AS (SELECT _file, count(*) AS records FROM loom_quarantine GROUP BY _file)
+        SELECT $stream, read._received_hour, read._file, coalesce(loaded.rows_loaded, 0),
+            coalesce(quarantined.records, 0), loaded.first_received_at, loaded.last_received_at,
+            $load_id, now()::TIMESTAMP
+        FROM read
+        LEFT JOIN loaded USING (_file)
+        LEFT JOIN quarantined USING (_file)
+        """,
+        {
+            "files": [str(path) for path in files],
+            "hours": [hour_of_dir(path.parent) for path in files],
+            "stream": stream,
+            "load_id": load_id,
+        },
+    )
+
+
+def _drop_batch(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("DROP TABLE IF EXISTS loom_batch")
+    con.execute("DROP TABLE IF EXISTS loom_quarantine")
 
 
 def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> int:

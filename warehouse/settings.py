@@ -44,6 +44,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    micro_batch_seconds: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description=(
+            "How often the micro-batch sensor looks for new landing files and, when some landed, "
+            "loads and builds them (release health within minutes, not at the end of the hour)."
+        ),
+    )
+
     pipeline_start: datetime = Field(
         datetime(2026, 1, 1),
         description="First hour of the hourly partitions (UTC).",

@@ -25,7 +25,7 @@ import click
 from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout
 from warehouse.published import publish
-from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables
+from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables, newest_loaded, record_raw_rows
 from warehouse.streams import STREAM_COLUMNS
 
 LEGACY_FILE = "warehouse.duckdb"
@@ -92,13 +92,14 @@ def upgrade(layout: Layout, echo: Callable[[str], None] = click.echo) -> Upgrade
                         f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM read_parquet(?)",
                         [str(exported / f"{stream}.parquet")],
                     )
+                    record_raw_rows(con, stream, load_id="loom upgrade")
                 echo(f"  raw.{stream}: {rows.get(stream, 0):,} rows")
     echo("rebuilding the marts from raw.* (one unwindowed dbt build)…")
     from warehouse.dbt import build  # imported here: importing dbt takes seconds
 
     build(layout, exclude="resource_type:unit_test")
     with connect_pipeline(layout) as con:
-        snapshot = publish(con)
+        snapshot = publish(con, newest_loaded(con))
     kept = legacy.with_name(f"{LEGACY_FILE}.pre-lake")
     legacy.rename(kept)
     shutil.rmtree(exported)

@@ -36,7 +36,7 @@ from dbt_common.events.base_types import EventMsg
 from dbt_common.events.functions import msg_to_dict
 
 from dagster_project.assets.raw import raw_asset_key
-from dagster_project.partitions import dbt_window_vars, hourly_partitions
+from dagster_project.partitions import dbt_window_vars, hourly_partitions, is_micro_batch
 from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import (
@@ -44,15 +44,17 @@ from warehouse.dbt import (
     DEFINITIONS,
     HOURLY_BUILD,
     HOURLY_SELECTION,
+    MODELS_SELECTION,
     DbtRunError,
     definitions_current,
     failure_message,
     project_version,
     record_definitions,
     run_dbt,
+    window_vars,
 )
 from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import ensure_raw_tables
+from warehouse.raw_load import ensure_raw_tables, loaded_window
 
 # dbt's events that carry a node's result, which dagster-dbt turns into materializations and checks.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
@@ -127,18 +129,27 @@ HOURLY_CHECKS = hourly_check_keys(json.loads(dbt_project.manifest_path.read_byte
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> Iterator[Any]:
-    window_vars = dbt_window_vars(context.partition_time_window)
+    run_vars = dbt_window_vars(context.partition_time_window)
     layout = warehouse.layout
     version = project_version()
     with warehouse.connect() as con:
         ensure_raw_tables(con)  # should this run have skipped the raw loads
         definitions_built = definitions_current(con, version)
+        # A micro-batch builds the received-time window of the rows its raw loads appended.
+        batch_window = loaded_window(con, context.run_id) if is_micro_batch(context) else None
+    if is_micro_batch(context):
+        if batch_window is None:
+            context.log.info("the micro-batch loaded no rows: nothing to build")
+            return
+        run_vars = window_vars(*batch_window)
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
     every_model = context.selected_asset_keys == context.assets_def.keys
     unchanged_definitions: list[str] = []
-    if every_model and context.selected_asset_check_keys == HOURLY_CHECKS:
-        # the hourly job's selection, in dbt's own words
-        selection_args, indirect_selection = list(HOURLY_SELECTION), None
+    if every_model and context.selected_asset_check_keys in (HOURLY_CHECKS, frozenset()):
+        # the hourly job's selection, or a micro-batch's (no checks), in dbt's own words
+        checks = context.selected_asset_check_keys
+        selection_args = list(HOURLY_SELECTION if checks else MODELS_SELECTION)
+        indirect_selection = None
         if definitions_built:
             selection_args += ["--exclude", DEFINITIONS]
             unchanged_definitions = definition_models(manifest)
@@ -156,13 +167,13 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
         layout,
         manifest,
         target,
-        vars=window_vars,
+        vars=run_vars,
         env={DBT_INDIRECT_SELECTION_ENV: indirect_selection} if indirect_selection else None,
     )
     # Held until dbt is done so each materialization can carry its table's row count.
     counts = row_counts(warehouse, built_tables(manifest, events))
     annotated = [
-        with_run_metadata(event, window_vars, counts) if isinstance(event, dg.Output) else event
+        with_run_metadata(event, run_vars, counts) if isinstance(event, dg.Output) else event
         for event in events
     ] + [unchanged_definition(unique_id, manifest, version) for unique_id in unchanged_definitions]
     yield from in_dependency_order(annotated, manifest)

@@ -2,6 +2,7 @@
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 
 import time
+from datetime import UTC
 
 import dagster as dg
 from dagster import AssetExecutionContext
@@ -11,6 +12,7 @@ from dagster_project.partitions import PIPELINE_ASSET
 from dagster_project.resources import WarehouseResource
 from warehouse.maintenance import live_data_files, maintain_after_run
 from warehouse.published import publish
+from warehouse.raw_load import newest_loaded
 
 
 @dg.asset(
@@ -66,11 +68,14 @@ def published_snapshot(
 ) -> dg.MaterializeResult:
     started = time.perf_counter()
     with warehouse.connect() as con:
-        snapshot_id = publish(con)
-    context.log.info(f"published lake snapshot {snapshot_id}")
-    return dg.MaterializeResult(
-        metadata={
-            "snapshot_id": snapshot_id,
-            "duration_s": round(time.perf_counter() - started, 3),
-        }
-    )
+        data_as_of = newest_loaded(con)
+        snapshot_id = publish(con, data_as_of)
+    context.log.info(f"published lake snapshot {snapshot_id} (data as of {data_as_of})")
+    metadata: dict[str, object] = {
+        "snapshot_id": snapshot_id,
+        "duration_s": round(time.perf_counter() - started, 3),
+    }
+    if data_as_of is not None:
+        # The newest received time it holds: what the freshness check compares with landing.
+        metadata["data_as_of"] = dg.MetadataValue.timestamp(data_as_of.replace(tzinfo=UTC))
+    return dg.MaterializeResult(metadata=metadata)

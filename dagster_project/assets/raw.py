@@ -10,16 +10,22 @@ lineage from landing to marts.
 
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import duckdb
 from dagster import AssetExecutionContext
 
-from dagster_project.partitions import PIPELINE_ASSET, hours_between
+from dagster_project.partitions import PIPELINE_ASSET, hours_between, is_micro_batch
 from dagster_project.resources import WarehouseResource
 from warehouse.layout import STREAMS, Layout, naive_utc
-from warehouse.raw_load import QUARANTINE_TABLE, StreamLoad, ensure_raw_table, load_hours
+from warehouse.raw_load import (
+    QUARANTINE_TABLE,
+    StreamLoad,
+    ensure_raw_table,
+    load_hours,
+    load_new_files,
+)
 
 QUARANTINE_CHECK = "no_quarantined_records"
 
@@ -29,9 +35,11 @@ def raw_asset_key(stream: str) -> dg.AssetKey:
 
 
 def load_metadata(
-    load: StreamLoad, retired_hours: Sequence[datetime], loaded_as_of: float
+    load: StreamLoad, retired_hours: Sequence[datetime], loaded_as_of: float | None
 ) -> dict[str, object]:
-    return {
+    """What a load records; a micro-batch's (``loaded_as_of`` None) leaves the hour to be loaded
+    whole once it has closed, so the late-file sensor does not count it as the hour's load."""
+    metadata: dict[str, object] = {
         "rows_loaded": load.rows_loaded,
         "rows_replaced": load.rows_replaced,
         "files_read": load.files_read,
@@ -45,14 +53,25 @@ def load_metadata(
         ),
         # Hours whose landing files retention already deleted: their raw rows are the only copy.
         "retired_hours_kept": len(retired_hours),
+    }
+    if load.last_received_at is not None:
+        metadata["newest_received_at"] = dg.MetadataValue.timestamp(
+            load.last_received_at.replace(tzinfo=UTC)
+        )
+    if loaded_as_of is not None:
         # The sensor compares landing files against this: a file visible only after it may be
         # missing from the load.
-        "loaded_as_of": dg.MetadataValue.timestamp(loaded_as_of),
-    }
+        metadata["loaded_as_of"] = dg.MetadataValue.timestamp(loaded_as_of)
+    return metadata
 
 
 def load_window(
-    con: duckdb.DuckDBPyConnection, layout: Layout, stream: str, start: datetime, end: datetime
+    con: duckdb.DuckDBPyConnection,
+    layout: Layout,
+    stream: str,
+    start: datetime,
+    end: datetime,
+    load_id: str = "",
 ) -> tuple[StreamLoad, list[datetime]]:
     """Load every received hour of ``[start, end)`` in one read; returns the load and the retired
     hours kept.
@@ -74,7 +93,7 @@ def load_window(
         wanted = layout.landed_hours(stream) | previously_loaded
         hours = [hour for hour in hours if hour in wanted]
     retired = [hour for hour in hours if layout.is_hour_retired(stream, hour)]
-    load = load_hours(con, layout, stream, [hour for hour in hours if hour not in retired])
+    load = load_hours(con, layout, stream, [hour for hour in hours if hour not in retired], load_id)
     return load, retired
 
 
@@ -131,9 +150,16 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
         loaded_as_of = time.time()
         window = context.partition_time_window
         with warehouse.connect() as con:
-            load, retired = load_window(con, warehouse.layout, stream, window.start, window.end)
+            if is_micro_batch(context):
+                hours = hours_between(window.start, window.end)
+                load = load_new_files(con, warehouse.layout, stream, hours, context.run_id)
+                retired: list[datetime] = []
+            else:
+                load, retired = load_window(
+                    con, warehouse.layout, stream, window.start, window.end, context.run_id
+                )
             check = quarantine_check(con, stream, load)
-        metadata = load_metadata(load, retired, loaded_as_of)
+        metadata = load_metadata(load, retired, None if is_micro_batch(context) else loaded_as_of)
         context.log.info(
             f"raw.{stream}: {load.rows_loaded} rows from {load.files_read} files "
             f"over {len(load.hours)} hour(s), {load.late_records} late, "
