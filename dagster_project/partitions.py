@@ -58,4 +58,9 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
 
 def dbt_window_vars(window: dg.TimeWindow) -> dict[str, str]:
     """The dbt vars of a run's partition window: one hour, or a whole backfill range."""
-    return window_vars(window.start, window.end)
+    return window_vars(*window_bounds(window))
+
+
+def window_bounds(window: dg.TimeWindow) -> tuple[datetime, datetime]:
+    """A partition window as naive UTC bounds, the warehouse's convention."""
+    return naive_utc(window.start), naive_utc(window.end)

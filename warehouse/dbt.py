@@ -36,7 +36,7 @@ import duckdb
 from warehouse.duck import connect_pipeline
 from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 from warehouse.published import latest_published, publish
-from warehouse.raw_load import ensure_raw_tables, newest_loaded
+from warehouse.raw_load import ensure_raw_tables, newest_built
 from warehouse.settings import environment as settings_environment
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def publish_if_published_before(layout: Layout) -> int | None:
         if latest_published(con) is None:
             return None
         # An operation changes marts, not which records they hold.
-        return publish(con, newest_loaded(con))
+        return publish(con, newest_built(con))
 
 
 _parsed: tuple[float, bytes] | None = None  # (newest project file's mtime, pickled manifest)

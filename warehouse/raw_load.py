@@ -15,9 +15,10 @@ reloading its hour clears them (docs/pipeline.md, "Quarantine").
 
 **Every file read is in a ledger**, ``ops.loaded_files``, with its rows and received times. An
 hourly load rewrites its hours' entries with the rows it replaces; a micro-batch
-(:func:`load_new_files`) appends only the files of its hours that the ledger does not hold yet,
-and the ledger's entries of the batch give the received-time window dbt builds
-(:func:`loaded_window`).
+(:func:`load_new_files`) appends only the files of its hours that the ledger does not hold yet.
+An entry stays *unbuilt* until a dbt build over a window holding its rows succeeds
+(:func:`mark_built`): a micro-batch builds the window of every unbuilt entry
+(:func:`unbuilt_window`), so rows a failed or killed batch loaded are built by the next one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import orjson
 import pyarrow as pa
 
 from warehouse.duck import connect_pipeline, transaction
-from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
+from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir, naive_utc
 from warehouse.maintenance import ensure_lake_options
 from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
 
@@ -60,6 +61,7 @@ LEDGER_COLUMNS = {
     "last_received_at": "TIMESTAMP",
     "load_id": "VARCHAR",  # the run that read it
     "loaded_at": "TIMESTAMP",
+    "built_at": "TIMESTAMP",  # when a dbt build covering its rows succeeded; NULL until then
 }
 
 
@@ -192,28 +194,40 @@ def load_new_files(
     )
 
 
-def loaded_window(con: duckdb.DuckDBPyConnection, load_id: str) -> tuple[datetime, datetime] | None:
-    """The received-time window, in whole seconds, holding every row that load ``load_id`` (the
-    raw loads of one run) appended; None when it loaded no row."""
+def unbuilt_window(con: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
+    """The received-time window, in whole seconds, holding every loaded row no dbt build has
+    covered yet; None when there is none."""
     [(first, last)] = con.execute(
         f"SELECT min(first_received_at), max(last_received_at) FROM {LEDGER_TABLE}"
-        " WHERE load_id = ?",
-        [load_id],
+        " WHERE built_at IS NULL AND rows_loaded > 0"
     ).fetchall()
     if first is None:
         return None
     return first.replace(microsecond=0), last.replace(microsecond=0) + timedelta(seconds=1)
 
 
+def mark_built(con: duckdb.DuckDBPyConnection, window: tuple[datetime, datetime]) -> None:
+    """Record that a dbt build over ``window`` succeeded: the entries whose rows all lie in it
+    (and those without rows) are built."""
+    con.execute(
+        f"""
+        UPDATE {LEDGER_TABLE} SET built_at = now()::TIMESTAMP
+        WHERE built_at IS NULL
+            AND (rows_loaded = 0 OR (first_received_at >= ? AND last_received_at < ?))
+        """,
+        [naive_utc(window[0]), naive_utc(window[1])],
+    )
+
+
 def record_raw_rows(con: duckdb.DuckDBPyConnection, stream: str, load_id: str) -> None:
-    """Ledger entries for the files of ``raw.<stream>`` rows that came in another way than a
-    load (``loom upgrade`` copies raw tables whole), so a later micro-batch does not load those
-    files again."""
+    """Ledger entries, built, for the files of ``raw.<stream>`` rows that came in another way
+    than a load (``loom upgrade`` copies raw tables whole and builds them), so a later
+    micro-batch neither loads those files nor builds their rows again."""
     con.execute(
         f"""
         INSERT INTO {LEDGER_TABLE}
         SELECT ?, _received_hour, _file, count(*), 0, min(received_at), max(received_at), ?,
-            now()::TIMESTAMP
+            now()::TIMESTAMP, now()::TIMESTAMP
         FROM raw.{stream}
         WHERE _file NOT IN (SELECT _file FROM {LEDGER_TABLE} WHERE stream = ?)
         GROUP BY _received_hour, _file
@@ -222,10 +236,11 @@ def record_raw_rows(con: duckdb.DuckDBPyConnection, stream: str, load_id: str) -
     )
 
 
-def newest_loaded(con: duckdb.DuckDBPyConnection) -> datetime | None:
-    """The newest received time of any row in the raw tables: what a publish after a
-    successful run reflects."""
-    [(newest,)] = con.execute(f"SELECT max(last_received_at) FROM {LEDGER_TABLE}").fetchall()
+def newest_built(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """The newest received time of the rows dbt has built: what a publish reflects."""
+    [(newest,)] = con.execute(
+        f"SELECT max(last_received_at) FROM {LEDGER_TABLE} WHERE built_at IS NOT NULL"
+    ).fetchall()
     return newest
 
 
@@ -273,7 +288,7 @@ def _record_files(
         quarantined AS (SELECT _file, count(*) AS records FROM loom_quarantine GROUP BY _file)
         SELECT $stream, read._received_hour, read._file, coalesce(loaded.rows_loaded, 0),
             coalesce(quarantined.records, 0), loaded.first_received_at, loaded.last_received_at,
-            $load_id, now()::TIMESTAMP
+            $load_id, now()::TIMESTAMP, NULL
         FROM read
         LEFT JOIN loaded USING (_file)
         LEFT JOIN quarantined USING (_file)

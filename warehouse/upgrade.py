@@ -25,7 +25,7 @@ import click
 from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout
 from warehouse.published import publish
-from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables, newest_loaded, record_raw_rows
+from warehouse.raw_load import LOAD_COLUMNS, ensure_raw_tables, newest_built, record_raw_rows
 from warehouse.streams import STREAM_COLUMNS
 
 LEGACY_FILE = "warehouse.duckdb"
@@ -99,7 +99,7 @@ def upgrade(layout: Layout, echo: Callable[[str], None] = click.echo) -> Upgrade
 
     build(layout, exclude="resource_type:unit_test")
     with connect_pipeline(layout) as con:
-        snapshot = publish(con, newest_loaded(con))
+        snapshot = publish(con, newest_built(con))
     kept = legacy.with_name(f"{LEGACY_FILE}.pre-lake")
     legacy.rename(kept)
     shutil.rmtree(exported)

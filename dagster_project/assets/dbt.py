@@ -36,7 +36,12 @@ from dbt_common.events.base_types import EventMsg
 from dbt_common.events.functions import msg_to_dict
 
 from dagster_project.assets.raw import raw_asset_key
-from dagster_project.partitions import dbt_window_vars, hourly_partitions, is_micro_batch
+from dagster_project.partitions import (
+    dbt_window_vars,
+    hourly_partitions,
+    is_micro_batch,
+    window_bounds,
+)
 from dagster_project.project import dbt_project, prepare_manifest
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import (
@@ -54,7 +59,7 @@ from warehouse.dbt import (
     window_vars,
 )
 from warehouse.layout import STREAMS, Layout
-from warehouse.raw_load import ensure_raw_tables, loaded_window
+from warehouse.raw_load import ensure_raw_tables, mark_built, unbuilt_window
 
 # dbt's events that carry a node's result, which dagster-dbt turns into materializations and checks.
 RESULT_EVENTS = frozenset({"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"})
@@ -135,11 +140,12 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     with warehouse.connect() as con:
         ensure_raw_tables(con)  # should this run have skipped the raw loads
         definitions_built = definitions_current(con, version)
-        # A micro-batch builds the received-time window of the rows its raw loads appended.
-        batch_window = loaded_window(con, context.run_id) if is_micro_batch(context) else None
+        # A micro-batch builds the received-time window of every loaded row not built yet: its
+        # own raw loads', and any a failed or killed batch left.
+        batch_window = unbuilt_window(con) if is_micro_batch(context) else None
     if is_micro_batch(context):
         if batch_window is None:
-            context.log.info("the micro-batch loaded no rows: nothing to build")
+            context.log.info("no loaded row is waiting to be built")
             return
         run_vars = window_vars(*batch_window)
     manifest = json.loads(dbt_project.manifest_path.read_bytes())
@@ -178,9 +184,11 @@ def dbt_models(context: AssetExecutionContext, warehouse: WarehouseResource) -> 
     ] + [unchanged_definition(unique_id, manifest, version) for unique_id in unchanged_definitions]
     yield from in_dependency_order(annotated, manifest)
     raise_unless_successful(result, HOURLY_BUILD, target)
-    if every_model and not definitions_built:
+    if every_model:
         with warehouse.connect() as con:
-            record_definitions(con, version)
+            mark_built(con, batch_window or window_bounds(context.partition_time_window))
+            if not definitions_built:
+                record_definitions(con, version)
 
 
 def definition_models(manifest: Mapping[str, Any]) -> list[str]:

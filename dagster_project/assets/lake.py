@@ -12,7 +12,7 @@ from dagster_project.partitions import PIPELINE_ASSET
 from dagster_project.resources import WarehouseResource
 from warehouse.maintenance import live_data_files, maintain_after_run
 from warehouse.published import publish
-from warehouse.raw_load import newest_loaded
+from warehouse.raw_load import newest_built
 
 
 @dg.asset(
@@ -68,7 +68,7 @@ def published_snapshot(
 ) -> dg.MaterializeResult:
     started = time.perf_counter()
     with warehouse.connect() as con:
-        data_as_of = newest_loaded(con)
+        data_as_of = newest_built(con)
         snapshot_id = publish(con, data_as_of)
     context.log.info(f"published lake snapshot {snapshot_id} (data as of {data_as_of})")
     metadata: dict[str, object] = {
