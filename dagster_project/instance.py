@@ -28,6 +28,11 @@ event_log_storage:
   class: BatchingSqliteEventLogStorage
   config:
     base_dir: {{history}}
+# Runs the daemon launches go to one warm worker process instead of a new interpreter each
+# (dagster_project/run_launcher.py).
+run_launcher:
+  module: dagster_project.run_launcher
+  class: WarmRunLauncher
 telemetry:
   enabled: false
 nux:

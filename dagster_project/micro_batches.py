@@ -20,10 +20,10 @@ from pathlib import Path
 import dagster as dg
 
 from dagster_project.assets.raw import raw_assets
+from dagster_project.framework_workarounds import partition_range_tags
 from dagster_project.jobs import WRITER_TAGS
 from dagster_project.partitions import MICRO_BATCH_JOB, hour_key
 from dagster_project.resources import WarehouseResource
-from dagster_project.run_tags import partition_range_tags
 from dagster_project.sensors import SCAN_OVERLAP_S
 from warehouse.layout import PART_GLOB, STREAMS, Layout, floor_hour, is_hour_closed, naive_utc
 from warehouse.settings import get_settings

@@ -15,10 +15,10 @@ from dagster._core.utils import make_new_run_id
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.definitions import defs
+from dagster_project.framework_workarounds import partition_range_tags
 from dagster_project.jobs import HOURLY_JOB
 from dagster_project.partitions import hour_key
 from dagster_project.run_owners import owner_tags
-from dagster_project.run_tags import partition_range_tags
 from warehouse.layout import STREAMS, Layout
 
 # Dagster's per-event console log would bury the one progress line per hour; errors still show.
