@@ -34,7 +34,12 @@ from bench.generate import generate
 from warehouse import dbt
 from warehouse.duck import connect_pipeline
 from warehouse.layout import STREAMS, Layout
-from warehouse.maintenance import expire_snapshots, live_data_files, maintain_after_run
+from warehouse.maintenance import (
+    SnapshotRetention,
+    expire_snapshots,
+    live_data_files,
+    maintain_after_run,
+)
 from warehouse.published import publish
 from warehouse.raw_load import load_hours
 
@@ -98,7 +103,7 @@ def main() -> None:
         print(f"  run {n + 1}/{runs}: {measured.lake_runs[-1]['total']:.1f} s", flush=True)
     with connect_pipeline(lake) as con:
         measured.files_per_table = live_data_files(con)
-        expiry = expire_snapshots(con, timedelta(0))
+        expiry = expire_snapshots(con, SnapshotRetention(timedelta(0), timedelta(0)))
     measured.expiry = (expiry.snapshots_expired, expiry.files_deleted, expiry.seconds)
 
     report = render(measured)

@@ -9,7 +9,7 @@ from dagster_project.assets.lake import compacted_lake_files, published_snapshot
 from dagster_project.assets.raw import raw_assets
 from dagster_project.data_tests import data_tests, data_tests_schedule
 from dagster_project.jobs import hourly_pipeline
-from dagster_project.micro_batches import micro_batch, micro_batch_sensor
+from dagster_project.micro_batches import fresh_while_data_lands, micro_batch, micro_batch_sensor
 from dagster_project.resources import WarehouseResource
 from dagster_project.retention import retention
 from dagster_project.schedules import hourly_pipeline_schedule, retention_schedule
@@ -17,6 +17,7 @@ from dagster_project.sensors import late_landing_files_sensor
 
 defs = dg.Definitions(
     assets=[*raw_assets, dbt_models, compacted_lake_files, published_snapshot],
+    asset_checks=[fresh_while_data_lands],
     jobs=[hourly_pipeline, micro_batch, retention, data_tests],
     schedules=[hourly_pipeline_schedule, retention_schedule, data_tests_schedule],
     sensors=[late_landing_files_sensor, micro_batch_sensor],

@@ -20,7 +20,13 @@ from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import run_dbt
 from warehouse.landing_retention import retire_loaded_landing_files
 from warehouse.layout import naive_utc
-from warehouse.maintenance import expire_snapshots, live_data_files
+from warehouse.maintenance import (
+    SnapshotRetention,
+    expire_snapshots,
+    expiry_line,
+    expiry_metadata,
+    live_data_files,
+)
 from warehouse.published import latest_published
 
 
@@ -135,26 +141,13 @@ def _hours_table(rows: list[tuple], header: tuple[str, ...]) -> str:
 
 @dg.op(pool=WAREHOUSE_POOL, ins={"after": dg.In(dg.Nothing)}, out=dg.Out(dg.Nothing))
 def expire_lake_snapshots(context: OpExecutionContext, warehouse: WarehouseResource) -> dg.Output:
-    """Expire lake snapshots older than LOOM_LAKE_SNAPSHOT_RETENTION_HOURS and than the published
-    snapshots readers may still use, then delete the files only they referenced."""
-    hours = warehouse.settings.lake_snapshot_retention_hours
+    """Expire the lake snapshots no reader can still be on (warehouse.maintenance
+    .SnapshotRetention), then delete the files only they referenced and orphaned files."""
     with warehouse.connect() as con:
-        expiry = expire_snapshots(con, timedelta(hours=hours))
+        expiry = expire_snapshots(con, SnapshotRetention.of(warehouse.settings))
         files = sum(live_data_files(con).values())
-    context.log.info(
-        f"expired {expiry.snapshots_expired} snapshots from before {expiry.cutoff:%Y-%m-%d %H:%M};"
-        f" deleted {expiry.files_deleted} files"
-    )
-    return dg.Output(
-        None,
-        metadata={
-            "snapshots_expired": expiry.snapshots_expired,
-            "files_deleted": expiry.files_deleted,
-            "cutoff": f"{expiry.cutoff:%Y-%m-%d %H:%M:%S}",
-            "live_files": files,
-            "duration_s": round(expiry.seconds, 3),
-        },
-    )
+    context.log.info(expiry_line(expiry))
+    return dg.Output(None, metadata={**expiry_metadata(expiry), "live_files": files})
 
 
 @dg.job(

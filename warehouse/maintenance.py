@@ -16,8 +16,9 @@ whole lake. Compaction rewrites what the recent runs wrote, not a table's histor
   whole: after a 30-day backfill, `fct_events` was one 99 MB file, and dropping its ~40 replaced
   rows cost 1.2 s of every quiet hour's run.
 
-Daily, :func:`expire_snapshots` forgets snapshots no reader can still be on and deletes the files
-only they referenced.
+Every closed hour's run, and the daily retention job, :func:`expire_snapshots`: forget the
+snapshots no reader can still be on (keeping hourly publishes for time travel) and delete the
+files only they referenced, and files no snapshot ever recorded.
 
 :func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
 no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
@@ -39,8 +40,9 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 
 from warehouse.duck import transaction
-from warehouse.layout import LAKE_ALIAS, naive_utc
-from warehouse.published import published_history
+from warehouse.layout import LAKE_ALIAS, floor_hour, naive_utc
+from warehouse.published import forget_publishes, published_history
+from warehouse.settings import Settings
 
 # The name a table being given statistics is rebuilt under (its own name + this), until it is
 # swapped in.
@@ -57,6 +59,9 @@ SMALL_FILE_BYTES = 4_000_000
 PARALLEL_WRITE_OPTION = "per_thread_output"
 # Bigger files are rewritten once this share of their rows is deleted.
 REWRITE_DELETED_FRACTION = 0.2
+# A file in the lake's data path that no snapshot records is deleted once this old: a killed
+# run's or a failed commit's (one writer: no commit in progress can still claim it by then).
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -80,9 +85,10 @@ class AfterRun:
 
 @dataclass(frozen=True)
 class Expiry:
-    cutoff: datetime
     snapshots_expired: int
+    publishes_expired: int
     files_deleted: int
+    orphans_deleted: int  # files no snapshot recorded
     seconds: float
 
 
@@ -231,37 +237,99 @@ def maintain_after_run(con: duckdb.DuckDBPyConnection) -> AfterRun:
     return AfterRun(give_statistics(con), compact(con))
 
 
-def expirable_snapshots(
-    con: duckdb.DuckDBPyConnection, retention: timedelta, now: datetime | None = None
-) -> tuple[datetime, list[int]]:
-    """The snapshots that may go: older than ``retention`` and than the publish before the newest
-    (a reader may still be finishing on it while it switches to the newest); with the cutoff."""
+@dataclass(frozen=True)
+class SnapshotRetention:
+    """Which lake snapshots are kept. Every snapshot younger than ``recent`` (a reader of the
+    lake's latest state may still be on one); the two newest publishes (a reader may still be
+    finishing on the previous one); and for time travel, of older publishes, the newest of each
+    UTC hour younger than ``published``."""
+
+    recent: timedelta
+    published: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> SnapshotRetention:
+        return cls(
+            recent=timedelta(hours=settings.lake_snapshot_retention_hours),
+            published=timedelta(days=settings.published_retention_days),
+        )
+
+
+def snapshots_to_expire(
+    con: duckdb.DuckDBPyConnection, retention: SnapshotRetention, now: datetime | None = None
+) -> tuple[list[int], list[int]]:
+    """The snapshot ids :func:`expire_snapshots` expires, and of those, the published ones."""
     now = now or naive_utc(datetime.now(UTC))
-    cutoff = now - retention
-    in_use = published_history(con, newest=2)
-    oldest_in_use = in_use[-1][0] if in_use else None
-    (ids,) = con.execute(
-        f"""
-        SELECT coalesce(list(snapshot_id ORDER BY snapshot_id), [])
-        FROM ducklake_snapshots('{LAKE_ALIAS}')
-        WHERE snapshot_time < ?::TIMESTAMPTZ AND (? IS NULL OR snapshot_id < ?)
-        """,
-        [cutoff.replace(tzinfo=UTC), oldest_in_use, oldest_in_use],
-    ).fetchone()
-    return cutoff, ids
+    snapshots = con.execute(
+        f"SELECT snapshot_id, snapshot_time FROM ducklake_snapshots('{LAKE_ALIAS}')"
+    ).fetchall()
+    if not snapshots:
+        return [], []
+    publishes = published_history(con, newest=None)
+    keep = {max(snapshot_id for snapshot_id, _ in snapshots)}
+    keep |= {snapshot_id for snapshot_id, _ in publishes[:2]}
+    keep |= {
+        snapshot_id
+        for snapshot_id, taken_at in snapshots
+        if naive_utc(taken_at) >= now - retention.recent
+    }
+    newest_of_hour: dict[datetime, int] = {}
+    for snapshot_id, published_at in publishes:  # newest first
+        if published_at >= now - retention.published:
+            newest_of_hour.setdefault(floor_hour(published_at), snapshot_id)
+    keep |= set(newest_of_hour.values())
+    expired = sorted(snapshot_id for snapshot_id, _ in snapshots if snapshot_id not in keep)
+    published = {snapshot_id for snapshot_id, _ in publishes}
+    return expired, [snapshot_id for snapshot_id in expired if snapshot_id in published]
 
 
 def expire_snapshots(
-    con: duckdb.DuckDBPyConnection, retention: timedelta, now: datetime | None = None
+    con: duckdb.DuckDBPyConnection,
+    retention: SnapshotRetention,
+    now: datetime | None = None,
+    *,
+    orphans: bool = True,
 ) -> Expiry:
+    """Expire the snapshots :func:`snapshots_to_expire` names (their publishes leave
+    ``ops.published_snapshots``, which so lists exactly what a reader can attach), then delete
+    the files only they read, and with ``orphans`` the files no snapshot ever recorded (a killed
+    run's, a failed commit's) once older than :data:`ORPHAN_GRACE` (that lists every file of the
+    lake's data path: the daily job's work, not every hour's)."""
     started = time.perf_counter()
-    cutoff, expirable = expirable_snapshots(con, retention, now)
-    if expirable:
-        con.execute(f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', versions => ?)", [expirable])
+    now = now or naive_utc(datetime.now(UTC))
+    expired, expired_publishes = snapshots_to_expire(con, retention, now)
+    if expired_publishes:
+        forget_publishes(con, expired_publishes)
+    if expired:
+        con.execute(f"CALL ducklake_expire_snapshots('{LAKE_ALIAS}', versions => ?)", [expired])
     deleted = con.execute(
         f"CALL ducklake_cleanup_old_files('{LAKE_ALIAS}', cleanup_all => true)"
     ).fetchall()
-    return Expiry(cutoff, len(expirable), len(deleted), time.perf_counter() - started)
+    orphaned = []
+    if orphans:
+        orphaned = con.execute(
+            f"CALL ducklake_delete_orphaned_files('{LAKE_ALIAS}', older_than => ?::TIMESTAMPTZ)",
+            [(now - ORPHAN_GRACE).replace(tzinfo=UTC)],
+        ).fetchall()
+    seconds = time.perf_counter() - started
+    return Expiry(len(expired), len(expired_publishes), len(deleted), len(orphaned), seconds)
+
+
+def expiry_line(expiry: Expiry) -> str:
+    return (
+        f"expired {expiry.snapshots_expired} lake snapshots ({expiry.publishes_expired} of them "
+        f"published); deleted {expiry.files_deleted} files and {expiry.orphans_deleted} orphans"
+    )
+
+
+def expiry_metadata(expiry: Expiry) -> dict[str, object]:
+    return {
+        "snapshots_expired": expiry.snapshots_expired,
+        "publishes_expired": expiry.publishes_expired,
+        "files_deleted": expiry.files_deleted,
+        "orphaned_files_deleted": expiry.orphans_deleted,
+        "duration_s": round(expiry.seconds, 3),
+    }
 
 
 def tables_without_statistics(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:

@@ -94,14 +94,24 @@ def published_snapshot_id(layout: Layout) -> int | None:
         raise
 
 
-def published_history(con: duckdb.DuckDBPyConnection, newest: int) -> list[tuple[int, datetime]]:
-    """The ``newest`` most recent publishes, newest first: (snapshot id, published at)."""
+def published_history(
+    con: duckdb.DuckDBPyConnection, newest: int | None
+) -> list[tuple[int, datetime]]:
+    """The ``newest`` most recent publishes (all with None), newest first: (snapshot id,
+    published at)."""
     ensure_published_table(con)
     return con.execute(
         f"SELECT snapshot_id, published_at FROM {PUBLISHED_TABLE}"
         " ORDER BY snapshot_id DESC LIMIT ?",
         [newest],
     ).fetchall()
+
+
+def forget_publishes(con: duckdb.DuckDBPyConnection, snapshot_ids: list[int]) -> None:
+    """Drop publishes whose snapshots are being expired: no reader can attach them any more."""
+    con.execute(
+        f"DELETE FROM {PUBLISHED_TABLE} WHERE snapshot_id IN (SELECT unnest(?))", [snapshot_ids]
+    )
 
 
 @dataclass

@@ -39,8 +39,16 @@ class Settings(BaseSettings):
         24,
         ge=1,
         description=(
-            "Lake snapshots are expired (and their files deleted) only once older than this, and "
-            "than the oldest published snapshot a reader may still use."
+            "Every lake snapshot younger than this is kept (older ones are expired and the files "
+            "only they read deleted), and every publish: readers may be on any of them."
+        ),
+    )
+    published_retention_days: int = Field(
+        7,
+        ge=1,
+        description=(
+            "Time travel (`loom sql --at`, `?as_of=`) reaches this far back: of older publishes, "
+            "the newest of each hour is kept this long."
         ),
     )
 

@@ -8,9 +8,16 @@ import dagster as dg
 from dagster import AssetExecutionContext
 
 from dagster_project.assets.dbt import dbt_models
-from dagster_project.partitions import PIPELINE_ASSET
+from dagster_project.partitions import PIPELINE_ASSET, is_micro_batch
 from dagster_project.resources import WarehouseResource
-from warehouse.maintenance import live_data_files, maintain_after_run
+from warehouse.maintenance import (
+    SnapshotRetention,
+    expire_snapshots,
+    expiry_line,
+    expiry_metadata,
+    live_data_files,
+    maintain_after_run,
+)
 from warehouse.published import publish
 from warehouse.raw_load import newest_built
 
@@ -34,20 +41,30 @@ def compacted_lake_files(
 ) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         maintained = maintain_after_run(con)
+        # Once an hour, not every micro-batch: forget the snapshots no reader can be on.
+        retention = SnapshotRetention.of(warehouse.settings)
+        expiry = (
+            None if is_micro_batch(context) else expire_snapshots(con, retention, orphans=False)
+        )
         largest = sorted(live_data_files(con).items(), key=lambda item: -item[1])[:5]
     statistics, result = maintained.statistics, maintained.compaction
     if statistics.tables:
         context.log.info(f"gave statistics to empty tables: {', '.join(statistics.tables)}")
     context.log.info(f"lake files: {result.files_before} -> {result.files_after}")
+    if expiry is not None:
+        context.log.info(expiry_line(expiry))
     return dg.MaterializeResult(
         metadata={
+            **(expiry_metadata(expiry) if expiry is not None else {}),
             "files_before": result.files_before,
             "files_after": result.files_after,
             "most_files": dg.MetadataValue.md(
                 "\n".join(f"- `{table}`: {files}" for table, files in largest) or "none"
             ),
             "statistics_given_to": ", ".join(statistics.tables) or "none",
-            "duration_s": round(statistics.seconds + result.seconds, 3),
+            "duration_s": round(
+                statistics.seconds + result.seconds + (expiry.seconds if expiry else 0.0), 3
+            ),
         }
     )
 

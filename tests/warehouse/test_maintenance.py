@@ -4,15 +4,18 @@ reader may still be on."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import os
+import time
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
 
 from warehouse.duck import connect_pipeline, connect_reader
-from warehouse.layout import STREAMS, Layout
+from warehouse.layout import STREAMS, Layout, naive_utc
 from warehouse.maintenance import (
     TARGET_FILE_BYTES,
+    SnapshotRetention,
     compact,
     ensure_lake_options,
     expire_snapshots,
@@ -159,6 +162,19 @@ def test_compaction_rewrites_what_changed_not_the_whole_table(layout: Layout) ->
     assert sum(has_deletes for _, has_deletes in after.values()) == 1
 
 
+def snapshot_ids(con: duckdb.DuckDBPyConnection) -> set[int]:
+    rows = con.execute("SELECT snapshot_id FROM ducklake_snapshots('warehouse')").fetchall()
+    return {snapshot_id for (snapshot_id,) in rows}
+
+
+def published_ids(con: duckdb.DuckDBPyConnection) -> set[int]:
+    rows = con.execute("SELECT snapshot_id FROM ops.published_snapshots").fetchall()
+    return {snapshot_id for (snapshot_id,) in rows}
+
+
+NOTHING_RECENT = SnapshotRetention(recent=timedelta(0), published=timedelta(days=7))
+
+
 def test_expiry_keeps_the_published_snapshots_readers_may_be_on(lake: Layout) -> None:
     with connect_pipeline(lake) as con:
         churn(con, 4)
@@ -169,18 +185,19 @@ def test_expiry_keeps_the_published_snapshots_readers_may_be_on(lake: Layout) ->
         newest = publish(con)
         newest_rows = con.execute(ROWS).fetchall()
         churn(con, 2)  # a run in progress, unpublished
+        latest = max(snapshot_ids(con))
+        before = snapshot_ids(con)
 
-        expiry = expire_snapshots(con, retention=timedelta(0))
+        expiry = expire_snapshots(con, NOTHING_RECENT)
 
-        remaining = {
-            snapshot
-            for (snapshot,) in con.execute(
-                "SELECT snapshot_id FROM ducklake_snapshots('warehouse')"
-            ).fetchall()
-        }
-    assert expiry.snapshots_expired == older  # every snapshot before the older publish
+        remaining = snapshot_ids(con)
+        kept_publishes = published_ids(con)
+    # the two newest publishes, and the lake's latest state (where the forgotten publishes
+    # table was last changed, if anything had been forgotten)
+    assert remaining == {older, newest, latest}
+    assert expiry.snapshots_expired == len(before) - 3
+    assert (expiry.publishes_expired, kept_publishes) == (0, {older, newest})
     assert expiry.files_deleted > 0
-    assert min(remaining) == older
     for snapshot, rows in ((older, older_rows), (newest, newest_rows)):
         with connect_reader(lake, snapshot=snapshot) as reader:
             assert reader.execute(ROWS).fetchall() == rows
@@ -194,7 +211,9 @@ def test_expiry_respects_the_retention_setting(lake: Layout) -> None:
         churn(con, 2)
         publish(con)
 
-        expiry = expire_snapshots(con, retention=timedelta(hours=24))
+        expiry = expire_snapshots(
+            con, SnapshotRetention(recent=timedelta(hours=24), published=timedelta(days=7))
+        )
 
     # Nothing is old enough; what cleanup may still delete are files no snapshot reads any more
     # (a delete file that a later one of the same data file supersedes): every snapshot reads
@@ -202,6 +221,60 @@ def test_expiry_respects_the_retention_setting(lake: Layout) -> None:
     assert expiry.snapshots_expired == 0
     with connect_reader(lake, snapshot=first) as reader:
         assert reader.execute(ROWS).fetchall() == first_rows
+
+
+def test_time_travel_keeps_one_publish_an_hour_for_the_published_retention(lake: Layout) -> None:
+    with connect_pipeline(lake) as con:
+        publishes = []
+        for _ in range(4):  # micro-batches: several publishes within one hour
+            churn(con, 1)
+            publishes.append(publish(con))
+        hour_rows = con.execute(ROWS).fetchall()
+        churn(con, 1)
+        newer = publish(con)
+        churn(con, 1)
+        newest = publish(con)
+        two_hours_later = naive_utc(datetime.now(UTC)) + timedelta(hours=2)
+        # Move the first five publishes an hour back, as if the last two came in the next hour.
+        con.execute(
+            "UPDATE ops.published_snapshots SET published_at = published_at - INTERVAL 1 HOUR"
+            " WHERE snapshot_id <= ?",
+            [publishes[-1]],
+        )
+
+        expiry = expire_snapshots(con, NOTHING_RECENT, now=two_hours_later)
+        kept = published_ids(con)
+
+        # the newest publish of the earlier hour stays for time travel, the others go
+        assert kept == {publishes[-1], newer, newest}
+        assert expiry.publishes_expired == 3
+        assert set(publishes[:-1]).isdisjoint(snapshot_ids(con))
+        with connect_reader(lake, snapshot=publishes[-1]) as reader:
+            assert reader.execute(ROWS).fetchall() == hour_rows
+
+        eight_days_later = two_hours_later + timedelta(days=8)
+        expire_snapshots(con, NOTHING_RECENT, now=eight_days_later)
+        assert published_ids(con) == {newer, newest}  # beyond it, only what readers may be on
+
+
+def test_expiry_deletes_files_no_snapshot_recorded_once_old(lake: Layout) -> None:
+    files = lake.data_dir / "lake" / "files"
+    stray_old = files / "analytics" / "t" / "ducklake-left-by-a-killed-run.parquet"
+    stray_new = files / "analytics" / "t" / "ducklake-being-written.parquet"
+    with connect_pipeline(lake) as con:
+        for stray in (stray_old, stray_new):
+            con.execute(f"COPY (SELECT 1 AS i) TO '{stray}' (FORMAT parquet)")
+        two_hours_ago = time.time() - 7200
+        os.utime(stray_old, (two_hours_ago, two_hours_ago))
+        rows = con.execute(ROWS).fetchall()
+
+        hourly = expire_snapshots(con, NOTHING_RECENT, orphans=False)
+        assert hourly.orphans_deleted == 0 and stray_old.exists()
+        daily = expire_snapshots(con, NOTHING_RECENT)
+
+        assert daily.orphans_deleted == 1
+        assert not stray_old.exists() and stray_new.exists()
+        assert con.execute(ROWS).fetchall() == rows
 
 
 TABLES_SQL = "SELECT table_name, sql, comment FROM duckdb_tables() WHERE schema_name = 'analytics'"
