@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from warehouse.layout import Layout, floor_hour
+from warehouse.layout import Layout, floor_hour, is_hour_closed
 from warehouse.settings import get_settings
 
 
@@ -50,21 +50,42 @@ def requested_hours(hour: str | None, start: str | None, end: str | None) -> lis
     return [first + timedelta(hours=i) for i in range(count)]
 
 
+def open_hours(now: datetime | None = None) -> list[datetime]:
+    """The hours a micro-batch looks at: the current one, and the previous one while it is
+    within its grace."""
+    now = now or datetime.now(UTC)
+    current = floor_hour(now)
+    previous = current - timedelta(hours=1)
+    return [previous, current] if not is_hour_closed(previous, now) else [current]
+
+
 @click.command()
 @click.option("--hour", help="One received hour (UTC), e.g. 2026-11-23T10:00.")
 @click.option("--from", "start", help="First hour of a range (UTC).")
 @click.option("--to", "end", help="Last hour of a range, inclusive (UTC).")
-def run(hour: str | None, start: str | None, end: str | None) -> None:
-    """Materialize received hours through Dagster: one hour, or a range as one backfill run.
+@click.option(
+    "--micro-batch",
+    is_flag=True,
+    help="Load only the files not loaded yet (of the open hours, or --hour) and build them.",
+)
+def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool) -> None:
+    """Materialize received hours through Dagster: one hour, or a range as one backfill run;
+    with --micro-batch, what landed since the last batch, as the micro-batch sensor does.
 
     The run uses the same job, assets and run storage as the Dagster UI (DAGSTER_HOME under the
     data directory), so it shows up there. The current, still-open hour may be run too; the
-    schedule rebuilds it once it has closed.
+    schedule rebuilds it once it has closed. Runs take turns: this one waits for any other run
+    writing the warehouse to finish, and says so.
     """
-    hours = requested_hours(hour, start, end)
+    if micro_batch and not (hour or start or end):
+        hours = open_hours()
+    else:
+        hours = requested_hours(hour, start, end)
     # Imported here: loading the definitions parses the dbt manifest, which `--help` should not.
     from dagster_project.instance import warehouse_instance
-    from dagster_project.run_owners import release_runs_of_dead_owners
+    from dagster_project.jobs import HOURLY_JOB
+    from dagster_project.partitions import MICRO_BATCH_JOB
+    from dagster_project.run_owners import release_runs_of_dead_owners, writer_turn
     from dagster_project.runner import materialize_range
 
     # The collector's defaults cost a quiet hour's run 0.9 s, mostly full passes over objects that
@@ -81,11 +102,13 @@ def run(hour: str | None, start: str | None, end: str | None) -> None:
                 f"run {released.run_id} was left unfinished by a process that is gone "
                 f"(pid {released.pid}): marked failed, its warehouse slot freed"
             )
-        result = materialize_range(hours[0], hours[-1], instance)
+        with writer_turn(instance, click.echo):
+            job = MICRO_BATCH_JOB if micro_batch else HOURLY_JOB
+            result = materialize_range(hours[0], hours[-1], instance, job)
     if len(hours) > 1:
         for line in result.hour_lines():
             click.echo(line)
-    click.echo(result.progress_line())
+    click.echo(("micro-batch of " if micro_batch else "") + result.progress_line())
     if not result.success:
         raise click.ClickException(f"the run failed (run {result.run_id})")
     click.echo(f"{len(hours)} hour(s) materialized; runs are in {layout.dagster_home}")

@@ -11,8 +11,12 @@ daemon launch are watched by Dagster's own run monitoring (``dagster_project/ins
 
 from __future__ import annotations
 
+import fcntl
 import os
 import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,8 @@ from dagster_project.instance import WRITER_TAG
 from dagster_project.resources import WAREHOUSE_POOL
 
 HOST_TAG, PID_TAG, STARTED_TAG = "loom/host", "loom/pid", "loom/process-started"
+TURN_LOCK = "loom-run.lock"
+TURN_POLL_S = 1.0
 UNFINISHED = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
@@ -62,6 +68,33 @@ def release_runs_of_dead_owners(instance: dg.DagsterInstance) -> list[ReleasedRu
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         released.append(ReleasedRun(run.run_id, pid))
     return released
+
+
+@contextmanager
+def writer_turn(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> Iterator[None]:
+    """Wait until no other run writes the warehouse, then hold the turn while the block runs.
+
+    Runs executed by scripts (``loom run``) never pass through Dagster's run queue, so two of
+    them used to interleave their steps through the ``warehouse`` pool: three at once took 138 s
+    where one after another took 46 s. ``loom run``s of this host take turns through a lock file
+    in DAGSTER_HOME, and each waits for the runs the daemon started to finish (the run queue in
+    turn holds the daemon's runs back while this one is in progress)."""
+    with open(Path(instance.root_directory) / TURN_LOCK, "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            echo("waiting for another `loom run` on this host to finish…")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        waited_for: set[str] = set()
+        while runs := instance.get_runs(
+            filters=dg.RunsFilter(statuses=UNFINISHED, tags={WRITER_TAG: WAREHOUSE_POOL})
+        ):
+            for run in runs:
+                if run.run_id not in waited_for:
+                    echo(f"waiting for run {run.run_id[:8]} ({run.job_name}) to finish…")
+                    waited_for.add(run.run_id)
+            time.sleep(TURN_POLL_S)
+        yield
 
 
 def _started(pid: int) -> str | None:

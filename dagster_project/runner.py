@@ -148,12 +148,15 @@ def materialize_hours(
     return runs
 
 
-def materialize_range(first: datetime, last: datetime, instance: dg.DagsterInstance) -> HourRun:
+def materialize_range(
+    first: datetime, last: datetime, instance: dg.DagsterInstance, job_name: str = HOURLY_JOB
+) -> HourRun:
     """The hours ``first``..``last`` (inclusive) as one run, as a backfill from the UI runs them
     (every asset has a single-run backfill policy: the raw loads read all the range's files at
-    once, dbt builds the range as one window). dbt's console output goes to a log file beside
-    the run storage instead of the terminal."""
-    job = defs.resolve_job_def(HOURLY_JOB)
+    once, dbt builds the range as one window); with ``job_name`` the micro-batch job, a
+    micro-batch of those hours. dbt's console output goes to a log file beside the run storage
+    instead of the terminal."""
+    job = defs.resolve_job_def(job_name)
     run_id = make_new_run_id()
     log_path = run_log_dir(instance) / f"{run_id}.log"
     if first == last:

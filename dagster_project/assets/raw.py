@@ -152,11 +152,11 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
         with warehouse.connect() as con:
             if is_micro_batch(context):
                 hours = hours_between(window.start, window.end)
-                load = load_new_files(con, warehouse.layout, stream, hours, context.run_id)
+                load = load_new_files(con, warehouse.layout, stream, hours, context.run.run_id)
                 retired: list[datetime] = []
             else:
                 load, retired = load_window(
-                    con, warehouse.layout, stream, window.start, window.end, context.run_id
+                    con, warehouse.layout, stream, window.start, window.end, context.run.run_id
                 )
             check = quarantine_check(con, stream, load)
         metadata = load_metadata(load, retired, None if is_micro_batch(context) else loaded_as_of)
