@@ -258,27 +258,30 @@ class SnapshotRetention:
 def snapshots_to_expire(
     con: duckdb.DuckDBPyConnection, retention: SnapshotRetention, now: datetime | None = None
 ) -> tuple[list[int], list[int]]:
-    """The snapshot ids :func:`expire_snapshots` expires, and of those, the published ones."""
+    """The snapshot ids :func:`expire_snapshots` expires, and of those, the published ones.
+
+    Ages are read off the publishes' times (snapshot ids grow with time): the snapshots younger
+    than ``recent`` are those after the newest publish older than it."""
     now = now or naive_utc(datetime.now(UTC))
-    snapshots = con.execute(
-        f"SELECT snapshot_id, snapshot_time FROM ducklake_snapshots('{LAKE_ALIAS}')"
-    ).fetchall()
+    snapshots = [
+        snapshot_id
+        for (snapshot_id,) in con.execute(
+            f"SELECT snapshot_id FROM ducklake_snapshots('{LAKE_ALIAS}')"
+        ).fetchall()
+    ]
     if not snapshots:
         return [], []
-    publishes = published_history(con, newest=None)
-    keep = {max(snapshot_id for snapshot_id, _ in snapshots)}
-    keep |= {snapshot_id for snapshot_id, _ in publishes[:2]}
-    keep |= {
-        snapshot_id
-        for snapshot_id, taken_at in snapshots
-        if naive_utc(taken_at) >= now - retention.recent
-    }
+    publishes = published_history(con, newest=None)  # newest first
+    older = [snapshot_id for snapshot_id, at in publishes if at < now - retention.recent]
+    recent_after = older[0] if older else -1
+    keep = {max(snapshots), *(snapshot_id for snapshot_id, _ in publishes[:2])}
+    keep |= {snapshot_id for snapshot_id in snapshots if snapshot_id > recent_after}
     newest_of_hour: dict[datetime, int] = {}
     for snapshot_id, published_at in publishes:  # newest first
         if published_at >= now - retention.published:
             newest_of_hour.setdefault(floor_hour(published_at), snapshot_id)
     keep |= set(newest_of_hour.values())
-    expired = sorted(snapshot_id for snapshot_id, _ in snapshots if snapshot_id not in keep)
+    expired = sorted(snapshot_id for snapshot_id in snapshots if snapshot_id not in keep)
     published = {snapshot_id for snapshot_id, _ in publishes}
     return expired, [snapshot_id for snapshot_id in expired if snapshot_id in published]
 

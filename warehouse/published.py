@@ -55,16 +55,21 @@ def ensure_published_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"ALTER TABLE {PUBLISHED_TABLE} ADD COLUMN IF NOT EXISTS data_as_of TIMESTAMP")
 
 
-def publish(con: duckdb.DuckDBPyConnection, data_as_of: datetime | None = None) -> int:
+def publish(
+    con: duckdb.DuckDBPyConnection,
+    data_as_of: datetime | None = None,
+    published_at: datetime | None = None,
+) -> int:
     """Publish the lake's current snapshot (``con`` is the pipeline's), holding the records
-    received up to ``data_as_of``; returns its id."""
+    received up to ``data_as_of``; returns its id. ``published_at`` (default now) is for
+    simulations of a clock (bench/bench_batches.py)."""
     ensure_published_table(con)
     [(snapshot_id,)] = con.execute(
         f"SELECT id FROM ducklake_current_snapshot('{LAKE_ALIAS}')"
     ).fetchall()
     con.execute(
         f"INSERT INTO {PUBLISHED_TABLE} (snapshot_id, published_at, data_as_of) VALUES (?, ?, ?)",
-        [snapshot_id, naive_utc(datetime.now(UTC)), data_as_of],
+        [snapshot_id, naive_utc(published_at or datetime.now(UTC)), data_as_of],
     )
     return snapshot_id
 
