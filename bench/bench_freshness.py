@@ -159,6 +159,8 @@ def session_pair(session_id: str, crashed: bool, release: str = "1.4.0") -> list
 @dataclass
 class Markers:
     posted: dict[int, float] = field(default_factory=dict)  # marker -> time of its 200
+    failed: list[tuple[int, list[int]]] = field(default_factory=list)  # marker, statuses
+    post_seconds: list[float] = field(default_factory=list)
     seen: dict[str, dict[int, float]] = field(default_factory=lambda: {w: {} for w in WHERE})
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -175,18 +177,22 @@ class Markers:
 
 def post_markers(port: int, keys: Keys, seconds: float, markers: Markers) -> None:
     headers = {"Authorization": f"Bearer {keys.write}", "Content-Type": "application/json"}
-    connection = Connection(port, headers)
     started, n = time.monotonic(), 0
     while time.monotonic() < started + seconds:
+        connection = Connection(port, headers)
+        sent = time.monotonic()
         body = orjson.dumps(event(f"marker-{n}", "bench_marker"))
         statuses = [connection.request("POST", "/api/analytics/capture", body)]
         for path, pair_body in session_pair(f"marker-{n}", crashed=True, release=f"marker-{n}"):
             statuses.append(connection.request("POST", path, pair_body))
+        connection.close()
+        markers.post_seconds.append(time.monotonic() - sent)
         if statuses == [200, 200, 200]:
             markers.posted[n] = time.monotonic()
+        else:
+            markers.failed.append((n, statuses))
         n += 1
         time.sleep(max(0.0, started + n * MARKER_EVERY_S - time.monotonic()))
-    connection.close()
 
 
 def watch_loom_sql(layout: Layout, markers: Markers, stop: threading.Event) -> None:
@@ -496,6 +502,9 @@ def render(measured: Measured) -> str:
         f"{'met' if ratio >= THROUGHPUT_FLOOR else 'NOT met'}).",
         f"- The pipeline's share of the machine's CPU during the live phase: "
         f"{measured.pipeline_cpu_share:.0%}.",
+        f"- Markers: {len(measured.markers.posted)} posted, posting took at most "
+        f"{max(measured.markers.post_seconds, default=0):.1f} s; refused: "
+        f"{measured.markers.failed or 'none'}.",
         f"- A micro-batch of one event, its run in Dagster (median of "
         f"{len(measured.micro_batch_s)}): {batch:.1f} s "
         f"({', '.join(f'{s:.1f}' for s in measured.micro_batch_s)}); a quiet hour "
