@@ -56,7 +56,7 @@ def rebuild_of(con: duckdb.DuckDBPyConnection, layout: Layout, file: LakeFile) -
             hours = [first + HOUR * n for n in range(int((last - first) / HOUR) + 1)]
             lost = [hour for hour in hours if layout.is_hour_retired(table, hour)]
         return Rebuild([received], f"the file's range of {RECEIVED_HOUR}", lost)
-    written = _written_between(con, file.table_id, file.begin_snapshot, file.partial_max)
+    written = written_between(con, file.table_id, file.begin_snapshot, file.partial_max)
     windows = None if written is None else _windows_of_runs(con, *written)
     if windows:
         return Rebuild(windows, "the windows of the runs that wrote its rows", [])
@@ -102,7 +102,7 @@ def _first_received_hour(con: duckdb.DuckDBPyConnection) -> datetime:
     return floor_hour(datetime.fromisoformat(oldest))
 
 
-def _written_between(
+def written_between(
     con: duckdb.DuckDBPyConnection, table_id: int, begin: int, partial_max: int | None
 ) -> tuple[int, int] | None:
     """A range of snapshots holding every one that wrote rows of a file: from the one that added
@@ -118,7 +118,7 @@ def _written_between(
             " WHERE table_id = ? AND end_snapshot = ? AND begin_snapshot < ?",
             [table_id, snapshot, snapshot],
         ).fetchall()
-        spans = [_written_between(con, table_id, *source) for source in sources]
+        spans = [written_between(con, table_id, *source) for source in sources]
         if not spans or None in spans:
             return None
         ends += [end for span in spans if span is not None for end in span]

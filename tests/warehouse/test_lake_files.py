@@ -5,12 +5,13 @@ its rows."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from warehouse.doctor import _written_between, merged
+from warehouse.doctor import merged, written_between
 from warehouse.duck import connect_pipeline
 from warehouse.lake_files import check, forget, is_undecodable, live_files, named_lake_file
 from warehouse.layout import Layout
@@ -133,7 +134,7 @@ def test_a_compacted_file_is_traced_to_the_snapshots_that_wrote_its_rows(lake: L
         con.execute("CALL ducklake_merge_adjacent_files('warehouse')")
         [compacted] = [f for f in _files(con, lake) if f.kind == "data"]
 
-        written = _written_between(
+        written = written_between(
             con, compacted.table_id, compacted.begin_snapshot, compacted.partial_max
         )
 
@@ -148,7 +149,5 @@ def test_an_undecodable_page_is_recognised_without_a_path() -> None:
 
 
 def test_hour_ranges_are_merged_when_they_touch() -> None:
-    from datetime import datetime
-
     a, b, c, d = (datetime(2026, 1, 1, h) for h in (0, 2, 3, 9))
     assert merged([(b, c), (a, a), (d, d), (a, b)]) == [(a, c), (d, d)]
