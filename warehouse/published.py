@@ -40,7 +40,7 @@ class CatalogUnavailable(RuntimeError):
 
 class LakeFileDamaged(RuntimeError):
     """A data file the query needs is missing or damaged: it fails until the file is repaired
-    (``loom doctor``), not after a while. The process logs which file, once."""
+    (``loom doctor``), not after a while. The process logs which file, once per snapshot."""
 
 
 def ensure_published_table(con: duckdb.DuckDBPyConnection) -> None:
@@ -147,7 +147,8 @@ class PublishedMarts:
         self._thread: threading.Thread | None = None
         self._problem: Exception | None = None  # why the last refresh failed, if it did
         self._last_check = -float("inf")  # when the newest publish was last looked up
-        self._damaged: dict[str, str] = {}  # lake files found damaged: path -> what is wrong
+        # Lake files found damaged: (snapshot, path) -> what is wrong.
+        self._damaged: dict[tuple[int, str], str] = {}
         self._searched: set[int] = set()  # snapshots searched for a file that did not decode
         self._damage_lock = threading.Lock()
 
@@ -212,21 +213,23 @@ class PublishedMarts:
         """What is wrong with the lake file at ``path``, checked once and logged once; None when
         nothing is (the error was passing: storage that could not be reached)."""
         with self._damage_lock:
-            if path in self._damaged:
-                return self._damaged[path]
+            if (snapshot.snapshot_id, path) in self._damaged:
+                return self._damaged[snapshot.snapshot_id, path]
             cursor = snapshot.connection.cursor()
             try:
                 files = live_files(cursor, self._layout.lake.data_path, [snapshot.snapshot_id])
                 file = next((file for file in files if file.path == path), None)
                 problem = None if file is None else check(cursor, file)
+            except duckdb.Error:  # the catalog cannot be read either: nothing to tell yet
+                return None
             finally:
                 cursor.close()
             if file is not None and problem is not None:
-                self._record_damage(file, problem)
+                self._record_damage(snapshot.snapshot_id, file, problem)
             return problem
 
-    def _record_damage(self, file: LakeFile, problem: str) -> None:
-        self._damaged[file.path] = problem
+    def _record_damage(self, snapshot_id: int, file: LakeFile, problem: str) -> None:
+        self._damaged[snapshot_id, file.path] = problem
         log.error(
             "damaged lake file %s (%s, %s file): %s; reads that need it answer 503 until it is"
             " repaired: see `loom doctor`",
@@ -263,8 +266,8 @@ class PublishedMarts:
             return
         with self._damage_lock:
             for file, problem in damaged:
-                if file.path not in self._damaged:
-                    self._record_damage(file, problem)
+                if (snapshot_id, file.path) not in self._damaged:
+                    self._record_damage(snapshot_id, file, problem)
         if not damaged:
             log.error("found no damaged file among the %d of snapshot %d", len(files), snapshot_id)
 

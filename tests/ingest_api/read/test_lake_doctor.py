@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import httpx
+import pytest
 
 from dagster_project.cli import parse_hour
 from tests.ingest_api.read.utils.lake_damage import table_files, zero_page_header
@@ -60,6 +61,7 @@ def _rerun(layout: Layout, first: str, last: str, target: Path) -> None:
         publish(con)
 
 
+@pytest.mark.slow
 def test_doctor_names_the_damaged_files_and_its_repair_restores_every_answer(
     built: Built,
     copy_of_built: Layout,
