@@ -5,6 +5,7 @@ one bad item rejects the request and every bad item is listed."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,8 +26,15 @@ from ingest_api.ingest.schemas import (
     ErrorBody,
     FieldError,
 )
-from warehouse.published import CatalogUnavailable, NoSnapshotError
+from warehouse.published import CatalogUnavailable, LakeFileDamaged, NoSnapshotError
 from warehouse.registry import RegistryUnavailable
+
+LAKE_FILE_DAMAGED = (
+    "a file of the warehouse that this read needs is missing or damaged, so it cannot be answered"
+    " until the operator repairs it (the server's log names the file; `loom doctor` checks them"
+    " all)"
+)
+logger = logging.getLogger(__name__)
 
 
 def field_error(error: dict[str, Any]) -> FieldError:
@@ -97,9 +105,22 @@ async def on_no_snapshot(request: Request, exc: NoSnapshotError) -> JSONResponse
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
 
 
+def unreadable_detail(exc: CatalogUnavailable | LakeFileDamaged) -> str:
+    """What a client is told when the lake cannot answer: never a path or a server's name."""
+    if isinstance(exc, LakeFileDamaged):
+        return LAKE_FILE_DAMAGED
+    return f"{exc}; the warehouse cannot be read right now, retry"
+
+
 async def on_catalog_unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:
+    # The cause names servers and paths: the log gets it, the client a sentence.
+    logger.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.__cause__)
     return JSONResponse(
-        {"detail": f"{exc}; the warehouse cannot be read right now, retry"},
-        status_code=503,
-        headers={"Retry-After": "10"},
+        {"detail": unreadable_detail(exc)}, status_code=503, headers={"Retry-After": "10"}
     )
+
+
+async def on_lake_file_damaged(request: Request, exc: LakeFileDamaged) -> JSONResponse:
+    # No Retry-After: the same read fails until an operator repairs the file, which the server's
+    # log names (warehouse.published logs it once).
+    return JSONResponse({"detail": unreadable_detail(exc)}, status_code=503)

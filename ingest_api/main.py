@@ -16,6 +16,7 @@ import ingest_api.ingest.routes
 import ingest_api.read.routes
 from ingest_api.errors import (
     on_catalog_unavailable,
+    on_lake_file_damaged,
     on_landing_unavailable,
     on_no_snapshot,
     on_registry_unavailable,
@@ -24,10 +25,16 @@ from ingest_api.errors import (
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
 from ingest_api.query_parameters import known_query_parameters_only
 from ingest_api.read.health_watch import HealthWatcher
+from ingest_api.read.key_watch import KeyWatcher
 from ingest_api.read.routes import dashboard
 from ingest_api.stream_hub import hub
 from warehouse.layout import Layout
-from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
+from warehouse.published import (
+    CatalogUnavailable,
+    LakeFileDamaged,
+    NoSnapshotError,
+    PublishedMarts,
+)
 from warehouse.registry import Registry, RegistryUnavailable
 from warehouse.settings import Settings, get_settings
 
@@ -39,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = Registry.open(layout)
+        app.state.key_watcher = KeyWatcher(app.state.registry, hub)
         app.state.writer = LandingWriter(
             layout, flush_interval=settings.async_flush_interval_seconds
         )
@@ -79,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(RegistryUnavailable, on_registry_unavailable)
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)
     app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
+    app.add_exception_handler(LakeFileDamaged, on_lake_file_damaged)
     # Browsers call the API from any site (posthog-js on a customer's pages). Keys travel in
     # headers or bodies, never in cookies, so an origin gains nothing a key would not give it.
     app.add_middleware(

@@ -8,7 +8,9 @@ is a ``stream.lagged`` event saying how many it missed, so memory stays bounded 
 knows to refetch instead of silently showing stale numbers.
 
 The hub is per process: with several uvicorn workers a client sees the session events accepted by
-its own worker (``loom serve`` runs one).
+its own worker (``loom serve`` runs one). Each subscription belongs to the API key that opened it,
+so that revoking the key ends it (:meth:`StreamHub.end_key`, driven by
+:mod:`ingest_api.read.key_watch`).
 """
 
 from __future__ import annotations
@@ -39,13 +41,22 @@ class StreamEvent:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class Ended:
+    """The stream is over for a reason of the server's (its key was revoked)."""
+
+    reason: str
+
+
 class Subscription:
     """One client's bounded queue. ``publish`` may be called from any thread."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int, key_id: str) -> None:
         self._loop = loop
+        self.key_id = key_id
         self._buffer: deque[StreamEvent] = deque(maxlen=capacity)
         self._dropped = 0
+        self._ended: Ended | None = None
         self._lock = threading.Lock()
         self._ready = asyncio.Event()
 
@@ -56,10 +67,19 @@ class Subscription:
             self._buffer.append(event)
         self._loop.call_soon_threadsafe(self._ready.set)
 
-    async def get(self) -> StreamEvent | int:
-        """The next event, or the number of events dropped since the last read when any were."""
+    def end(self, reason: str) -> None:
+        """End the stream: the next :meth:`get` says why, whatever is still buffered."""
+        with self._lock:
+            self._ended = Ended(reason)
+        self._loop.call_soon_threadsafe(self._ready.set)
+
+    async def get(self) -> StreamEvent | int | Ended:
+        """The next event, the number of events dropped since the last read when any were, or
+        why the stream ended."""
         while True:
             with self._lock:
+                if self._ended is not None:
+                    return self._ended
                 if self._dropped:
                     dropped, self._dropped = self._dropped, 0
                     return dropped
@@ -76,8 +96,10 @@ class StreamHub:
         self._lock = threading.Lock()
 
     @asynccontextmanager
-    async def subscribe(self, org_id: str, project_id: int) -> AsyncIterator[Subscription]:
-        subscription = Subscription(asyncio.get_running_loop(), self._capacity)
+    async def subscribe(
+        self, org_id: str, project_id: int, key_id: str
+    ) -> AsyncIterator[Subscription]:
+        subscription = Subscription(asyncio.get_running_loop(), self._capacity, key_id)
         key = (org_id, project_id)
         with self._lock:
             self._subscribers.setdefault(key, set()).add(subscription)
@@ -93,6 +115,19 @@ class StreamHub:
     def subscriber_count(self) -> int:
         with self._lock:
             return sum(len(group) for group in self._subscribers.values())
+
+    def key_ids(self) -> set[str]:
+        """The keys that have a stream open."""
+        with self._lock:
+            return {sub.key_id for group in self._subscribers.values() for sub in group}
+
+    def end_key(self, key_id: str, reason: str) -> int:
+        """End every stream opened with ``key_id``; how many there were."""
+        with self._lock:
+            ended = [s for group in self._subscribers.values() for s in group if s.key_id == key_id]
+        for subscription in ended:
+            subscription.end(reason)
+        return len(ended)
 
     def publish(self, event: StreamEvent) -> None:
         with self._lock:
@@ -110,6 +145,24 @@ class StreamHub:
         """Announce an accepted session start or end (``kind``) with the fields it was sent."""
         for event in session_events(org_id, project_id, kind, fields):
             self.publish(event)
+
+
+class WhileStreamsOpen:
+    """A task of the event loop that polls every ``poll_seconds`` while any stream is open; each
+    new stream starts it again (:meth:`ensure_running`) if it had stopped."""
+
+    def __init__(self, hub: StreamHub, poll_seconds: float) -> None:
+        self._hub = hub
+        self._poll_seconds = poll_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_running(self) -> None:
+        """Start watching (from the event loop) unless already watching."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._watch(), name=type(self).__name__)
+
+    async def _watch(self) -> None:
+        raise NotImplementedError
 
 
 def session_events(

@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, str] = {
     "dbt": "warehouse.dbt:dbt",
     "sql": "warehouse.sql_shell:sql",
     "upgrade": "warehouse.upgrade:upgrade_command",
+    "doctor": "warehouse.doctor:doctor",
 }
 
 # What `loom up` starts: "module:attribute" of a function (Settings, Layout) -> stack.Service.

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 import duckdb
 
 from warehouse.duck import connect_reader
+from warehouse.lake_files import LakeFile, check, is_undecodable, live_files, named_lake_file
 from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 
 PUBLISHED_TABLE = f"{LAKE_ALIAS}.ops.published_snapshots"
@@ -33,7 +34,13 @@ class NoSnapshotError(RuntimeError):
 
 
 class CatalogUnavailable(RuntimeError):
-    """The lake's catalog cannot be reached (the PostgreSQL server is down, the file is gone)."""
+    """The lake's catalog cannot be reached (the PostgreSQL server is down, the file is gone).
+    The message is for clients: the error behind it (``__cause__``) may name servers and paths."""
+
+
+class LakeFileDamaged(RuntimeError):
+    """A data file the query needs is missing or damaged: it fails until the file is repaired
+    (``loom doctor``), not after a while. The process logs which file, once per snapshot."""
 
 
 @dataclass(frozen=True)
@@ -167,6 +174,10 @@ class PublishedMarts:
         self._thread: threading.Thread | None = None
         self._problem: Exception | None = None  # why the last refresh failed, if it did
         self._last_check = -float("inf")  # when the newest publish was last looked up
+        # Lake files found damaged: (snapshot, path) -> what is wrong.
+        self._damaged: dict[tuple[int, str], str] = {}
+        self._searched: set[int] = set()  # snapshots searched for a file that did not decode
+        self._damage_lock = threading.Lock()
 
     def start(self) -> None:
         """Follow new publishes in the background (the first refresh happens on first use)."""
@@ -200,14 +211,92 @@ class PublishedMarts:
             cursor = snapshot.connection.cursor()
             try:
                 yield cursor
-            except duckdb.IOException as error:
-                # The catalog (a PostgreSQL server) or the data files (shared storage) cannot be
-                # reached: not the query's fault, and the connection recovers once they are back.
-                raise CatalogUnavailable(f"the lake cannot be read: {error}") from error
+            except duckdb.Error as error:
+                failure = self._read_failure(error, snapshot)
+                if failure is None:
+                    raise
+                raise failure from error
             finally:
                 cursor.close()
         finally:
             snapshot.release()
+
+    def _read_failure(self, error: duckdb.Error, snapshot: _OpenSnapshot) -> Exception | None:
+        """What a failed query means for its client: a damaged file, an unreachable lake, or
+        (None) a fault of the query itself."""
+        path = named_lake_file(error, self._layout.lake.data_path)
+        if path is not None and self._damage_at(path, snapshot):
+            return LakeFileDamaged("a file of the lake is missing or damaged")
+        if path is None and is_undecodable(error):
+            self._find_damage_later(snapshot.snapshot_id, error)
+            return LakeFileDamaged("a file of the lake is missing or damaged")
+        if isinstance(error, duckdb.IOException):
+            # The catalog (a PostgreSQL server) or the data files (shared storage) cannot be
+            # reached: not the query's fault, and the connection recovers once they are back.
+            return CatalogUnavailable("the lake cannot be read")
+        return None
+
+    def _damage_at(self, path: str, snapshot: _OpenSnapshot) -> str | None:
+        """What is wrong with the lake file at ``path``, checked once and logged once; None when
+        nothing is (the error was passing: storage that could not be reached)."""
+        with self._damage_lock:
+            if (snapshot.snapshot_id, path) in self._damaged:
+                return self._damaged[snapshot.snapshot_id, path]
+            cursor = snapshot.connection.cursor()
+            try:
+                files = live_files(cursor, self._layout.lake.data_path, [snapshot.snapshot_id])
+                file = next((file for file in files if file.path == path), None)
+                problem = None if file is None else check(cursor, file)
+            except duckdb.Error:  # the catalog cannot be read either: nothing to tell yet
+                return None
+            finally:
+                cursor.close()
+            if file is not None and problem is not None:
+                self._record_damage(snapshot.snapshot_id, file, problem)
+            return problem
+
+    def _record_damage(self, snapshot_id: int, file: LakeFile, problem: str) -> None:
+        self._damaged[snapshot_id, file.path] = problem
+        log.error(
+            "damaged lake file %s (%s, %s file): %s; reads that need it answer 503 until it is"
+            " repaired: see `loom doctor`",
+            file.path,
+            file.table,
+            file.kind,
+            problem,
+        )
+
+    def _find_damage_later(self, snapshot_id: int, error: duckdb.Error) -> None:
+        """DuckDB could not decode a file without saying which: check every file of the
+        snapshot in the background (once per snapshot) and log the damaged ones."""
+        with self._damage_lock:
+            if snapshot_id in self._searched:
+                return
+            self._searched.add(snapshot_id)
+        log.error(
+            "a file of published snapshot %d does not decode (%s); checking its files to find it",
+            snapshot_id,
+            error,
+        )
+        threading.Thread(
+            target=self._find_damage, args=(snapshot_id,), name="lake-damage-search", daemon=True
+        ).start()
+
+    def _find_damage(self, snapshot_id: int) -> None:
+        try:
+            with self._connect(self._layout, snapshot_id) as con:
+                con.execute("SET threads = 1")  # leave the other cores to the requests
+                files = live_files(con, self._layout.lake.data_path, [snapshot_id])
+                damaged = [(file, problem) for file in files if (problem := check(con, file))]
+        except duckdb.Error as error:
+            log.error("could not check the files of published snapshot %d: %s", snapshot_id, error)
+            return
+        with self._damage_lock:
+            for file, problem in damaged:
+                if (snapshot_id, file.path) not in self._damaged:
+                    self._record_damage(snapshot_id, file, problem)
+        if not damaged:
+            log.error("found no damaged file among the %d of snapshot %d", len(files), snapshot_id)
 
     def snapshot_id(self) -> int:
         """The snapshot this process answers from now (opening it if need be)."""
@@ -223,16 +312,14 @@ class PublishedMarts:
                 newest = self._newest_published()
             except duckdb.Error as error:
                 self._forget_watch()
-                raise CatalogUnavailable(f"the lake catalog cannot be read: {error}") from error
+                raise CatalogUnavailable("the lake catalog cannot be read") from error
             current = self._open
             if newest is None or (current is not None and current.snapshot_id == newest):
                 return False
             try:
                 connection = self._connect(self._layout, newest)
             except duckdb.Error as error:
-                raise CatalogUnavailable(
-                    f"could not open published snapshot {newest}: {error}"
-                ) from error
+                raise CatalogUnavailable(f"could not open published snapshot {newest}") from error
             with self._lock:
                 previous, self._open = self._open, _OpenSnapshot(newest, connection)
             if previous is not None:
@@ -286,6 +373,8 @@ class PublishedMarts:
                 self._problem = None
             except (CatalogUnavailable, duckdb.Error) as problem:
                 if self._problem is None:
-                    log.error("cannot follow published snapshots: %s", problem)
+                    log.error(
+                        "cannot follow published snapshots: %s (%s)", problem, problem.__cause__
+                    )
                 self._problem = problem
                 time.sleep(self._poll_seconds)  # back off a little more while it is down

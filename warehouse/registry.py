@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -316,6 +316,19 @@ class Registry:
             f"SELECT {KEY_COLUMNS} FROM {KEY_JOIN} ORDER BY k.created_at, k.key_id"
         )
         return [_api_key(row) for row in rows]
+
+    def revoked_among(self, key_ids: Iterable[str]) -> dict[str, str]:
+        """Which of ``key_ids`` are revoked, with when: one indexed read however many."""
+        ids = sorted(set(key_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.query(
+            f"SELECT key_id, revoked_at FROM api_keys"
+            f" WHERE key_id IN ({marks}) AND revoked_at IS NOT NULL",
+            ids,
+        )
+        return dict(rows)
 
     def revoke(self, key_id_or_key: str) -> ApiKey | None:
         """Revoke by key id (as listed) or by the key itself; ``None`` when no such key."""

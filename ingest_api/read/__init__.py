@@ -17,5 +17,10 @@ READ_ERRORS: dict[int | str, dict[str, Any]] = {
     "4XX": {"model": ErrorBody, "description": "Bad parameters (400) or not found (404)."},
     401: {"description": "Missing, unknown or revoked API key."},
     403: {"description": "A write key: reading needs a loom_analytics_rw_ key."},
-    503: {"description": "No pipeline run has been published yet; retry later."},
+    503: {
+        "description": (
+            "No pipeline run has been published yet, or the lake cannot be reached (both with"
+            " Retry-After); or a file of the lake this read needs is damaged (no Retry-After)."
+        )
+    },
 }

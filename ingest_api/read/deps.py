@@ -22,6 +22,7 @@ class OrgReader:
 
     org_id: str
     marts: PublishedMarts
+    key_id: str  # the key that asked: a stream ends when it is revoked
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class ProjectReader(OrgReader):
 
 async def org_reader(request: Request) -> OrgReader:
     key = await authenticate_reader(request)
-    return OrgReader(key.org_id, request.app.state.marts)
+    return OrgReader(key.org_id, request.app.state.marts, key.key_id)
 
 
 async def project_reader(
@@ -46,7 +47,7 @@ async def project_reader(
     project = request.app.state.registry.project(project_id)
     if project is None or project.org_id != key.org_id:
         raise HTTPException(404, f"project {project_id} not found")
-    return ProjectReader(key.org_id, request.app.state.marts, project.project_id)
+    return ProjectReader(key.org_id, request.app.state.marts, key.key_id, project.project_id)
 
 
 OrgScope = Annotated[OrgReader, Depends(org_reader)]

@@ -4,10 +4,19 @@ The range is read one UTC day at a time (only the days that have events), ordere
 each day in record batches of :data:`BATCH_ROWS`; every batch is encoded and handed to the
 response as soon as it is read. The server therefore holds at most one day's sort and one batch,
 never the whole range, and the client receives a chunked response that starts before the range
-has been read."""
+has been read.
+
+A read that fails before the first chunk is an ordinary error response (503). One that fails
+after it cannot change the 200 already sent, so the export ends broken where every client sees
+it: NDJSON gets a last line ``{"error": {"status": 503, "detail": …}}``, and every format ends
+without the chunked encoding's last chunk, which ``curl`` (exit 18), httpx, requests and browsers
+report as an incomplete body (a Parquet file cut off there has no footer either, so no reader
+opens it). An HTTP trailer cannot carry the error: uvicorn sends none over HTTP/1.1, and a
+trailer would need the body to end properly."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -19,10 +28,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from fastapi.responses import StreamingResponse
+from starlette.types import Send
 
+from ingest_api.errors import unreadable_detail
 from ingest_api.read.events import EventFilter
-from ingest_api.read.rendering import OPTIONS
-from warehouse.published import PublishedMarts
+from ingest_api.read.rendering import OPTIONS, dumps
+from warehouse.published import CatalogUnavailable, LakeFileDamaged, PublishedMarts
 
 ExportFormat = Literal["ndjson", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -31,6 +43,7 @@ MEDIA_TYPES: dict[str, str] = {
     "parquet": "application/vnd.apache.parquet",
 }
 BATCH_ROWS = 10_000
+log = logging.getLogger(__name__)
 COLUMNS = (
     "uuid, event, event_display_name, distinct_id, person_id, properties::VARCHAR AS properties,"
     " timestamp, environment, project_id, session_id, device_id, received_at"
@@ -138,10 +151,34 @@ def _day_windows(
     return windows or [(where.start, where.end)]
 
 
+class ExportAborted(Exception):
+    """The export failed after its first chunk was sent; its error tail is out."""
+
+
 def export_events(
     marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
 ) -> Iterator[bytes]:
-    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required)."""
+    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required).
+
+    A failure before the first chunk is raised as it is; after it, the format's error tail is
+    yielded and :class:`ExportAborted` raised."""
+    sent = False
+    try:
+        for chunk in _encoded(marts, where, fmt, batch_rows):
+            yield chunk
+            sent = True
+    except (LakeFileDamaged, CatalogUnavailable) as failure:
+        if not sent:
+            raise
+        log.error("export of %s aborted after its first chunk: %s", where.org_id, failure)
+        if fmt == "ndjson":
+            yield dumps({"error": {"status": 503, "detail": unreadable_detail(failure)}}) + b"\n"
+        raise ExportAborted(str(failure)) from failure
+
+
+def _encoded(
+    marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int
+) -> Iterator[bytes]:
     encoder: _Ndjson | _Csv | _Parquet | None = None
     with marts.cursor() as cur:
         for day_start, day_end in _day_windows(cur, where):
@@ -160,3 +197,20 @@ def export_events(
                     yield chunk
     if encoder is not None and (tail := encoder.finish()):
         yield tail
+
+
+class ExportResponse(StreamingResponse):
+    """A streamed export that, when :class:`ExportAborted` ends it, leaves its chunked body
+    without the last chunk: uvicorn then closes the connection, and the client sees the body is
+    incomplete instead of taking a cut export for a whole one."""
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        try:
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        except ExportAborted:
+            return
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -15,37 +15,39 @@ from typing import Any
 import duckdb
 
 from ingest_api.read.releases import ReleaseKey, current_release_health
-from ingest_api.stream_hub import StreamEvent, StreamHub
-from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
+from ingest_api.stream_hub import StreamEvent, StreamHub, WhileStreamsOpen
+from warehouse.published import (
+    CatalogUnavailable,
+    LakeFileDamaged,
+    NoSnapshotError,
+    PublishedMarts,
+)
 
 POLL_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
-class HealthWatcher:
+class HealthWatcher(WhileStreamsOpen):
     def __init__(
         self, marts: PublishedMarts, hub: StreamHub, poll_seconds: float = POLL_SECONDS
     ) -> None:
+        super().__init__(hub, poll_seconds)
         self._marts = marts
-        self._hub = hub
-        self._poll_seconds = poll_seconds
-        self._task: asyncio.Task[None] | None = None
-
-    def ensure_running(self) -> None:
-        """Start watching (from the event loop) unless already watching."""
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._watch(), name="release-health-watcher")
 
     async def _watch(self) -> None:
         seen_snapshot, seen = await asyncio.to_thread(self._read)
+        failing = False  # a damaged file fails every poll: say so once, not every second
         while self._hub.subscriber_count() > 0:
             await asyncio.sleep(self._poll_seconds)
             try:
                 snapshot, health = await asyncio.to_thread(self._read)
-            except (duckdb.Error, CatalogUnavailable):
-                # An unreadable snapshot or catalog must not end the stream; try again later.
-                logger.exception("could not read release health from the published snapshot")
+            except (duckdb.Error, CatalogUnavailable, LakeFileDamaged):
+                # An unreadable snapshot, catalog or file must not end the stream; try again later.
+                if not failing:
+                    logger.exception("could not read release health from the published snapshot")
+                failing = True
                 continue
+            failing = False
             if snapshot == seen_snapshot:
                 continue
             for event in health_changes(seen, health):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +11,7 @@ from fastapi.responses import StreamingResponse
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter, EventName
-from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
+from ingest_api.read.export import MEDIA_TYPES, ExportFormat, ExportResponse, export_events
 from ingest_api.read.timeutil import QueryTime, time_range
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
@@ -32,11 +33,13 @@ def export(
     """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""
     start, end = time_range(start_date, end_date)
     where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
-    # Fails with 503 before the 200 status line when nothing is published.
-    reader.marts.snapshot_id()
+    chunks = export_events(reader.marts, where, format)
+    # The first chunk is read before the status line: when nothing is published, or the lake
+    # cannot be read from the start, the answer is a 503, not a 200 cut short.
+    first = next(chunks, b"")
     filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
-    return StreamingResponse(
-        export_events(reader.marts, where, format),
+    return ExportResponse(
+        itertools.chain([first], chunks),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

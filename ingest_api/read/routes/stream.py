@@ -2,10 +2,12 @@
 
 Events: ``session.started``, ``session.ended`` (every end) and ``session.crashed`` (an end that
 crashed, sent after its ``session.ended``) as the ingest API accepts session records;
-``release.health_changed`` when a pipeline run publishes new numbers for a release; and
+``release.health_changed`` when a pipeline run publishes new numbers for a release;
 ``stream.lagged`` (``{"dropped": N}``) when this client fell more than the buffer behind and its
-oldest N events were dropped. The stream opens with a ``: subscribed`` comment, after which no
-event is missed; a ``: ping`` comment keeps idle connections alive every :data:`PING_SECONDS`."""
+oldest N events were dropped; and ``stream.ended`` (``{"reason": …}``), the last event, when the
+key that opened the stream is revoked (:mod:`ingest_api.read.key_watch`). The stream opens with
+a ``: subscribed`` comment, after which no event is missed; a ``: ping`` comment keeps idle
+connections alive every :data:`PING_SECONDS`."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import ProjectScope
 from ingest_api.read.rendering import dumps
-from ingest_api.stream_hub import hub
+from ingest_api.stream_hub import Ended, hub
 
 PING_SECONDS = 15
 # A client that stops reading fills its TCP window; a send blocked this long ends its stream.
@@ -33,14 +35,20 @@ router = APIRouter(prefix="/api/projects", tags=["release health"], responses=RE
 )
 async def sessions_stream(reader: ProjectScope, request: Request) -> EventSourceResponse:
     """Session and release-health events of the project, as they happen."""
-    watcher = request.app.state.health_watcher
+    watchers = (request.app.state.health_watcher, request.app.state.key_watcher)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
-        async with hub.subscribe(reader.org_id, reader.project_id) as subscription:
-            watcher.ensure_running()
+        async with hub.subscribe(reader.org_id, reader.project_id, reader.key_id) as subscription:
+            for watcher in watchers:
+                watcher.ensure_running()
             yield ServerSentEvent(comment="subscribed")
             while True:
                 item = await subscription.get()
+                if isinstance(item, Ended):
+                    yield ServerSentEvent(
+                        dumps({"reason": item.reason}).decode(), event="stream.ended"
+                    )
+                    return
                 if isinstance(item, int):
                     yield ServerSentEvent(dumps({"dropped": item}).decode(), event="stream.lagged")
                 else:

@@ -30,6 +30,9 @@ export function explain(status, detail, projectId) {
     return 'Nothing has been published yet: the pipeline has not completed its first run. ' +
       'This page tries again every minute.'
   }
+  if (status === 503 && /damaged/i.test(detail)) {
+    return `Part of the warehouse is damaged: ${detail}. This page tries again every minute.`
+  }
   if (status === 503) return `The warehouse cannot be read right now (${detail}); retrying.`
   return `The API answered ${status}: ${detail}`
 }

@@ -1,11 +1,16 @@
 """The live stream end to end: a real HTTP client reads Server-Sent Events from uvicorn while
-session records are ingested through the same API; plus the hub's bounded buffer."""
+session records are ingested through the same API; a key revoked by `loom keys revoke` in another
+process loses its open stream; plus the hub's bounded buffer."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +22,7 @@ from ingest_api.stream_hub import StreamEvent, StreamHub, hub
 from tests.ingest_api.read.utils.sse import SseReader
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
 from warehouse.layout import Layout
+from warehouse.registry import Registry
 
 START = {
     "session_id": "live-1",
@@ -94,10 +100,50 @@ def test_the_stream_needs_a_read_key_of_the_projects_org(api: RunningApi, built:
     assert httpx.get(url, headers=Tenants.headers(built.tenants.key_b)).status_code == 404
 
 
+@pytest.mark.slow
+def test_revoking_a_key_in_another_process_ends_its_open_stream_within_seconds(
+    built: Built,
+    copy_of_built: Layout,
+    api_on: Callable[[Layout], RunningApi],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stream_router, "PING_SECONDS", 0.3)  # lets close() end the other reader
+    with Registry.open(copy_of_built) as registry:
+        doomed = registry.create_key(built.tenants.org_a, "web", "rw")
+    api = api_on(copy_of_built)
+    url = f"{api.base_url}/api/projects/{doomed.record.project_id}/sessions/stream"
+    revoked_reader = SseReader(url, Tenants.headers(doomed.key)).start()
+    other_reader = SseReader(url, Tenants.headers(built.tenants.key_a)).start()
+    assert revoked_reader.next(skip_comments=False).comment == "subscribed"
+    assert other_reader.next(skip_comments=False).comment == "subscribed"
+
+    revoked_at = time.monotonic()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "loom"), "keys", "revoke", doomed.record.key_id],
+        env={**os.environ, "LOOM_DATA_DIR": str(copy_of_built.data_dir)},
+        check=True,
+        capture_output=True,
+    )
+
+    ended = revoked_reader.next(timeout=10)
+    assert ended.event == "stream.ended"
+    assert f"API key {doomed.record.key_id} was revoked" in ended.data["reason"]
+    assert revoked_reader.finished(timeout=5), "the server kept the revoked key's stream open"
+    assert time.monotonic() - revoked_at < 5
+    # The key cannot open a new one; another key's stream of the same project goes on.
+    assert httpx.get(url, headers=Tenants.headers(doomed.key)).status_code == 401
+    with httpx.Client(
+        base_url=api.base_url, headers=Tenants.headers(built.tenants.write_key_a)
+    ) as ingest:
+        assert ingest.post("/api/sessions/start", json=START).status_code == 200
+    assert other_reader.next().event == "session.started"
+    other_reader.close()
+
+
 def test_a_slow_reader_loses_the_oldest_events_and_is_told_how_many() -> None:
     async def scenario() -> list:
         small = StreamHub(capacity=3)
-        async with small.subscribe("org", 1) as subscription:
+        async with small.subscribe("org", 1, "key_1") as subscription:
             for n in range(10):
                 small.publish(StreamEvent("org", 1, "session.started", {"n": n}))
             small.publish(StreamEvent("org", 2, "session.started", {"n": "other project"}))

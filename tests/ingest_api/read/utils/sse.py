@@ -72,6 +72,11 @@ class SseReader:
             if predicate(seen[-1]):
                 return seen
 
+    def finished(self, timeout: float) -> bool:
+        """Whether the server ended the stream within ``timeout`` seconds."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
     def close(self) -> None:
         self._client.close()
         self._thread.join(timeout=10)
