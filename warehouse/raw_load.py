@@ -251,14 +251,18 @@ def _insert_batch(
     the caller's transaction); what was loaded, for :class:`StreamLoad`."""
     names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
     event_time = EVENT_TIME[stream]
-    con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
-    con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
-    if files:
-        _record_files(con, stream, files, load_id)
     loaded, late, first, last = con.execute(
         f'SELECT count(*), count(*) FILTER (WHERE "{event_time}" < _received_hour),'
         " min(received_at), max(received_at) FROM loom_batch"
     ).fetchone()
+    # Only what has rows: an INSERT of none still writes an empty Parquet file into a table with
+    # per-thread output (DuckLake 1.5.5), one a micro-batch for every quiet stream.
+    if loaded:
+        con.execute(f"INSERT INTO raw.{stream} ({names}) SELECT {names} FROM loom_batch")
+    if con.execute("SELECT count(*) FROM loom_quarantine").fetchone()[0]:
+        con.execute(f"INSERT INTO {QUARANTINE_TABLE} SELECT * FROM loom_quarantine")
+    if files:
+        _record_files(con, stream, files, load_id)
     rows_by_hour = dict(
         con.execute("SELECT _received_hour, count(*) FROM loom_batch GROUP BY ALL").fetchall()
     )

@@ -4,9 +4,19 @@ import orjson
 
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
-from warehouse.raw_load import load_hour
+from warehouse.maintenance import live_data_files
+from warehouse.raw_load import (
+    LEDGER_TABLE,
+    ensure_raw_tables,
+    load_hour,
+    load_new_files,
+    mark_built,
+    newest_built,
+    unbuilt_window,
+)
 
 HOUR = datetime(2026, 1, 18, 12)
+LATER = "2026-01-18T12:45:30.5Z"
 
 
 def _event(uuid: str, timestamp: str, received_at: str = "2026-01-18T12:30:00Z") -> dict:
@@ -71,3 +81,51 @@ def test_load_hour_of_an_empty_hour_clears_it(layout: Layout) -> None:
     result = load_hour(con, layout, "events", HOUR)
 
     assert (result.files_read, result.rows_loaded, result.rows_replaced) == (0, 0, 1)
+
+
+def test_a_micro_batch_appends_only_the_files_its_ledger_does_not_hold(layout: Layout) -> None:
+    _land(layout, "org_a", "part-1.ndjson", [_event("e1", "2026-01-18T12:01:00Z")])
+    con = connect_pipeline(layout)
+    first = load_new_files(con, layout, "events", [HOUR], load_id="batch-1")
+    _land(layout, "org_a", "part-2.ndjson", [_event("e2", "2026-01-18T12:02:00Z", LATER)])
+
+    second = load_new_files(con, layout, "events", [HOUR], load_id="batch-2")
+
+    assert (first.files_read, first.rows_loaded, second.files_read, second.rows_loaded) == (
+        1,
+        1,
+        1,
+        1,
+    )
+    assert con.execute("SELECT uuid FROM raw.events ORDER BY uuid").fetchall() == [
+        ("e1",),
+        ("e2",),
+    ]
+    # The closed hour's load replaces the hour and its ledger entries whole: nothing doubles.
+    whole = load_hour(con, layout, "events", HOUR)
+    assert (whole.files_read, whole.rows_loaded, whole.rows_replaced) == (2, 2, 2)
+    assert con.execute(f"SELECT count(*) FROM {LEDGER_TABLE}").fetchall() == [(2,)]
+
+
+def test_the_unbuilt_window_holds_every_row_no_build_covered(layout: Layout) -> None:
+    _land(layout, "org_a", "part-1.ndjson", [_event("e1", "2026-01-18T12:01:00Z")])
+    con = connect_pipeline(layout)
+    load_new_files(con, layout, "events", [HOUR], load_id="killed")  # never built
+    _land(layout, "org_a", "part-2.ndjson", [_event("e2", "2026-01-18T12:02:00Z", LATER)])
+    load_new_files(con, layout, "events", [HOUR], load_id="next")
+
+    window = unbuilt_window(con)
+    # Whole seconds around both batches' rows: 12:30:00 and 12:45:30.5.
+    assert window == (datetime(2026, 1, 18, 12, 30), datetime(2026, 1, 18, 12, 45, 31))
+    mark_built(con, window)
+    assert unbuilt_window(con) is None
+    assert newest_built(con) == datetime(2026, 1, 18, 12, 45, 30, 500000)
+
+
+def test_a_stream_with_nothing_new_gets_no_file(layout: Layout) -> None:
+    con = connect_pipeline(layout)
+    ensure_raw_tables(con)
+    for _ in range(3):  # DuckLake 1.5.5 writes an empty file for an INSERT of no rows
+        load_new_files(con, layout, "identities", [HOUR], load_id="quiet")
+        load_hour(con, layout, "identities", HOUR)
+    assert live_data_files(con).get("raw.identities", 0) == 0
