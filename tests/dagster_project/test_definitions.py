@@ -9,12 +9,16 @@ import dagster as dg
 import yaml
 
 from dagster_project import defs
-from dagster_project.assets.dbt import in_dependency_order
+from dagster_project.assets.lake import published_snapshot
+from dagster_project.assets.raw import QUARANTINE_CHECK
 from dagster_project.instance import WRITER_TAG, prepare_dagster_home
+from dagster_project.micro_batches import FRESHNESS_CHECK
 from dagster_project.partitions import hourly_partitions
 from dagster_project.project import dbt_project
 from dagster_project.resources import WAREHOUSE_POOL
+from dagster_project.run_launcher import WarmRunLauncher
 from warehouse.layout import Layout
+from warehouse.settings import get_settings
 
 RAW = {"raw_events", "raw_identities", "raw_sessions", "raw_session_aggregates"}
 
@@ -100,11 +104,11 @@ def test_every_dbt_test_of_a_model_is_an_asset_check() -> None:
 
 
 def test_every_step_that_writes_the_warehouse_is_in_the_one_slot_pool(tmp_path: Path) -> None:
-    job = defs.resolve_job_def("hourly_pipeline")
-    retention = defs.resolve_job_def("retention")
-    for node in [*job.graph.node_defs, *retention.graph.node_defs]:
-        assert node.pool == WAREHOUSE_POOL, node.name
-    assert job.tags[WRITER_TAG] == WAREHOUSE_POOL and retention.tags[WRITER_TAG] == WAREHOUSE_POOL
+    jobs = [defs.resolve_job_def(name) for name in ("hourly_pipeline", "micro_batch", "retention")]
+    for job in jobs:
+        for node in job.graph.node_defs:
+            assert node.pool == WAREHOUSE_POOL, node.name
+        assert job.tags[WRITER_TAG] == WAREHOUSE_POOL, job.name
 
     config = yaml.safe_load((prepare_dagster_home(Layout(tmp_path)) / "dagster.yaml").read_text())
     assert config["concurrency"]["pools"] == {"granularity": "op", "default_limit": 1}
@@ -114,22 +118,41 @@ def test_every_step_that_writes_the_warehouse_is_in_the_one_slot_pool(tmp_path: 
     with dg.DagsterInstance.from_config(str(tmp_path / "dagster")) as instance:
         pools = instance.get_concurrency_config().pool_config
         assert (pools.default_pool_limit, pools.pool_granularity.value) == (1, "op")
+        # the daemon's runs go to the warm run worker, and a dead worker's run is failed
+        assert isinstance(instance.run_launcher, WarmRunLauncher)
+        assert instance.run_launcher.supports_check_run_worker_health
+        assert config["run_monitoring"]["enabled"]
 
 
-def test_schedules_and_the_sensor_start_running() -> None:
+def test_schedules_and_sensors_start_running() -> None:
     hourly = defs.resolve_schedule_def("hourly_pipeline_schedule")
     retention = defs.resolve_schedule_def("retention_schedule")
-    sensor = defs.resolve_sensor_def("late_landing_files_sensor")
+    late_files = defs.resolve_sensor_def("late_landing_files_sensor")
+    micro_batches = defs.resolve_sensor_def("micro_batch_sensor")
 
-    assert (hourly.job_name, retention.job_name, sensor.job_name) == (
+    assert (hourly.job_name, retention.job_name, late_files.job_name) == (
         "hourly_pipeline",
         "retention",
         "hourly_pipeline",
     )
+    assert micro_batches.job_name == "micro_batch"
+    assert micro_batches.minimum_interval_seconds == get_settings().micro_batch_seconds == 60
     assert retention.cron_schedule == "30 3 * * *"
     for automation in (hourly, retention):
         assert automation.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    for sensor in (late_files, micro_batches):
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_the_micro_batch_job_builds_every_asset_and_leaves_the_dbt_tests_to_the_hour() -> None:
+    micro = defs.resolve_job_def("micro_batch")
+    hourly = defs.resolve_job_def("hourly_pipeline")
+    assert micro.asset_layer.executable_asset_keys == hourly.asset_layer.executable_asset_keys
+    checks = {key.name for key in micro.asset_layer.asset_graph.asset_check_keys}
+    assert checks == {QUARANTINE_CHECK}
+    # the freshness check is on the published snapshot, evaluated by the sensor
+    all_checks = defs.resolve_asset_graph().asset_check_keys
+    assert dg.AssetCheckKey(published_snapshot.key, FRESHNESS_CHECK) in all_checks
 
 
 def test_dbt_outputs_are_yielded_in_the_manifests_dependency_order() -> None:
