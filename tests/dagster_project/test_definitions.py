@@ -9,6 +9,7 @@ import dagster as dg
 import yaml
 
 from dagster_project import defs
+from dagster_project.assets.dbt import in_dependency_order
 from dagster_project.assets.lake import published_snapshot
 from dagster_project.assets.raw import QUARANTINE_CHECK
 from dagster_project.instance import WRITER_TAG, prepare_dagster_home
