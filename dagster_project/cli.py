@@ -102,7 +102,7 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
                 f"run {released.run_id} was left unfinished by a process that is gone "
                 f"(pid {released.pid}): marked failed, its warehouse slot freed"
             )
-        with writer_turn(instance, click.echo):
+        with writer_turn(instance, layout, click.echo):
             job = MICRO_BATCH_JOB if micro_batch else HOURLY_JOB
             result = materialize_range(hours[0], hours[-1], instance, job)
     if len(hours) > 1:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -13,6 +14,7 @@ from pydantic import PrivateAttr
 from warehouse.duck import connect_pipeline
 from warehouse.layout import LAKE_ALIAS, Layout
 from warehouse.settings import Settings, get_settings
+from warehouse.writer_lease import holder_name, writer_lease
 
 # Every step that writes the lake runs in this pool. DAGSTER_HOME's dagster.yaml (written by
 # dagster_project.instance) limits it to one slot, so across the UI, the daemon's schedule/sensor
@@ -30,6 +32,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     data_dir: str | None = None
     _connection: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)
+    _lease: ExitStack | None = PrivateAttr(default=None)
+    _holder: str = PrivateAttr(default="")
+    _log: logging.Logger | None = PrivateAttr(default=None)
 
     @property
     def settings(self) -> Settings:
@@ -42,11 +47,26 @@ class WarehouseResource(dg.ConfigurableResource):
     def layout(self) -> Layout:
         return Layout.from_settings(self.settings)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._holder = holder_name(context.run_id)
+        self._log = context.log
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A cursor of the run's connection to the lake (its own transactions), closed when the
-        block ends."""
+        block ends. The first one takes the lake's writer lease for the rest of the run
+        (warehouse.writer_lease): another pipeline host's run waits, or fails naming it."""
         if self._connection is None:
+            lease = ExitStack()
+            lease.enter_context(
+                writer_lease(
+                    self.layout.lake,
+                    self._holder or holder_name(),
+                    wait_s=self.settings.writer_lease_wait_seconds,
+                    on_wait=self._log.warning if self._log else lambda _: None,
+                )
+            )
+            self._lease = lease
             self._connection = connect_pipeline(self.layout)
         cursor = self._connection.cursor()
         try:
@@ -59,3 +79,6 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._lease is not None:
+            self._lease.close()
+            self._lease = None

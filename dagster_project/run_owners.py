@@ -24,6 +24,9 @@ import dagster as dg
 
 from dagster_project.instance import WRITER_TAG
 from dagster_project.resources import WAREHOUSE_POOL
+from warehouse.layout import Layout
+from warehouse.settings import get_settings
+from warehouse.writer_lease import holder_name, writer_lease
 
 HOST_TAG, PID_TAG, STARTED_TAG = "loom/host", "loom/pid", "loom/process-started"
 TURN_LOCK = "loom-run.lock"
@@ -71,14 +74,17 @@ def release_runs_of_dead_owners(instance: dg.DagsterInstance) -> list[ReleasedRu
 
 
 @contextmanager
-def writer_turn(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> Iterator[None]:
+def writer_turn(
+    instance: dg.DagsterInstance, layout: Layout, echo: Callable[[str], None]
+) -> Iterator[None]:
     """Wait until no other run writes the warehouse, then hold the turn while the block runs.
 
     Runs executed by scripts (``loom run``) never pass through Dagster's run queue, so two of
     them used to interleave their steps through the ``warehouse`` pool: three at once took 138 s
     where one after another took 46 s. ``loom run``s of this host take turns through a lock file
     in DAGSTER_HOME, and each waits for the runs the daemon started to finish (the run queue in
-    turn holds the daemon's runs back while this one is in progress)."""
+    turn holds the daemon's runs back while this one is in progress). Last, it takes the lake's
+    writer lease, which another pipeline host's run may hold."""
     with open(Path(instance.root_directory) / TURN_LOCK, "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -94,7 +100,14 @@ def writer_turn(instance: dg.DagsterInstance, echo: Callable[[str], None]) -> It
                     echo(f"waiting for run {run.run_id[:8]} ({run.job_name}) to finish…")
                     waited_for.add(run.run_id)
             time.sleep(TURN_POLL_S)
-        yield
+        # Runs of other pipeline hosts writing the same lake: the lake's writer lease.
+        with writer_lease(
+            layout.lake,
+            holder_name(),
+            wait_s=get_settings().writer_lease_wait_seconds,
+            on_wait=echo,
+        ):
+            yield
 
 
 def _started(pid: int) -> str | None:

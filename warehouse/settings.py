@@ -52,6 +52,14 @@ class Settings(BaseSettings):
         ),
     )
 
+    writer_lease_wait_seconds: float = Field(
+        600,
+        ge=0,
+        description=(
+            "How long a run waits for the lake's writer lease, held by a run of another pipeline "
+            "host, before it fails naming the holder."
+        ),
+    )
     micro_batch_seconds: int = Field(
         60,
         ge=5,

@@ -24,11 +24,13 @@ def test_a_scripted_run_waits_for_another_and_says_so(tmp_path: Path) -> None:
     turns: list[tuple[str, float, float]] = []
 
     def take_turn(name: str) -> None:
-        with warehouse_instance(layout) as instance, writer_turn(instance, said.append):
+        with warehouse_instance(layout) as instance, writer_turn(instance, layout, said.append):
             started = time.monotonic()
             time.sleep(HELD_S)
             turns.append((name, started, time.monotonic()))
 
+    with warehouse_instance(layout):  # its storage created once, not by both threads at once
+        pass
     first = threading.Thread(target=take_turn, args=("first",))
     first.start()
     time.sleep(0.3)
@@ -54,7 +56,7 @@ def test_a_scripted_run_waits_for_the_daemons_writer_run(tmp_path: Path) -> None
         finished = threading.Timer(HELD_S, instance.report_run_failed, args=[daemon_run])
         finished.start()
         started = time.monotonic()
-        with writer_turn(instance, said.append):
+        with writer_turn(instance, layout, said.append):
             waited = time.monotonic() - started
         finished.join()
     assert waited >= HELD_S

@@ -29,12 +29,14 @@ from ingest_api.read.sessions import list_sessions
 from tests.ingest_api.ingest.utils.server import wait_healthy
 from tests.ingest_api.read.utils.dataset import DAY, land_dataset
 from tests.ingest_api.read.utils.warehouse import DBT_TESTS, load_and_publish
+from tests.utils.lease import hold_lease
 from tests.utils.network import free_port
 from tests.utils.postgres import PostgresServer, remove, start_postgres
 from warehouse import dbt
 from warehouse.layout import Layout
 from warehouse.published import PublishedMarts
 from warehouse.registry import Registry
+from warehouse.writer_lease import KEEPALIVE_BOUND_S, writer_lease
 
 pytestmark = pytest.mark.slow
 
@@ -146,6 +148,9 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
     expected = answers_from_queries(reference, key_a.record.org_id, key_a.record.project_id)
 
     land_one_day(pipeline, *tenants)
+    # A second pipeline host (a standby started by mistake), with its own Dagster instance.
+    standby = Layout(tmp_path / "standby", catalog, shared_files)
+    land_one_day(standby, *tenants)
     apis = []
     for host in ("host-1", "host-2"):
         port = free_port()
@@ -156,6 +161,7 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         apis.append((process, f"http://127.0.0.1:{port}"))
     analyst_env = {**os.environ, **lake_env, "LOOM_DATA_DIR": str(tmp_path / "analyst")}
     pipeline_env = {**os.environ, **lake_env, "LOOM_DATA_DIR": str(pipeline.data_dir)}
+    standby_env = {**os.environ, **lake_env, "LOOM_DATA_DIR": str(standby.data_dir)}
     project = key_a.record.project_id
     try:
         for process, base_url in apis:
@@ -178,14 +184,33 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         analyst = Watcher(lambda: _loom_sql(analyst_env, key_a.record.org_id), pause=5.0)
         for watcher in (*pollers, analyst):
             watcher.start()
-        run = _loom_run(pipeline_env, "--from", FIRST_HOUR, "--to", LAST_HOUR)
-        assert run.returncode == 0, run.stdout + run.stderr
-        assert "13 hours, one run" in run.stdout
+        # Both pipeline hosts run the same range at once: one writes, the other waits for the
+        # lake's writer lease (its holder named), then runs it again, changing nothing.
+        racing = [
+            subprocess.Popen(
+                [*LOOM, "run", "--from", FIRST_HOUR, "--to", LAST_HOUR],
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for env in (pipeline_env, standby_env)
+        ]  # fmt: skip
+        outputs = [process.communicate(timeout=600)[0] for process in racing]
+        assert [process.returncode for process in racing] == [0, 0], outputs
+        waited = [out for out in outputs if "waiting for the lake's writer lease, held by" in out]
+        assert len(waited) == 1, outputs
+        run = next(out for out in outputs if out not in waited)
+        assert "13 hours, one run" in run
+        # A holder killed (kill -9) lets go at once: PostgreSQL ends its session.
+        holder = hold_lease(pipeline, "host-9 pid 99 run killed")
+        holder.kill()
+        holder.wait()
+        started = time.monotonic()
+        with writer_lease(pipeline.lake, "host-1", wait_s=KEEPALIVE_BOUND_S):
+            assert time.monotonic() - started < 2.0
         # A line per hour first, whose rows add up to the run's
         hour_line = r"^2026-11-20 (\d\d):00  loaded  .*sessions ([\d,]+)"
-        per_hour = re.findall(hour_line, run.stdout, re.M)
+        per_hour = re.findall(hour_line, run, re.M)
         assert [hour for hour, _ in per_hour] == [f"{h:02d}" for h in range(13)]
-        (total,) = re.findall(r"one run\)  ok .* sessions ([\d,]+) rows", run.stdout)
+        (total,) = re.findall(r"one run\)  ok .* sessions ([\d,]+) rows", run)
         sessions = int(total.replace(",", ""))
         assert sessions > 0
         assert sum(int(rows.replace(",", "")) for _, rows in per_hour) == sessions
