@@ -87,6 +87,7 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
     from dagster_project.partitions import MICRO_BATCH_JOB
     from dagster_project.run_owners import release_runs_of_dead_owners, writer_turn
     from dagster_project.runner import materialize_range
+    from warehouse.writer_lease import WriterLeaseError
 
     # The collector's defaults cost a quiet hour's run 0.9 s, mostly full passes over objects that
     # live to its end. What is loaded so far (Dagster's and dbt's modules) is frozen out of those
@@ -102,9 +103,13 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
                 f"run {released.run_id} was left unfinished by a process that is gone "
                 f"(pid {released.pid}): marked failed, its warehouse slot freed"
             )
-        with writer_turn(instance, layout, click.echo):
-            job = MICRO_BATCH_JOB if micro_batch else HOURLY_JOB
-            result = materialize_range(hours[0], hours[-1], instance, job)
+        try:
+            with writer_turn(instance, layout, click.echo):
+                job = MICRO_BATCH_JOB if micro_batch else HOURLY_JOB
+                result = materialize_range(hours[0], hours[-1], instance, job)
+        except WriterLeaseError as problem:
+            click.echo(f"{hours[0]:%Y-%m-%d %H:00}  FAILED  {problem}")
+            raise SystemExit(1) from None
     if len(hours) > 1:
         for line in result.hour_lines():
             click.echo(line)

@@ -41,8 +41,16 @@ _held: dict[str, int] = {}  # lake catalog -> how many takes of this process hol
 _held_lock = threading.Lock()
 
 
-class LeaseHeld(RuntimeError):
+class WriterLeaseError(RuntimeError):
+    """The lake's writer lease could not be taken."""
+
+
+class LeaseHeld(WriterLeaseError):
     """Another writer held the lake's writer lease for longer than the wait allowed."""
+
+
+class LeaseUnreachable(WriterLeaseError):
+    """The catalog database that keeps the lease cannot be reached."""
 
 
 def holder_name(run_id: str | None = None) -> str:
@@ -134,9 +142,15 @@ def _postgres_lease(lake: Lake) -> AbstractContextManager[TakeFunction]:
             if connection is None:
                 # application_name is at most 63 bytes: what names the holder to a waiter.
                 name = f"loom writer {holder}"[:63]
-                connection = psycopg.connect(
-                    f"{conninfo} {KEEPALIVE}", application_name=name, autocommit=True
-                )
+                try:
+                    connection = psycopg.connect(
+                        f"{conninfo} {KEEPALIVE}", application_name=name, autocommit=True
+                    )
+                except psycopg.OperationalError as error:
+                    raise LeaseUnreachable(
+                        f"the lake's writer lease is kept in its PostgreSQL catalog, which "
+                        f"cannot be reached: {str(error).strip()}"
+                    ) from error
             [(taken,)] = connection.execute("SELECT pg_try_advisory_lock(%s)", [LEASE_KEY])
             if taken:
                 return None

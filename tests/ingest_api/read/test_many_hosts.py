@@ -184,33 +184,14 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         analyst = Watcher(lambda: _loom_sql(analyst_env, key_a.record.org_id), pause=5.0)
         for watcher in (*pollers, analyst):
             watcher.start()
-        # Both pipeline hosts run the same range at once: one writes, the other waits for the
-        # lake's writer lease (its holder named), then runs it again, changing nothing.
-        racing = [
-            subprocess.Popen(
-                [*LOOM, "run", "--from", FIRST_HOUR, "--to", LAST_HOUR],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            )
-            for env in (pipeline_env, standby_env)
-        ]  # fmt: skip
-        outputs = [process.communicate(timeout=600)[0] for process in racing]
-        assert [process.returncode for process in racing] == [0, 0], outputs
-        waited = [out for out in outputs if "waiting for the lake's writer lease, held by" in out]
-        assert len(waited) == 1, outputs
-        run = next(out for out in outputs if out not in waited)
-        assert "13 hours, one run" in run
-        # A holder killed (kill -9) lets go at once: PostgreSQL ends its session.
-        holder = hold_lease(pipeline, "host-9 pid 99 run killed")
-        holder.kill()
-        holder.wait()
-        started = time.monotonic()
-        with writer_lease(pipeline.lake, "host-1", wait_s=KEEPALIVE_BOUND_S):
-            assert time.monotonic() - started < 2.0
+        run = _loom_run(pipeline_env, "--from", FIRST_HOUR, "--to", LAST_HOUR)
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "13 hours, one run" in run.stdout
         # A line per hour first, whose rows add up to the run's
         hour_line = r"^2026-11-20 (\d\d):00  loaded  .*sessions ([\d,]+)"
-        per_hour = re.findall(hour_line, run, re.M)
+        per_hour = re.findall(hour_line, run.stdout, re.M)
         assert [hour for hour, _ in per_hour] == [f"{h:02d}" for h in range(13)]
-        (total,) = re.findall(r"one run\)  ok .* sessions ([\d,]+) rows", run)
+        (total,) = re.findall(r"one run\)  ok .* sessions ([\d,]+) rows", run.stdout)
         sessions = int(total.replace(",", ""))
         assert sessions > 0
         assert sum(int(rows.replace(",", "")) for _, rows in per_hour) == sessions
@@ -235,6 +216,30 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         assert analyst.seen[-1] == "9550"
         for _, base_url in apis:
             assert answers_over_http(base_url, key_a.key, project) == expected
+
+        # The standby host runs the last hour again, racing the pipeline host for it: one
+        # writes, the other waits for the lake's writer lease (its holder named), then writes
+        # the same rows again; the answers stay a single run's.
+        racing = [
+            subprocess.Popen(
+                [*LOOM, "run", "--hour", LAST_HOUR], env=env,
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            )
+            for env in (pipeline_env, standby_env)
+        ]  # fmt: skip
+        outputs = [process.communicate(timeout=600)[0] for process in racing]
+        assert [process.returncode for process in racing] == [0, 0], outputs
+        waiting = "waiting for the lake's writer lease, held by "
+        assert sum(waiting in output for output in outputs) == 1, outputs
+        for _, base_url in apis:
+            assert answers_over_http(base_url, key_a.key, project) == expected
+        # A holder killed (kill -9) lets go at once: PostgreSQL ends its session.
+        holder = hold_lease(pipeline, "host-9 pid 99 run killed")
+        holder.kill()
+        holder.wait()
+        started = time.monotonic()
+        with writer_lease(pipeline.lake, "host-1", wait_s=KEEPALIVE_BOUND_S):
+            assert time.monotonic() - started < 2.0
 
         # The server goes away under open snapshots and comes back: 503 meanwhile (the keys live
         # there too, so the key check is the first to say so), then the same answers again,
