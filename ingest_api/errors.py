@@ -25,7 +25,7 @@ from ingest_api.ingest.schemas import (
     ErrorBody,
     FieldError,
 )
-from warehouse.published import CatalogUnavailable, NoSnapshotError
+from warehouse.published import CatalogUnavailable, NoSnapshotError, TimeNotKept
 from warehouse.registry import RegistryUnavailable
 
 
@@ -95,6 +95,13 @@ async def on_registry_unavailable(request: Request, exc: RegistryUnavailable) ->
 
 async def on_no_snapshot(request: Request, exc: NoSnapshotError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "60"})
+
+
+async def on_time_not_kept(request: Request, exc: TimeNotKept) -> JSONResponse:
+    # Gone rather than 400: the same as_of was answered while its snapshot was kept.
+    reason = f"{exc}; ask for a time at or after it"
+    error = FieldError(index=None, field="as_of", reason=reason, type="time_not_kept")
+    return error_response(410, f"as_of: {reason}", [error])
 
 
 async def on_catalog_unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from ingest_api.read.events import EventFilter
 from ingest_api.read.rendering import OPTIONS
-from warehouse.published import PublishedMarts
+from warehouse.published import Publish, PublishedMarts
 
 ExportFormat = Literal["ndjson", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -139,11 +139,16 @@ def _day_windows(
 
 
 def export_events(
-    marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
+    marts: PublishedMarts,
+    where: EventFilter,
+    fmt: ExportFormat,
+    batch_rows: int = BATCH_ROWS,
+    publish: Publish | None = None,
 ) -> Iterator[bytes]:
-    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required)."""
+    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required), read
+    from ``publish`` (default: the newest)."""
     encoder: _Ndjson | _Csv | _Parquet | None = None
-    with marts.cursor() as cur:
+    with marts.cursor(publish=publish) as cur:
         for day_start, day_end in _day_windows(cur, where):
             sql, params = replace(where, start=day_start, end=day_end).where()
             # A relation's reader streams; a DB-API result would be copied whole first.

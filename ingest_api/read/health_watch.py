@@ -1,74 +1,100 @@
-"""``release.health_changed``: noticed by the read API when a pipeline run publishes a snapshot.
+"""``release.health_changed``: sent by the read API as soon as it switches to a newly published
+snapshot.
 
-One watcher per process, running only while someone listens to a stream: every
-:data:`POLL_SECONDS` it asks which published snapshot this process answers from (the marts follow
-new publishes in the background), and when it changed it reads every release's health from it,
-compares it with the snapshot it saw before and publishes the releases whose numbers changed,
-carrying the new numbers."""
+One watcher per process, running only while someone listens to a stream. The marts tell it of
+each switch (:meth:`~warehouse.published.PublishedMarts.on_switch`); it then reads every
+release's health from the new snapshot, compares it with the snapshot it saw before and publishes
+the releases whose numbers changed, carrying the new numbers and the snapshot they are from."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import duckdb
 
 from ingest_api.read.releases import ReleaseKey, current_release_health
+from ingest_api.read.snapshots import snapshot_fields
 from ingest_api.stream_hub import StreamEvent, StreamHub
-from warehouse.published import CatalogUnavailable, NoSnapshotError, PublishedMarts
+from warehouse.published import CatalogUnavailable, NoSnapshotError, Publish, PublishedMarts
 
-POLL_SECONDS = 1.0
+# How often a watcher with nothing to announce checks whether anyone still listens.
+IDLE_CHECK_SECONDS = 1.0
 logger = logging.getLogger(__name__)
 
 
 class HealthWatcher:
     def __init__(
-        self, marts: PublishedMarts, hub: StreamHub, poll_seconds: float = POLL_SECONDS
+        self, marts: PublishedMarts, hub: StreamHub, idle_check_seconds: float = IDLE_CHECK_SECONDS
     ) -> None:
         self._marts = marts
         self._hub = hub
-        self._poll_seconds = poll_seconds
+        self._idle_check_seconds = idle_check_seconds
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._switched: asyncio.Event | None = None
+        marts.on_switch(self._on_switch)
 
     def ensure_running(self) -> None:
         """Start watching (from the event loop) unless already watching."""
         if self._task is None or self._task.done():
+            self._loop = asyncio.get_running_loop()
+            self._switched = asyncio.Event()
             self._task = asyncio.create_task(self._watch(), name="release-health-watcher")
 
+    def _on_switch(self, publish: Publish) -> None:
+        """Called in the thread that switched the marts."""
+        loop, switched = self._loop, self._switched
+        if loop is None or switched is None:
+            return
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody listens any more
+            loop.call_soon_threadsafe(switched.set)
+
     async def _watch(self) -> None:
-        seen_snapshot, seen = await asyncio.to_thread(self._read)
+        assert self._switched is not None
+        seen_publish, seen = await asyncio.to_thread(self._read)
         while self._hub.subscriber_count() > 0:
-            await asyncio.sleep(self._poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._switched.wait(), timeout=self._idle_check_seconds)
+            if not self._switched.is_set():
+                continue
+            self._switched.clear()
             try:
-                snapshot, health = await asyncio.to_thread(self._read)
+                publish, health = await asyncio.to_thread(self._read)
             except (duckdb.Error, CatalogUnavailable):
-                # An unreadable snapshot or catalog must not end the stream; try again later.
+                # An unreadable snapshot or catalog must not end the stream; the next switch
+                # tries again.
                 logger.exception("could not read release health from the published snapshot")
                 continue
-            if snapshot == seen_snapshot:
+            if publish is None or publish == seen_publish:
                 continue
-            for event in health_changes(seen, health):
+            for event in health_changes(seen, health, publish):
                 self._hub.publish(event)
-            seen_snapshot, seen = snapshot, health
+            seen_publish, seen = publish, health
 
-    def _read(self) -> tuple[int | None, dict[ReleaseKey, dict[str, Any]]]:
-        """The current snapshot's id and health. The id is taken first: the health read after it
-        is of that snapshot or a newer one, so a newer one is never marked as already seen."""
+    def _read(self) -> tuple[Publish | None, dict[ReleaseKey, dict[str, Any]]]:
+        """The newest snapshot and every release's health in it."""
         try:
-            snapshot = self._marts.snapshot_id()
-            with self._marts.cursor() as cur:
-                return snapshot, current_release_health(cur)
+            with self._marts.reading() as (publish, cur):
+                return publish, current_release_health(cur)
         except NoSnapshotError:
             return None, {}
 
 
 def health_changes(
-    before: dict[ReleaseKey, dict[str, Any]], after: dict[ReleaseKey, dict[str, Any]]
+    before: dict[ReleaseKey, dict[str, Any]],
+    after: dict[ReleaseKey, dict[str, Any]],
+    publish: Publish,
 ) -> list[StreamEvent]:
-    """A ``release.health_changed`` event per release whose numbers differ (or that is new)."""
+    """A ``release.health_changed`` event per release whose numbers differ (or that is new),
+    with the snapshot ``after`` was read from."""
+    snapshot = snapshot_fields(publish)
     return [
-        StreamEvent(key.org_id, key.project_id, "release.health_changed", numbers)
+        StreamEvent(
+            key.org_id, key.project_id, "release.health_changed", {**numbers, "snapshot": snapshot}
+        )
         for key, numbers in sorted(after.items())
         if before.get(key) != numbers
     ]

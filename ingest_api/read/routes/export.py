@@ -11,6 +11,7 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter, EventName
 from ingest_api.read.export import MEDIA_TYPES, ExportFormat, export_events
+from ingest_api.read.snapshots import SNAPSHOT_HEADERS
 from ingest_api.read.timeutil import QueryTime, time_range
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
@@ -19,7 +20,12 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+    responses={
+        200: {
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "headers": SNAPSHOT_HEADERS,
+        }
+    },
 )
 def export(
     reader: OrgScope,
@@ -32,11 +38,14 @@ def export(
     """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""
     start, end = time_range(start_date, end_date)
     where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
-    # Fails with 503 before the 200 status line when nothing is published.
-    reader.marts.snapshot_id()
+    # Fails with 503 (or 410) before the 200 status line, and the stream reads what it names.
+    publish = reader.pin()
     filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
     return StreamingResponse(
-        export_events(reader.marts, where, format),
+        export_events(reader.marts, where, format, publish=publish),
         media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            **reader.snapshot_headers(),
+        },
     )

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import ProjectScope
+from ingest_api.read.deps import LiveProjectScope
 from ingest_api.read.rendering import dumps
 from ingest_api.stream_hub import hub
 
@@ -31,7 +31,7 @@ router = APIRouter(prefix="/api/projects", tags=["release health"], responses=RE
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def sessions_stream(reader: ProjectScope, request: Request) -> EventSourceResponse:
+async def sessions_stream(reader: LiveProjectScope, request: Request) -> EventSourceResponse:
     """Session and release-health events of the project, as they happen."""
     watcher = request.app.state.health_watcher
 
