@@ -1,79 +1,110 @@
-"""Has the lake changed? Asked of its catalog database directly, for a fraction of a DuckLake query.
+"""Has the lake changed? Asked of its catalog database for a fraction of a DuckLake query, so that a
+reader can ask ten times a second and run the DuckLake query of the publishes only when the answer
+is yes (:class:`warehouse.published.PublishedMarts`; the costs are in docs/benchmarks.md,
+"Freshness").
 
-DuckLake's catalog tables are a documented specification: every commit adds a row to
-``ducklake_snapshot``, so its newest ``snapshot_id`` moves exactly when the lake changes. The
-probe passes that one query through to the catalog database (DuckDB's ``sqlite_query`` /
-``postgres_query``), so a reader can ask often and run the DuckLake query of the publishes only
-when the answer moved (:class:`warehouse.published.PublishedMarts`; the costs are in
-docs/benchmarks.md, "Freshness").
+* A PostgreSQL catalog is asked for the newest ``snapshot_id`` of ``ducklake_snapshot`` (DuckLake's
+  catalog tables are a documented specification; every commit adds a row), on one connection
+  kept open.
+* A SQLite catalog is not queried at all: every commit writes its write-ahead log, so the log's and
+  the database file's size and modification time move with the lake. Querying it instead cost
+  more than it saves: DuckDB's SQLite extension opens the file for each query, and while the
+  pipeline commits such an open waits out SQLite's busy handler, a whole second at a time in
+  DuckDB's build; Python's ``sqlite3`` is a second copy of SQLite in the process, which does not
+  see the first one's locks (a connection of it opened before a DuckLake write in the same process
+  kept answering the old state).
 
-It goes through DuckDB's own SQLite extension rather than Python's ``sqlite3``: two copies of
-SQLite in one process do not see each other's locks, and a ``sqlite3`` connection opened in a
-process that also writes the lake through DuckLake kept answering the snapshot it first saw
-(``tests/warehouse/test_catalog_probe.py``)."""
+A file's modification time moves in clock ticks, so two commits within one tick can look alike;
+after any change the probe therefore answers yes once more, at the next look."""
 
 from __future__ import annotations
 
 import threading
+import time
+from pathlib import Path
+from typing import Any
 
-import duckdb
+from warehouse.layout import Lake
 
-from warehouse.duck import unattached_connection
-from warehouse.layout import Layout
-
-PROBE_ALIAS = "lake_catalog"
 NEWEST_SNAPSHOT = "SELECT max(snapshot_id) FROM ducklake_snapshot"
-# What each catalog database says when DuckLake has not created its tables there yet.
-NO_LAKE_YET = ("no such table", "does not exist")
+SETTLE_SECONDS = 0.02
+SETTLE_LOOKS = 5
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 class CatalogUnreachable(RuntimeError):
-    """The catalog database cannot be read (its server is down, its file is damaged)."""
+    """The catalog database cannot be reached (its server is down)."""
 
 
 class CatalogProbe:
-    """The id of the lake's newest snapshot, read from its catalog database; None while the lake
-    does not exist yet. Thread-safe: one connection, opened on first use and again after a
-    failure."""
+    """Whether the lake may have changed since the last time it was asked; thread-safe."""
 
-    def __init__(self, layout: Layout) -> None:
-        self._layout = layout
-        self._con: duckdb.DuckDBPyConnection | None = None
+    def __init__(self, lake: Lake) -> None:
+        self._lake = lake
+        self._seen: object = None
+        self._settling = True  # the first look, and the one after each change, always says yes
+        self._postgres: Any = None  # the open psycopg connection, for a PostgreSQL catalog
         self._lock = threading.Lock()
 
-    def newest_snapshot(self) -> int | None:
-        lake = self._layout.lake
-        if not lake.is_created():  # a SQLite catalog the first run has not created yet
-            return None
+    def changed(self) -> bool:
         with self._lock:
-            try:
-                if self._con is None:
-                    self._con = self._connect()
-                [(newest,)] = self._con.execute(
-                    f"SELECT * FROM {lake.catalog_kind}_query(?, ?)",
-                    [PROBE_ALIAS, NEWEST_SNAPSHOT],
-                ).fetchall()
-            except duckdb.Error as error:
-                if any(words in str(error) for words in NO_LAKE_YET):
-                    return None
-                self._close()
-                raise CatalogUnreachable(f"the lake catalog cannot be read: {error}") from error
-            return newest
+            state = self._state()
+            moved = state != self._seen
+            if moved and self._lake.catalog_kind == "sqlite":
+                state = self._settled(state)
+            changed, self._settling, self._seen = moved or self._settling, moved, state
+            return changed
 
     def close(self) -> None:
         with self._lock:
-            self._close()
+            self._close_postgres()
 
-    def _connect(self) -> duckdb.DuckDBPyConnection:
-        con = unattached_connection(self._layout)
+    def _settled(self, state: object) -> object:
+        """The files' state once they stop changing, looking a few times at most. A writer that
+        is the catalog's last connection checkpoints the log when it closes, right after its
+        commit; a reader opening the catalog meanwhile waits out SQLite's busy handler, a whole
+        second in DuckDB's build, so the DuckLake query waits for the checkpoint instead."""
+        for _ in range(SETTLE_LOOKS):
+            time.sleep(SETTLE_SECONDS)
+            later = self._state()
+            if later == state:
+                break
+            state = later
+        return state
+
+    def _state(self) -> object:
+        if self._lake.catalog_kind == "sqlite":
+            database = Path(self._lake.catalog.removeprefix("sqlite:"))
+            return _file_state(database), _file_state(Path(f"{database}-wal"))
+        return self._newest_in_postgres()
+
+    def _newest_in_postgres(self) -> int | None:
+        import psycopg  # imported here: only a PostgreSQL catalog needs it
+
         try:
-            con.execute(self._layout.lake.catalog_database_attach_sql(PROBE_ALIAS))
-        except BaseException:
-            con.close()
-            raise
-        return con
+            if self._postgres is None:
+                self._postgres = psycopg.connect(
+                    self._lake.catalog.removeprefix("postgres:"),
+                    autocommit=True,
+                    connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                )
+            [(newest,)] = self._postgres.execute(NEWEST_SNAPSHOT).fetchall()
+        except psycopg.errors.UndefinedTable:  # no pipeline has written this lake yet
+            return None
+        except psycopg.Error as error:
+            self._close_postgres()  # reconnect at the next look
+            raise CatalogUnreachable(f"the lake catalog cannot be read: {error}") from error
+        return newest
 
-    def _close(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
+    def _close_postgres(self) -> None:
+        if self._postgres is not None:
+            self._postgres.close()
+            self._postgres = None
+
+
+def _file_state(path: Path) -> tuple[int, int, int] | None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:  # no lake yet; no write-ahead log right after a checkpoint
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns

@@ -18,6 +18,7 @@ wheels' binaries (:func:`extension_directory`).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import time
@@ -155,6 +156,10 @@ def _connect(layout: Layout, **settings: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@functools.cache
 def _platform() -> str:
-    (platform,) = duckdb.execute("PRAGMA platform").fetchone()
+    # A connection of its own: DuckDB's default connection is not safe to share between threads
+    # (two readers opening connections at once got no row back).
+    with duckdb.connect() as con:
+        [(platform,)] = con.execute("PRAGMA platform").fetchall()
     return platform

@@ -38,6 +38,9 @@ WAIT_FOR_OPENING_SECONDS = 2.0
 # After a failed look (the catalog is down), requests repeat its error this long instead of
 # each trying again; the follower also waits this long before its next look.
 RETRY_SECONDS = 1.0
+# The connection for the next snapshot is prepared this long after a switch: preparing it keeps a
+# core busy, and the new snapshot's first requests come first.
+PREPARE_AFTER_SWITCH_SECONDS = 0.5
 # Older publishes kept attached per process for time travel, and how long one may go unused.
 OLDER_SNAPSHOTS = 4
 OLDER_IDLE_SECONDS = 60.0
@@ -215,9 +218,9 @@ class PublishedMarts:
     kept when asked for; thread-safe.
 
     A background thread probes the catalog database every :data:`PROBE_SECONDS`; when the lake
-    changed it reads the kept publishes, and when there is a newer one it attaches it (to a
-    connection kept ready with the extensions loaded) and switches. Listeners registered with
-    :meth:`on_switch` hear of each switch."""
+    changed it reads the kept publishes (a DuckLake query), and when there is a newer one it
+    attaches it (to a connection kept ready with the extensions loaded) and switches. Listeners
+    registered with :meth:`on_switch` hear of each switch."""
 
     def __init__(
         self,
@@ -229,16 +232,18 @@ class PublishedMarts:
         self._layout = layout
         self._probe_seconds = probe_seconds
         self._connect = connect or self._attach_to_ready_connection
-        self._probe = CatalogProbe(layout)
-        self._probed: int | None = None  # the lake's newest snapshot when publishes were read
-        self._publishes = Publishes()  # as read then
+        self._probe = CatalogProbe(layout.lake)
+        self._unread = True  # the lake changed since the publishes were last read
+        self._publishes = Publishes()  # as last read
         self._open: _OpenSnapshot | None = None
         self._opening = False  # a newer publish is being attached
         # Older publishes attached for time travel, least recently used first.
         self._older: OrderedDict[int, _OpenSnapshot] = OrderedDict()
         self._ready: duckdb.DuckDBPyConnection | None = None  # extensions loaded, unattached
+        self._preparing = False  # a thread is preparing _ready
+        self._switched_at = -float("inf")
         self._watch: duckdb.DuckDBPyConnection | None = None  # the lake's latest state
-        self._lock = threading.Lock()  # guards _open, _opening, _older, _ready
+        self._lock = threading.Lock()  # guards _open, _opening, _older, _ready, _preparing
         self._switched = threading.Condition(self._lock)
         self._refresh_lock = threading.Lock()  # one look at a time
         self._older_lock = threading.Lock()  # one time-travel attach at a time
@@ -392,22 +397,23 @@ class PublishedMarts:
 
     def _newest_published(self) -> Publish | None:
         try:
-            probed = self._probe.newest_snapshot()
+            changed = self._probe.changed()
         except CatalogUnreachable as error:
             raise CatalogUnavailable(str(error)) from error
-        if probed is None:  # no lake yet
-            return None
-        if probed != self._probed:  # the lake changed: read what is published
+        if changed or self._unread:  # the lake changed: read what is published
+            self._unread = True  # until a read succeeds
             try:
                 self._publishes = self._read_publishes()
             except duckdb.Error as error:
                 self._forget_watch()
                 raise CatalogUnavailable(f"the lake catalog cannot be read: {error}") from error
-            self._probed = probed
+            self._unread = False
             self._forget_expired()
         return self._publishes.newest()
 
     def _read_publishes(self) -> Publishes:
+        if not self._layout.lake.is_created():
+            return Publishes()
         if self._watch is None:  # one connection to the lake's latest state, kept for looking
             try:
                 self._watch = self._connect(self._layout, None)
@@ -433,6 +439,7 @@ class PublishedMarts:
         with self._lock:
             self._opening = True
         connection = None
+        started = time.monotonic()
         try:
             connection = self._attach(newest.snapshot_id)
         finally:
@@ -441,7 +448,14 @@ class PublishedMarts:
                 if connection is not None:
                     self._open = _OpenSnapshot(newest, connection)
                 self._opening = False
+                self._switched_at = time.monotonic()
                 self._switched.notify_all()
+        log.info(
+            "switched to published snapshot %d (data as of %s), attached in %.0f ms",
+            newest.snapshot_id,
+            newest.data_as_of,
+            (time.monotonic() - started) * 1000,
+        )
         # Requests that started on the previous snapshot finish there; it closes after them.
         if previous is not None:
             previous.retire()
@@ -475,12 +489,27 @@ class PublishedMarts:
         return connection
 
     def _keep_ready(self) -> None:
-        """Have a connection with the extensions loaded waiting for the next attach."""
-        if self._ready is not None:
+        """Have a connection with the extensions loaded waiting for the next attach, prepared in
+        a thread of its own: the follower keeps looking meanwhile."""
+        if time.monotonic() - self._switched_at < PREPARE_AFTER_SWITCH_SECONDS:
             return
-        connection = unattached_connection(self._layout)
         with self._lock:
-            if self._ready is None:
+            if self._ready is not None or self._preparing or self._stop.is_set():
+                return
+            self._preparing = True
+        threading.Thread(
+            target=self._prepare_ready, name="published-snapshot-preparer", daemon=True
+        ).start()
+
+    def _prepare_ready(self) -> None:
+        connection: duckdb.DuckDBPyConnection | None = None
+        try:
+            connection = unattached_connection(self._layout)
+        except duckdb.Error:
+            log.exception("could not prepare a connection for the next snapshot")
+        with self._lock:
+            self._preparing = False
+            if self._ready is None and not self._stop.is_set():
                 self._ready, connection = connection, None
         if connection is not None:
             connection.close()
@@ -522,8 +551,5 @@ class PublishedMarts:
                 continue
             if failing:
                 log.warning("the lake catalog is reachable again")
-            try:
-                self._keep_ready()
-            except duckdb.Error:
-                log.exception("could not prepare a connection for the next snapshot")
+            self._keep_ready()
             self._close_idle()

@@ -26,23 +26,26 @@ logger = logging.getLogger(__name__)
 
 
 class HealthWatcher:
-    def __init__(
-        self, marts: PublishedMarts, hub: StreamHub, idle_check_seconds: float = IDLE_CHECK_SECONDS
-    ) -> None:
+    def __init__(self, marts: PublishedMarts, hub: StreamHub) -> None:
         self._marts = marts
         self._hub = hub
-        self._idle_check_seconds = idle_check_seconds
+        self._idle_check_seconds = IDLE_CHECK_SECONDS
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._switched: asyncio.Event | None = None
+        self._baseline = asyncio.Event()  # set once the watcher has read what it compares with
         marts.on_switch(self._on_switch)
 
-    def ensure_running(self) -> None:
-        """Start watching (from the event loop) unless already watching."""
+    async def watching(self) -> None:
+        """Start watching unless already watching; returns once the health that later snapshots
+        are compared with has been read, so that no change after it is missed. The watcher ends
+        at an idle check that finds nobody subscribed to the hub."""
         if self._task is None or self._task.done():
             self._loop = asyncio.get_running_loop()
             self._switched = asyncio.Event()
+            self._baseline = asyncio.Event()
             self._task = asyncio.create_task(self._watch(), name="release-health-watcher")
+        await self._baseline.wait()
 
     def _on_switch(self, publish: Publish) -> None:
         """Called in the thread that switched the marts."""
@@ -54,11 +57,16 @@ class HealthWatcher:
 
     async def _watch(self) -> None:
         assert self._switched is not None
-        seen_publish, seen = await asyncio.to_thread(self._read)
-        while self._hub.subscriber_count() > 0:
+        try:
+            seen_publish, seen = await asyncio.to_thread(self._read)
+        finally:
+            self._baseline.set()  # a failed read ends the watcher; the next stream restarts it
+        while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._switched.wait(), timeout=self._idle_check_seconds)
             if not self._switched.is_set():
+                if self._hub.subscriber_count() == 0:
+                    return
                 continue
             self._switched.clear()
             try:

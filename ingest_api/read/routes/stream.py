@@ -33,11 +33,11 @@ router = APIRouter(prefix="/api/projects", tags=["release health"], responses=RE
 )
 async def sessions_stream(reader: LiveProjectScope, request: Request) -> EventSourceResponse:
     """Session and release-health events of the project, as they happen."""
-    watcher = request.app.state.health_watcher
+    # Before the stream starts: the first thing it sends is still the `subscribed` comment.
+    await request.app.state.health_watcher.watching()
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscribe(reader.org_id, reader.project_id) as subscription:
-            watcher.ensure_running()
             yield ServerSentEvent(comment="subscribed")
             while True:
                 item = await subscription.get()
