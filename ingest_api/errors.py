@@ -26,7 +26,12 @@ from ingest_api.ingest.schemas import (
     ErrorBody,
     FieldError,
 )
-from warehouse.published import CatalogUnavailable, LakeFileDamaged, NoSnapshotError
+from warehouse.published import (
+    CatalogUnavailable,
+    LakeFileDamaged,
+    NoSnapshotError,
+    TimeNotKept,
+)
 from warehouse.registry import RegistryUnavailable
 
 LAKE_FILE_DAMAGED = (
@@ -110,6 +115,13 @@ def unreadable_detail(exc: CatalogUnavailable | LakeFileDamaged) -> str:
     if isinstance(exc, LakeFileDamaged):
         return LAKE_FILE_DAMAGED
     return f"{exc}; the warehouse cannot be read right now, retry"
+
+
+async def on_time_not_kept(request: Request, exc: TimeNotKept) -> JSONResponse:
+    # Gone rather than 400: the same as_of was answered while its snapshot was kept.
+    reason = f"{exc}; ask for a time at or after it"
+    error = FieldError(index=None, field="as_of", reason=reason, type="time_not_kept")
+    return error_response(410, f"as_of: {reason}", [error])
 
 
 async def on_catalog_unavailable(request: Request, exc: CatalogUnavailable) -> JSONResponse:

@@ -20,6 +20,7 @@ from ingest_api.errors import (
     on_landing_unavailable,
     on_no_snapshot,
     on_registry_unavailable,
+    on_time_not_kept,
     on_validation_error,
 )
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
@@ -34,6 +35,7 @@ from warehouse.published import (
     LakeFileDamaged,
     NoSnapshotError,
     PublishedMarts,
+    TimeNotKept,
 )
 from warehouse.registry import Registry, RegistryUnavailable
 from warehouse.settings import Settings, get_settings
@@ -88,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)
     app.add_exception_handler(CatalogUnavailable, on_catalog_unavailable)
     app.add_exception_handler(LakeFileDamaged, on_lake_file_damaged)
+    app.add_exception_handler(TimeNotKept, on_time_not_kept)
     # Browsers call the API from any site (posthog-js on a customer's pages). Keys travel in
     # headers or bodies, never in cookies, so an origin gains nothing a key would not give it.
     app.add_middleware(

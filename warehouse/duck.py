@@ -18,6 +18,7 @@ wheels' binaries (:func:`extension_directory`).
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import time
@@ -94,9 +95,17 @@ def connect_reader(
 ) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the lake at ``snapshot`` (its latest state when None)."""
     layout = layout or Layout.from_settings()
-    con = _connect(layout)
+    con = unattached_connection(layout)
     attach_lake(con, layout.lake, snapshot=snapshot, read_only=True)
     return con
+
+
+def unattached_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
+    """A connection with the lake's extensions loaded and nothing attached. Loading them is most
+    of what opening a reader costs (DuckDB verifies each signed binary whole; attaching is quick:
+    docs/benchmarks.md, "Freshness"), so the read API keeps one ready for its next snapshot
+    (:class:`warehouse.published.PublishedMarts`)."""
+    return _connect(layout)
 
 
 def attach_lake(
@@ -147,6 +156,10 @@ def _connect(layout: Layout, **settings: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
+@functools.cache
 def _platform() -> str:
-    (platform,) = duckdb.execute("PRAGMA platform").fetchone()
+    # A connection of its own: DuckDB's default connection is not safe to share between threads
+    # (two readers opening connections at once got no row back).
+    with duckdb.connect() as con:
+        [(platform,)] = con.execute("PRAGMA platform").fetchall()
     return platform

@@ -120,6 +120,11 @@ class Lake:
             f" ({', '.join(options)})"
         )
 
+    def catalog_database_attach_sql(self, alias: str) -> str:
+        """Attach the catalog database itself (not the lake it describes), read-only."""
+        database = self.catalog.split(":", 1)[1]
+        return f"ATTACH {_sql_string(database)} AS {alias} (TYPE {self.catalog_kind}, READ_ONLY)"
+
 
 @dataclass(frozen=True)
 class Layout:

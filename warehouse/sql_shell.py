@@ -10,7 +10,12 @@ by it. ``warehouse`` is the current catalog: ``select * from analytics.events`` 
 * ``loom sql -c "QUERY"`` — prints the result as a table, or ``--csv`` / ``--json`` (one JSON
   object per row, NDJSON) for scripts;
 * ``loom sql --print-attach`` — the statements that attach the same snapshot from any other DuckDB
-  client (the DuckDB CLI, Python, DBeaver).
+  client (the DuckDB CLI, Python, DBeaver);
+* ``loom sql --at TIME`` — any of these on the snapshot published at or before TIME (time travel,
+  as far back as publishes are kept).
+
+It says on stderr which snapshot it reads and how fresh its data is, so ``-c … --csv`` output
+stays clean.
 """
 
 from __future__ import annotations
@@ -19,14 +24,15 @@ import csv
 import shutil
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 
 import click
 import duckdb
 import orjson
 
 from warehouse.duck import connect_reader, extension_directory
-from warehouse.layout import LAKE_ALIAS, Layout
-from warehouse.published import published_snapshot_id
+from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
+from warehouse.published import Publish, TimeNotKept, kept_publishes_of
 
 PROMPT, CONTINUATION = "loom> ", "  ...> "
 FETCH_ROWS = 10_000
@@ -40,26 +46,44 @@ TABLES = f"""
 """
 
 
-def published_snapshot_or_exit(layout: Layout) -> int:
-    snapshot = published_snapshot_id(layout)
-    if snapshot is None:
+def published_or_exit(layout: Layout, at: datetime | None = None) -> Publish:
+    """The newest publish, or the newest made at or before ``at``."""
+    publishes = kept_publishes_of(layout)
+    if publishes.newest() is None:
         raise click.ClickException(
             "nothing is published yet: run the pipeline first (`loom run --hour …`, or wait for "
             "the hourly schedule)"
         )
-    return snapshot
+    try:
+        return publishes.at(at) if at is not None else publishes.kept[-1]
+    except TimeNotKept as error:
+        raise click.ClickException(f"--at: {error}") from None
 
 
-def attach_statements(layout: Layout, snapshot: int) -> str:
+def describe(publish: Publish) -> str:
+    """Which data a session reads, in words."""
+    data = "unknown" if publish.data_as_of is None else _utc(publish.data_as_of)
+    return (
+        f"published snapshot {publish.snapshot_id} (published {_utc(publish.published_at)};"
+        f" data as of {data})"
+    )
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def attach_statements(layout: Layout, publish: Publish) -> str:
     lake = layout.lake
     loads = "\n".join(f"LOAD {name};" for name in lake.required_extensions())
     return (
+        f"-- {describe(publish)}\n"
         f"-- DuckDB {duckdb.__version__} with DuckDB's signed extension builds from PyPI, linked"
         " here by Loom\n"
         f"-- (a client with internet access may INSTALL ducklake and {lake.catalog_kind} instead)\n"
         f"SET extension_directory = '{extension_directory(layout)}';\n"
         f"{loads}\n"
-        f"{lake.attach_sql(snapshot=snapshot, read_only=True)};\n"
+        f"{lake.attach_sql(snapshot=publish.snapshot_id, read_only=True)};\n"
         f"USE {LAKE_ALIAS}.analytics;"
     )
 
@@ -94,14 +118,14 @@ def run_statement(con: duckdb.DuckDBPyConnection, text: str, output: str = "tabl
         print_result(relation, output)
 
 
-def shell(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
+def shell(con: duckdb.DuckDBPyConnection) -> None:
     interactive = sys.stdin.isatty()
     if interactive:
         import readline  # noqa: F401 - importing it gives input() line editing and history
 
         click.echo(
-            f"Loom warehouse, published snapshot {snapshot} (read-only). End statements with ';'."
-            " .tables lists the tables, .quit leaves."
+            "Loom warehouse (read-only). End statements with ';'. .tables lists the tables,"
+            " .quit leaves."
         )
     buffer: list[str] = []
     while True:
@@ -138,19 +162,37 @@ def shell(con: duckdb.DuckDBPyConnection, snapshot: int) -> None:
     is_flag=True,
     help="Print the SQL that attaches the published snapshot from another DuckDB client.",
 )
-def sql(query: str | None, output: str | None, print_attach: bool) -> None:
+@click.option(
+    "--at",
+    callback=lambda _context, _option, value: _utc_time(value),
+    metavar="TIME",
+    help="Read the snapshot published at or before TIME (ISO 8601, UTC unless it has an offset).",
+)
+def sql(query: str | None, output: str | None, print_attach: bool, at: datetime | None) -> None:
     """DuckDB SQL on the lake's published snapshot (read-only): the marts are in
     ``warehouse.analytics``, e.g. ``loom sql -c "select * from analytics.release_health"``."""
     layout = Layout.from_settings()
-    snapshot = published_snapshot_or_exit(layout)
+    publish = published_or_exit(layout, at)
     if print_attach:
-        click.echo(attach_statements(layout, snapshot))
+        click.echo(attach_statements(layout, publish))
         return
-    with connect_reader(layout, snapshot=snapshot) as con:
+    click.echo(describe(publish), err=True)
+    with connect_reader(layout, snapshot=publish.snapshot_id) as con:
         if query is None:
-            shell(con, snapshot)
+            shell(con)
             return
         try:
             run_statement(con, query, output or "table")
         except duckdb.Error as error:
             raise click.ClickException(str(error)) from None
+
+
+def _utc_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return naive_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO 8601 time, e.g. 2026-11-20T13:00:00Z"
+        ) from None

@@ -14,7 +14,11 @@ from ingest_api.ingest.schemas import ErrorBody
 # "4XX" replaces FastAPI's default 422 entry: bad parameters are answered 400 in the ErrorBody
 # shape, naming the field (the ingest API's validation handler).
 READ_ERRORS: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorBody, "description": "Bad parameters (400) or not found (404)."},
+    "4XX": {
+        "model": ErrorBody,
+        "description": "Bad parameters (400), not found (404), or an `as_of` older than every"
+        " published snapshot kept (410, naming the oldest time kept).",
+    },
     401: {"description": "Missing, unknown or revoked API key."},
     403: {"description": "A write key: reading needs a loom_analytics_rw_ key."},
     503: {

@@ -34,7 +34,7 @@ from starlette.types import Send
 from ingest_api.errors import unreadable_detail
 from ingest_api.read.events import EventFilter
 from ingest_api.read.rendering import OPTIONS, dumps
-from warehouse.published import CatalogUnavailable, LakeFileDamaged, PublishedMarts
+from warehouse.published import CatalogUnavailable, LakeFileDamaged, Publish, PublishedMarts
 
 ExportFormat = Literal["ndjson", "csv", "parquet"]
 MEDIA_TYPES: dict[str, str] = {
@@ -156,15 +156,20 @@ class ExportAborted(Exception):
 
 
 def export_events(
-    marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int = BATCH_ROWS
+    marts: PublishedMarts,
+    where: EventFilter,
+    fmt: ExportFormat,
+    batch_rows: int = BATCH_ROWS,
+    publish: Publish | None = None,
 ) -> Iterator[bytes]:
-    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required).
+    """The encoded export, chunk by chunk (``where.start`` and ``where.end`` are required), read
+    from ``publish`` (default: the newest).
 
     A failure before the first chunk is raised as it is; after it, the format's error tail is
     yielded and :class:`ExportAborted` raised."""
     sent = False
     try:
-        for chunk in _encoded(marts, where, fmt, batch_rows):
+        for chunk in _encoded(marts, where, fmt, batch_rows, publish):
             yield chunk
             sent = True
     except (LakeFileDamaged, CatalogUnavailable) as failure:
@@ -177,10 +182,14 @@ def export_events(
 
 
 def _encoded(
-    marts: PublishedMarts, where: EventFilter, fmt: ExportFormat, batch_rows: int
+    marts: PublishedMarts,
+    where: EventFilter,
+    fmt: ExportFormat,
+    batch_rows: int,
+    publish: Publish | None,
 ) -> Iterator[bytes]:
     encoder: _Ndjson | _Csv | _Parquet | None = None
-    with marts.cursor() as cur:
+    with marts.cursor(publish=publish) as cur:
         for day_start, day_end in _day_windows(cur, where):
             sql, params = replace(where, start=day_start, end=day_end).where()
             # A relation's reader streams; a DB-API result would be copied whole first.

@@ -10,6 +10,22 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 
+class Snapshot(BaseModel):
+    """Which data an answer reflects (also in the headers `Loom-Snapshot-Id`,
+    `Loom-Published-At` and `Loom-Data-As-Of`)."""
+
+    id: int = Field(description="The published lake snapshot the answer was read from.")
+    published_at: datetime = Field(description="When it was published.")
+    data_as_of: datetime | None = Field(
+        description="The newest received time of the records it holds; null for snapshots"
+        " published before it was recorded."
+    )
+
+
+class Answer(BaseModel):
+    snapshot: Snapshot
+
+
 class Person(BaseModel):
     person_id: str
     distinct_ids: list[str] = Field(description="Every distinct_id merged into this person.")
@@ -19,7 +35,11 @@ class Person(BaseModel):
     last_seen_at: datetime | None
 
 
-class PersonList(BaseModel):
+class PersonDetail(Person, Answer):
+    """A person, as `persons/{distinct_id}` answers it."""
+
+
+class PersonList(Answer):
     persons: list[Person]
     limit: int
     offset: int
@@ -43,7 +63,7 @@ class Event(BaseModel):
     device_id: str | None
 
 
-class EventPage(BaseModel):
+class EventPage(Answer):
     events: list[Event] = Field(description="Newest first.")
     next_cursor: str | None = Field(
         description="Pass as `cursor` for the next page; null at the end."
@@ -64,11 +84,11 @@ class Session(BaseModel):
     ended_at: datetime | None
 
 
-class SessionList(BaseModel):
+class SessionList(Answer):
     sessions: list[Session] = Field(description="Newest first.")
 
 
-class SessionDetail(BaseModel):
+class SessionDetail(Answer):
     session: Session
 
 
@@ -95,11 +115,11 @@ class ReleaseHealth(BaseModel):
     )
 
 
-class ReleaseList(BaseModel):
+class ReleaseList(Answer):
     releases: list[ReleaseHealth]
 
 
-class ReleaseDetail(ReleaseHealth):
+class ReleaseDetail(ReleaseHealth, Answer):
     crashed_users: int
     first_seen: datetime
     last_seen: datetime
@@ -116,7 +136,7 @@ class TrendPoint(BaseModel):
     total_sessions: int
 
 
-class HealthTrend(BaseModel):
+class HealthTrend(Answer):
     trend: list[TrendPoint]
 
 
@@ -140,7 +160,7 @@ class VariantResult(BaseModel):
     )
 
 
-class ExperimentResults(BaseModel):
+class ExperimentResults(Answer):
     flag_key: str
     goal_event: str | None
     conversion_window: str | None = Field(description="As asked; null without `goal_event`.")
@@ -156,7 +176,7 @@ class FunnelStep(BaseModel):
     step_conversion_rate: float | None = Field(description="% of the previous step's persons.")
 
 
-class FunnelResults(BaseModel):
+class FunnelResults(Answer):
     steps: list[str]
     conversion_window: str
     breakdown_flag: str | None

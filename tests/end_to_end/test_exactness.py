@@ -213,6 +213,8 @@ def assert_releases_match(api: httpx.Client, project_id: int, expected: Expected
         )
         assert response.status_code == 200, response.text
         detail = response.json()
+        # Which publish it reflects, in the body and the headers alike; not a health field.
+        assert detail.pop("snapshot")["id"] == int(response.headers["Loom-Snapshot-Id"])
         details[(release, environment)] = detail | {
             name: datetime.fromisoformat(detail[name]) for name in TIME_FIELDS
         }

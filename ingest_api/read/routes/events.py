@@ -31,5 +31,6 @@ def events(
     """The org's events, newest first, one page at a time."""
     start, end = time_range(start_date, end_date)
     where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
-    with reader.marts.cursor() as cur:
-        return JsonResponse(list_events(cur, where, limit, cursor))
+    with reader.cursor() as cur:
+        found = list_events(cur, where, limit, cursor)
+    return reader.answer(found)

@@ -41,9 +41,9 @@ def experiment(
     probability that each variant has the highest conversion rate, integrated numerically
     (deterministic, accurate to 1e-4)."""
     window = window_length(conversion_window)
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         variants = experiment_results(cur, reader.org_id, flag_key, goal_event, window)
-    return JsonResponse(
+    return reader.answer(
         {
             "flag_key": flag_key,
             "goal_event": goal_event,

@@ -12,6 +12,7 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.events import EventFilter, EventName
 from ingest_api.read.export import MEDIA_TYPES, ExportFormat, ExportResponse, export_events
+from ingest_api.read.snapshots import SNAPSHOT_HEADERS
 from ingest_api.read.timeutil import QueryTime, time_range
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
@@ -20,7 +21,12 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 @router.get(
     "/export",
     response_class=StreamingResponse,
-    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+    responses={
+        200: {
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+            "headers": SNAPSHOT_HEADERS,
+        }
+    },
 )
 def export(
     reader: OrgScope,
@@ -33,13 +39,17 @@ def export(
     """The org's events in ``[start_date, end_date)``, oldest first, streamed as they are read."""
     start, end = time_range(start_date, end_date)
     where = EventFilter(reader.org_id, event_name, distinct_id, start, end)
-    chunks = export_events(reader.marts, where, format)
-    # The first chunk is read before the status line: when nothing is published, or the lake
-    # cannot be read from the start, the answer is a 503, not a 200 cut short.
+    # The publish is pinned (503 or 410 before the status line), and the first chunk read
+    # before it too: a lake that cannot be read from the start answers 503, not a 200 cut short.
+    publish = reader.pin()
+    chunks = export_events(reader.marts, where, format, publish=publish)
     first = next(chunks, b"")
     filename = f"events-{start:%Y%m%dT%H%M%S}-{end:%Y%m%dT%H%M%S}.{format}"
     return ExportResponse(
         itertools.chain([first], chunks),
         media_type=MEDIA_TYPES[format],
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            **reader.snapshot_headers(),
+        },
     )

@@ -56,9 +56,9 @@ def funnel_route(
     step followed the previous one, all within `conversion_window` of that step-1 event."""
     start, end = time_range(start_date, end_date)
     window = window_length(conversion_window)
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         rows = funnel(cur, reader.org_id, steps, window, start, end, breakdown_flag)
-    return JsonResponse(
+    return reader.answer(
         {
             "steps": steps,
             "conversion_window": conversion_window,

@@ -10,7 +10,7 @@ from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import OrgScope
 from ingest_api.read.persons import list_persons, person_by_distinct_id
 from ingest_api.read.rendering import JsonResponse
-from ingest_api.read.schemas import Person, PersonList
+from ingest_api.read.schemas import PersonDetail, PersonList
 
 MAX_PERSONS_PAGE = 1000
 MAX_OFFSET = 2**63 - 1  # DuckDB's OFFSET is a BIGINT: beyond it the query fails
@@ -25,15 +25,18 @@ def persons(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> JsonResponse:
     """The org's persons, newest first (at most 1,000 per page)."""
-    with reader.marts.cursor() as cur:
-        return JsonResponse(list_persons(cur, reader.org_id, limit, offset))
+    with reader.cursor() as cur:
+        found = list_persons(cur, reader.org_id, limit, offset)
+    return reader.answer(found)
 
 
-@router.get("/persons/{distinct_id}", response_model=Person)
+@router.get("/persons/{distinct_id}", response_model=PersonDetail)
 def person(reader: OrgScope, distinct_id: str) -> JsonResponse:
     """The merged person that ``distinct_id`` belongs to, with every one of its distinct_ids."""
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = person_by_distinct_id(cur, reader.org_id, distinct_id)
     if found is None:
-        raise HTTPException(404, f"no person with distinct_id {distinct_id!r}")
-    return JsonResponse(found)
+        raise HTTPException(
+            404, f"no person with distinct_id {distinct_id!r}", reader.snapshot_headers()
+        )
+    return reader.answer(found)

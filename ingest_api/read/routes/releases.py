@@ -29,9 +29,9 @@ def releases(
 ) -> JsonResponse:
     """Every release with sessions in the window, with its sampling-adjusted health."""
     start, end = time_range(start_date, end_date)
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = list_releases(cur, reader.org_id, reader.project_id, environment, start, end)
-    return JsonResponse(found)
+    return reader.answer(found)
 
 
 @router.get("/{project_id}/releases/{version}", response_model=ReleaseDetail)
@@ -46,13 +46,15 @@ def release(
 ) -> JsonResponse:
     """One release's health, with crashed users, first/last seen and the crash-free trend."""
     start, end = time_range(start_date, end_date)
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = release_detail(
             cur, reader.org_id, reader.project_id, version, environment, start, end
         )
     if found is None:
-        raise HTTPException(404, f"release {version!r} has no sessions in this window")
-    return JsonResponse(found)
+        raise HTTPException(
+            404, f"release {version!r} has no sessions in this window", reader.snapshot_headers()
+        )
+    return reader.answer(found)
 
 
 @router.get("/{project_id}/health/trend", response_model=HealthTrend)
@@ -72,8 +74,8 @@ def trend(
 ) -> JsonResponse:
     """Crash-free session and user rates of the project per hour, day or ISO week."""
     start, end = time_range(start_date, end_date)
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = health_trend(
             cur, reader.org_id, reader.project_id, interval, start, end, environment, release
         )
-    return JsonResponse(found)
+    return reader.answer(found)

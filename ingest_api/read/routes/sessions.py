@@ -25,15 +25,19 @@ def sessions(
     limit: Annotated[int, Query(ge=1, le=MAX_SESSIONS_PAGE)] = 100,
 ) -> JsonResponse:
     """Recent sessions (the last 30 days are kept individually)."""
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = list_sessions(cur, reader.org_id, reader.project_id, release, status, limit)
-    return JsonResponse(found)
+    return reader.answer(found)
 
 
 @router.get("/{project_id}/sessions/{session_id}", response_model=SessionDetail)
 def session(reader: ProjectScope, session_id: str) -> JsonResponse:
-    with reader.marts.cursor() as cur:
+    with reader.cursor() as cur:
         found = session_detail(cur, reader.org_id, reader.project_id, session_id)
     if found is None:
-        raise HTTPException(404, f"session {session_id!r} not found in project {reader.project_id}")
-    return JsonResponse(found)
+        raise HTTPException(
+            404,
+            f"session {session_id!r} not found in project {reader.project_id}",
+            reader.snapshot_headers(),
+        )
+    return reader.answer(found)

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ingest_api.read import READ_ERRORS
-from ingest_api.read.deps import ProjectScope
+from ingest_api.read.deps import LiveProjectScope
 from ingest_api.read.rendering import dumps
 from ingest_api.stream_hub import Ended, hub
 
@@ -33,14 +33,15 @@ router = APIRouter(prefix="/api/projects", tags=["release health"], responses=RE
     response_class=EventSourceResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def sessions_stream(reader: ProjectScope, request: Request) -> EventSourceResponse:
+async def sessions_stream(reader: LiveProjectScope, request: Request) -> EventSourceResponse:
     """Session and release-health events of the project, as they happen."""
-    watchers = (request.app.state.health_watcher, request.app.state.key_watcher)
+    # Before the stream starts: the first thing it sends is still the `subscribed` comment.
+    await request.app.state.health_watcher.watching()
+    key_watcher = request.app.state.key_watcher
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscribe(reader.org_id, reader.project_id, reader.key_id) as subscription:
-            for watcher in watchers:
-                watcher.ensure_running()
+            key_watcher.ensure_running()
             yield ServerSentEvent(comment="subscribed")
             while True:
                 item = await subscription.get()

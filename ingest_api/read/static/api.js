@@ -51,10 +51,23 @@ async function refusal(response, projectId) {
   return error
 }
 
+// Which data an answer reflects, from the headers every read route sends (the shape of the
+// `snapshot` field of the bodies and of release.health_changed); null on other routes.
+function snapshotOf(headers) {
+  const id = headers.get('Loom-Snapshot-Id')
+  if (id === null) return null
+  return {
+    id: Number(id),
+    published_at: headers.get('Loom-Published-At'),
+    data_as_of: headers.get('Loom-Data-As-Of'),
+  }
+}
+
 export class Api {
   constructor(key, projectId = null) {
     this.key = key
     this.projectId = projectId
+    this.onSnapshot = null // called with the snapshot of every answer that names one
   }
 
   headers() {
@@ -74,6 +87,8 @@ export class Api {
       throw new ApiError(0, `Cannot reach the API (${error.message}).`)
     }
     if (!response.ok) throw await refusal(response, this.projectId)
+    const snapshot = snapshotOf(response.headers)
+    if (snapshot) this.onSnapshot?.(snapshot)
     return options.raw ? response : response.json()
   }
 

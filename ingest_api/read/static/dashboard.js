@@ -4,7 +4,7 @@
 
 import { Api } from './api.js'
 import { colour, drawTimeChart, rateRange } from './charts.js'
-import { count, percent, utc } from './format.js'
+import { ago, clock, count, percent, utc } from './format.js'
 import { followStream } from './stream.js'
 import { renderReleases, renderSessionDetail, renderSessions } from './tables.js'
 
@@ -14,6 +14,7 @@ const PARALLEL_REQUESTS = 4
 const SESSIONS_SHOWN = 50
 const REFRESH_DELAY_MS = 300 // one refetch for a burst of health changes (a run changes several)
 const BUCKET_MS = { hour: 3600e3, day: 86400e3, week: 7 * 86400e3 }
+const TICK_MS = 1000 // the age of the data shown counts up
 
 const $ = (selector) => document.querySelector(selector)
 
@@ -35,6 +36,7 @@ const state = {
   refreshTimer: null,
   retryTimer: null,
   loads: 0,
+  snapshot: null, // the newest published snapshot an answer came from: {id, published_at, data_as_of}
 }
 
 function showError(message) {
@@ -54,12 +56,32 @@ function setLive(stateName, detail) {
   }[stateName]
 }
 
+// Which data the page shows: from each answer's headers and each release.health_changed.
+function showSnapshot(snapshot) {
+  if (state.snapshot && snapshot.id < state.snapshot.id) return // an answer from the one before
+  state.snapshot = snapshot
+  renderDataAsOf()
+}
+
+function renderDataAsOf() {
+  const holder = $('#data-as-of')
+  const shown = state.snapshot
+  holder.dataset.snapshot = shown?.id ?? ''
+  if (!shown) holder.textContent = ''
+  else if (shown.data_as_of) holder.textContent = `data as of ${clock(shown.data_as_of)} (${ago(shown.data_as_of)})`
+  else holder.textContent = `published ${clock(shown.published_at)} (${ago(shown.published_at)}); data time unknown`
+}
+
+setInterval(renderDataAsOf, TICK_MS)
+
 // ---- login -----------------------------------------------------------------------------------
 
 function showLogin(message) {
   state.stopStream?.()
   state.stopStream = null
   state.api = null
+  state.snapshot = null
+  renderDataAsOf()
   clearTimeout(state.retryTimer)
   clearTimeout(state.refreshTimer)
   sessionStorage.removeItem(STORAGE.key)
@@ -77,6 +99,7 @@ async function open() {
   if (!key) return showLogin()
   const requested = Number(sessionStorage.getItem(STORAGE.project)) || null
   const api = new Api(key)
+  api.onSnapshot = showSnapshot
   document.body.dataset.state = 'loading'
   try {
     const me = await api.me()
@@ -410,6 +433,7 @@ function onSessionEvent(name, data) {
 }
 
 function onHealthChanged(data) {
+  if (data.snapshot) showSnapshot(data.snapshot)
   if (data.environment !== state.environment) {
     if (!state.environments.includes(data.environment)) scheduleReload()
     return

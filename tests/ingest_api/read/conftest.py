@@ -9,8 +9,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
+from ingest_api.read.rendering import dumps
+from ingest_api.read.snapshots import snapshot_fields
 from tests.ingest_api.read.utils.dataset import land_dataset
 from tests.ingest_api.read.utils.experiment_dataset import land_experiment
 from tests.ingest_api.read.utils.warehouse import (
@@ -23,6 +26,7 @@ from tests.ingest_api.read.utils.warehouse import (
 )
 from warehouse import dbt
 from warehouse.layout import Layout
+from warehouse.published import kept_publishes_of
 from warehouse.registry import Registry
 
 
@@ -49,6 +53,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
         layout, lambda: dbt.build(layout, exclude=DBT_TESTS, target_path=root / "dbt-target")
     )
     return Built(layout, tenants)
+
+
+@pytest.fixture(scope="session")
+def published(built: Built) -> dict[str, object]:
+    """The ``snapshot`` field of every answer read from ``built``, as JSON."""
+    newest = kept_publishes_of(built.layout).newest()
+    assert newest is not None
+    return orjson.loads(dumps(snapshot_fields(newest)))
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 
 import duckdb
 import orjson
 
 from tests.ingest_api.read.utils.sql_shell import invoke, loom_sql
 from tests.ingest_api.read.utils.warehouse import Built
+from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
+from warehouse.published import kept_publishes_of, publish
 
 # The documented analysts' query, as written (with the warehouse's catalog name), plus a tie-break.
 SEED_QUERY = (
@@ -38,14 +41,31 @@ def test_json_output_is_one_object_per_row(built: Built) -> None:
 
 
 def test_the_shell_runs_statements_until_quit(built: Built) -> None:
-    output = loom_sql(
+    output = invoke(
         built.layout,
         stdin="select count(*) as events\nfrom analytics.events;\nselect 1 +;\n.quit\nselect 2;\n",
-    )
+    ).output  # stdout and stderr
 
     assert "events" in output and re.search(r"│\s+8\s+│", output)
     assert "Error: Parser Error" in output  # a bad statement is reported, the shell goes on
     assert "│ 2 │" not in output  # nothing runs after .quit
+
+
+def test_it_says_which_snapshot_and_data_time_it_reads_on_stderr(copy_of_built: Layout) -> None:
+    with connect_pipeline(copy_of_built) as con:
+        snapshot = publish(con, data_as_of=datetime(2026, 11, 20, 13, 16, 30))
+    newest = kept_publishes_of(copy_of_built).newest()
+    assert newest is not None and newest.snapshot_id == snapshot
+    said = (
+        f"published snapshot {snapshot} (published {newest.published_at:%Y-%m-%d %H:%M:%S} UTC;"
+        " data as of 2026-11-20 13:16:30 UTC)"
+    )
+
+    result = invoke(copy_of_built, "-c", "select 42 as answer", "--csv")
+
+    assert result.exit_code == 0, result.output
+    assert (result.stdout, result.stderr) == ("answer\n42\n", said + "\n")
+    assert loom_sql(copy_of_built, "--print-attach").splitlines()[0] == f"-- {said}"
 
 
 def test_any_duckdb_client_attaches_the_same_snapshot(built: Built) -> None:

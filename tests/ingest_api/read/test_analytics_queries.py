@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingest_api.read.schemas import EventPage, Person, PersonList
+from ingest_api.read.schemas import EventPage, PersonDetail, PersonList
 from tests.ingest_api.read.utils.dataset import EVENTS_A
 from tests.ingest_api.read.utils.warehouse import Built
 from warehouse.dbt import person_uuid
@@ -25,7 +25,7 @@ def _iso(moment: datetime) -> str:
 
 
 def test_person_by_any_distinct_id_is_the_merged_person(
-    client_a: httpx.Client, built: Built
+    client_a: httpx.Client, built: Built, published: dict
 ) -> None:
     org = built.tenants.org_a
     expected = {
@@ -36,6 +36,7 @@ def test_person_by_any_distinct_id_is_the_merged_person(
         "is_identified": True,
         "created_at": "2026-11-20T09:00:00Z",
         "last_seen_at": "2026-11-20T09:50:00Z",
+        "snapshot": published,
     }
 
     for distinct_id in ("alice", "anon-1"):
@@ -50,8 +51,9 @@ def test_person_by_any_distinct_id_is_the_merged_person(
         "is_identified": False,
         "created_at": "2026-11-19T23:59:59Z",
         "last_seen_at": "2026-11-20T09:40:00Z",
+        "snapshot": published,
     }
-    Person.model_validate(bob)
+    PersonDetail.model_validate(bob)
 
 
 def test_unknown_distinct_id_is_404(client_a: httpx.Client) -> None:
@@ -111,7 +113,7 @@ def _expected_event(event, org: str, project: int) -> dict:
 
 
 def test_events_newest_first_with_the_person_on_every_event(
-    client_a: httpx.Client, built: Built
+    client_a: httpx.Client, built: Built, published: dict
 ) -> None:
     org, project = built.tenants.org_a, built.tenants.project_a
     page = client_a.get("/api/analytics/events").json()
@@ -123,6 +125,7 @@ def test_events_newest_first_with_the_person_on_every_event(
     assert page == {
         "events": [_expected_event(event, org, project) for event in newest_first],
         "next_cursor": None,
+        "snapshot": published,
     }
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -33,7 +34,7 @@ from tests.ingest_api.read.utils.warehouse import (
 from tests.ingest_api.utils.dashboard_page import Page, open_page
 from tests.utils.network import free_port
 from warehouse import dbt
-from warehouse.layout import Layout
+from warehouse.layout import Layout, naive_utc
 from warehouse.registry import Registry
 from warehouse.settings import Settings
 
@@ -48,6 +49,7 @@ TABLE = """[...document.querySelectorAll('#releases tbody tr')].map((tr) => ({
   ...Object.fromEntries([...tr.cells].map((td) => [td.dataset.key, td.textContent])),
 }))"""
 SESSION_IDS = "[...document.querySelectorAll('#sessions tbody tr')].map((tr) => tr.dataset.session)"
+DATA_AS_OF = "document.querySelector('#data-as-of')"
 SESSION_DETAIL = """Object.fromEntries([...document.querySelectorAll('#session-detail dt')].map(
   (dt) => [dt.textContent, dt.nextElementSibling.textContent]))"""
 CAPTION = "document.querySelector('#health-caption').textContent"
@@ -207,6 +209,17 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
             ("1.2.3", "99.48%", "90.91%", "9,550", "550"),
             ("1.2.2", "98.46%", "84.62%", "650", "65"),
         ]
+        # Which data it shows: the snapshot every answer names (published before data times
+        # were recorded), and how long ago.
+        answered = reader.get(f"/api/projects/{project}/releases").headers
+        shown_snapshot = page.do("eval", expression=f"{DATA_AS_OF}.dataset.snapshot")
+        assert shown_snapshot == answered["Loom-Snapshot-Id"]
+        assert re.fullmatch(
+            rf"published ({answered['Loom-Published-At'][:10]} )?"
+            rf"{answered['Loom-Published-At'][11:19]} UTC \(\d+ (s|min|h) ago\);"
+            " data time unknown",
+            page.do("eval", expression=f"{DATA_AS_OF}.textContent"),
+        )
         caption_before = page.do("eval", expression=CAPTION)
         assert (
             caption_before
@@ -236,17 +249,28 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         # The pipeline runs the hour the session landed in and publishes it.
         new_hours = sorted(set(landed_hours(layout)) - hours_before)
         window = (new_hours[0], new_hours[-1] + timedelta(hours=1))
-        load_and_publish(
+        data_as_of = naive_utc(datetime.now(UTC)).replace(microsecond=0) - timedelta(seconds=2)
+        snapshot = load_and_publish(
             layout,
             lambda: dbt.build(
                 layout, window=window, exclude=DBT_TESTS, target_path=tmp_path / "dbt-target"
             ),
+            data_as_of,
         )
 
         # release.health_changed updates the row, then the chart, on the same page: 1.2.3 gains
         # one crashed session and one crashed user: 9,551 sessions, 51 crashed → 99.47%;
         # 551 users, 51 crashed → 90.74%.
         page.wait(f"({ROW_TEXT}).includes('99.47%')")
+        # The page says the data is now that run's, and its age counts up by itself.
+        page.wait(f"{DATA_AS_OF}.dataset.snapshot === '{snapshot}'")
+        age = re.compile(rf"data as of {data_as_of:%H:%M:%S} UTC \((\d+) s ago\)")
+        shown_age = age.fullmatch(page.do("eval", expression=f"{DATA_AS_OF}.textContent"))
+        assert shown_age is not None
+        page.wait(
+            f"/\\((\\d+) s ago/.exec({DATA_AS_OF}.textContent)?.[1] > {shown_age[1]}",
+            timeout_ms=5_000,
+        )
         after = api_table(reader, project)
         assert numbers(after) == [
             ("1.2.3", "99.47%", "90.74%", "9,551", "551"),

@@ -7,15 +7,25 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import duckdb
 import httpx
 import pytest
 
 from tests.ingest_api.read.utils.warehouse import RunningApi, Tenants
+from warehouse import published
 from warehouse.duck import connect_pipeline, connect_reader
 from warehouse.layout import Layout
-from warehouse.published import NoSnapshotError, PublishedMarts, publish
+from warehouse.published import (
+    NoSnapshotError,
+    Publish,
+    PublishedMarts,
+    Publishes,
+    TimeNotKept,
+    kept_publishes_of,
+    publish,
+)
 from warehouse.registry import Registry
 
 COUNT = "SELECT count(*) FROM warehouse.analytics.fct_events"
@@ -37,9 +47,7 @@ def lake(layout: Layout) -> Layout:
 
 
 def test_a_reader_sees_the_published_snapshot_not_later_writes(lake: Layout) -> None:
-    # Requests look for a publish at most once a poll; a long one, so that a slow machine
-    # cannot pass it between the two looks below.
-    marts = PublishedMarts(lake, poll_seconds=600)
+    marts = PublishedMarts(lake)  # not started: only requests look
     with pytest.raises(NoSnapshotError):
         marts.snapshot_id()
     with connect_pipeline(lake) as con:
@@ -47,10 +55,8 @@ def test_a_reader_sees_the_published_snapshot_not_later_writes(lake: Layout) -> 
         # A run in progress: written, not published.
         con.execute("DELETE FROM analytics.fct_events WHERE timestamp >= '2026-01-03'")
 
-    # Requests do not look again right away (the background follower does, every poll).
-    with pytest.raises(NoSnapshotError):
-        marts.snapshot_id()
-    assert marts.refresh() is True
+    # The next request answers from the publish: it looks again because the catalog changed (it
+    # used to answer "nothing published" until a poll a second later).
     assert marts.snapshot_id() == first
     with marts.cursor() as cursor:
         assert cursor.execute(COUNT).fetchall() == [(72,)]
@@ -132,3 +138,47 @@ def test_an_unreachable_catalog_is_a_503_naming_it(
 
     assert response.status_code == 503
     assert "lake catalog" in response.json()["detail"]
+
+
+def test_a_time_is_answered_by_the_newest_publish_made_at_or_before_it() -> None:
+    at = datetime(2026, 11, 20, 10)
+    minute = timedelta(minutes=1)
+    publishes = Publishes(tuple(Publish(n, at + n * minute, None) for n in range(3)))
+
+    assert publishes.at(at).snapshot_id == 0
+    assert publishes.at(at + minute / 2).snapshot_id == 0
+    assert publishes.at(at + minute).snapshot_id == 1
+    assert publishes.at(at + 365 * 24 * 60 * minute).snapshot_id == 2  # the future: the newest
+    with pytest.raises(TimeNotKept, match="the oldest publish kept is from 2026-11-20T10:00:00Z"):
+        publishes.at(at - minute)
+    with pytest.raises(NoSnapshotError):
+        Publishes().at(at)
+
+
+def test_a_read_on_an_older_publish_finishes_there_when_others_push_it_out(
+    lake: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(published, "OLDER_SNAPSHOTS", 1)  # one older publish attached at a time
+    counts = {}
+    with connect_pipeline(lake) as con:
+        for hours in (72, 48, 24, 0):
+            con.execute(
+                "DELETE FROM analytics.fct_events WHERE timestamp >= TIMESTAMP '2026-01-01'"
+                f" + INTERVAL ({hours}) HOUR"
+            )
+            counts[publish(con)] = hours
+    kept = {p.snapshot_id: p for p in kept_publishes_of(lake).kept}
+    oldest, second, third, _ = sorted(kept)
+    marts = PublishedMarts(lake)
+
+    with marts.reading(kept[oldest].published_at) as (answered, old):
+        assert answered.snapshot_id == oldest
+        for snapshot in (second, third):  # each pushes the one before out
+            with marts.cursor(kept[snapshot].published_at) as cursor:
+                assert cursor.execute(COUNT).fetchall() == [(counts[snapshot],)]
+        # The read that started on the oldest finishes there, whole.
+        assert old.execute(COUNT).fetchall() == [(72,)]
+    # And it can be asked for again.
+    with marts.cursor(kept[oldest].published_at) as cursor:
+        assert cursor.execute(COUNT).fetchall() == [(72,)]
+    marts.close()

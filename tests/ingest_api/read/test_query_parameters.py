@@ -55,7 +55,9 @@ def test_every_get_route_names_an_unknown_query_parameter_in_a_400(
         assert error["reason"].startswith(takes_environment), path
     # what each route does take is listed, so the typo can be fixed
     trend = answers["/api/projects/{project_id}/health/trend"][1]["errors"][0]["reason"]
-    assert trend == takes_environment + "end_date, environment, interval, release, start_date"
+    assert trend == takes_environment + (
+        "as_of, end_date, environment, interval, release, start_date"
+    )
     assert answers["/healthz"][1]["errors"][0]["reason"] == takes_environment + "none"
 
 

@@ -78,10 +78,12 @@ WHOLE_HISTORY = [
 ]
 
 
-def test_releases_over_the_whole_history(client_a: httpx.Client, built: Built) -> None:
+def test_releases_over_the_whole_history(
+    client_a: httpx.Client, built: Built, published: dict
+) -> None:
     response = client_a.get(f"/api/projects/{built.tenants.project_a}/releases")
     assert response.status_code == 200
-    assert response.json() == {"releases": WHOLE_HISTORY}
+    assert response.json() == {"releases": WHOLE_HISTORY, "snapshot": published}
     ReleaseList.model_validate(response.json())
 
 
@@ -101,14 +103,14 @@ def test_releases_over_the_whole_history(client_a: httpx.Client, built: Built) -
     ],
 )
 def test_releases_over_a_window(
-    client_a: httpx.Client, built: Built, params: dict, expected: list
+    client_a: httpx.Client, built: Built, published: dict, params: dict, expected: list
 ) -> None:
     response = client_a.get(f"/api/projects/{built.tenants.project_a}/releases", params=params)
-    assert response.json() == {"releases": expected}
+    assert response.json() == {"releases": expected, "snapshot": published}
 
 
 def test_release_detail_with_crashed_users_lifetime_and_trend(
-    client_a: httpx.Client, built: Built
+    client_a: httpx.Client, built: Built, published: dict
 ) -> None:
     # Hour 11:00 of 2026-11-20: 485 sessions of 1.2.3 at rate 0.1, none crashed → 4,850, 100%;
     # each of the 100 users counts 10 → 1,000. The hour before: 50 crashed + 465 x 10 = 4,700,
@@ -126,11 +128,14 @@ def test_release_detail_with_crashed_users_lifetime_and_trend(
         "first_seen": "2026-11-20T10:00:00Z",
         "last_seen": "2026-11-20T11:56:33Z",
         "crash_free_rate_trend": 1.06,
+        "snapshot": published,
     }
     ReleaseDetail.model_validate(response.json())
 
 
-def test_release_detail_whole_history_and_environment(client_a: httpx.Client, built: Built) -> None:
+def test_release_detail_whole_history_and_environment(
+    client_a: httpx.Client, built: Built, published: dict
+) -> None:
     base = f"/api/projects/{built.tenants.project_a}/releases"
     production = client_a.get(f"{base}/1.2.2").json()
     staging = client_a.get(f"{base}/1.2.3", params={"environment": "staging"}).json()
@@ -141,6 +146,7 @@ def test_release_detail_whole_history_and_environment(client_a: httpx.Client, bu
         "first_seen": "2026-10-01T10:00:00Z",
         "last_seen": "2026-11-20T11:52:18Z",
         "crash_free_rate_trend": None,  # nothing before the first session to compare with
+        "snapshot": published,
     }
     assert (staging["environment"], staging["total_sessions"]) == ("staging", 10)
 
@@ -180,11 +186,14 @@ def test_unknown_release_is_404(client_a: httpx.Client, built: Built) -> None:
         ({"interval": "day", "start_date": "2026-10-02", "end_date": "2026-11-20"}, []),
     ],
 )
-def test_health_trend(client_a: httpx.Client, built: Built, params: dict, expected: list) -> None:
+def test_health_trend(
+    client_a: httpx.Client, built: Built, published: dict, params: dict, expected: list
+) -> None:
     response = client_a.get(f"/api/projects/{built.tenants.project_a}/health/trend", params=params)
     fields = ("timestamp", "crash_free_session_rate", "crash_free_user_rate", "total_sessions")
     assert response.json() == {
-        "trend": [dict(zip(fields, point, strict=True)) for point in expected]
+        "trend": [dict(zip(fields, point, strict=True)) for point in expected],
+        "snapshot": published,
     }
     HealthTrend.model_validate(response.json())
 
@@ -228,7 +237,9 @@ def test_sessions_filters(
     assert (len(ids), ids[0] if ids else None) == (count, first)
 
 
-def test_session_detail_in_the_seed_shape(client_a: httpx.Client, built: Built) -> None:
+def test_session_detail_in_the_seed_shape(
+    client_a: httpx.Client, built: Built, published: dict
+) -> None:
     response = client_a.get(f"/api/projects/{built.tenants.project_a}/sessions/s123-0000")
 
     assert response.json() == {
@@ -244,7 +255,8 @@ def test_session_detail_in_the_seed_shape(client_a: httpx.Client, built: Built) 
             "platform": "javascript",
             "started_at": "2026-11-20T10:00:00Z",
             "ended_at": "2026-11-20T10:30:00Z",
-        }
+        },
+        "snapshot": published,
     }
     SessionDetail.model_validate(response.json())
     missing = client_a.get(f"/api/projects/{built.tenants.project_a}/sessions/nope")

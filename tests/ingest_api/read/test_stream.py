@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -22,6 +23,7 @@ from ingest_api.stream_hub import StreamEvent, StreamHub, hub
 from tests.ingest_api.read.utils.sse import SseReader
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
 from warehouse.layout import Layout
+from warehouse.published import Publish
 from warehouse.registry import Registry
 
 START = {
@@ -155,6 +157,12 @@ def test_a_slow_reader_loses_the_oldest_events_and_is_told_how_many() -> None:
 
 
 def test_health_changes_carry_the_new_numbers_of_changed_releases_only() -> None:
+    publish = Publish(7, datetime(2026, 11, 20, 13, 1), datetime(2026, 11, 20, 12, 59, 30))
+    snapshot = {
+        "id": 7,
+        "published_at": datetime(2026, 11, 20, 13, 1),
+        "data_as_of": datetime(2026, 11, 20, 12, 59, 30),
+    }
     same = ReleaseKey("org", 1, "1.0", "production")
     changed = ReleaseKey("org", 1, "1.1", "production")
     new = ReleaseKey("org", 2, "2.0", "staging")
@@ -165,9 +173,9 @@ def test_health_changes_carry_the_new_numbers_of_changed_releases_only() -> None
         new: {"total_sessions": 1},
     }
 
-    events = health_changes(before, after)
+    events = health_changes(before, after, publish)
 
     assert [(e.org_id, e.project_id, e.name, e.data) for e in events] == [
-        ("org", 1, "release.health_changed", {"total_sessions": 9}),
-        ("org", 2, "release.health_changed", {"total_sessions": 1}),
+        ("org", 1, "release.health_changed", {"total_sessions": 9, "snapshot": snapshot}),
+        ("org", 2, "release.health_changed", {"total_sessions": 1, "snapshot": snapshot}),
     ]

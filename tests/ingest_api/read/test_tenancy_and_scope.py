@@ -40,7 +40,7 @@ def test_another_orgs_project_is_404_like_a_missing_one(
 
 
 def test_other_orgs_persons_and_events_are_invisible(
-    client_a: httpx.Client, client_b: httpx.Client, built: Built
+    client_a: httpx.Client, client_b: httpx.Client, built: Built, published: dict
 ) -> None:
     org_a, org_b = built.tenants.org_a, built.tenants.org_b
     # Both orgs have an "alice"; each key sees only its own.
@@ -54,6 +54,7 @@ def test_other_orgs_persons_and_events_are_invisible(
         "is_identified": False,
         "created_at": "2026-11-20T09:05:00Z",
         "last_seen_at": "2026-11-20T10:04:00Z",
+        "snapshot": published,
     }
     assert client_b.get("/api/analytics/persons/anon-1").status_code == 404
     assert [p["person_id"] for p in client_b.get("/api/analytics/persons").json()["persons"]] == [

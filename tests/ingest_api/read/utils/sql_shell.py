@@ -21,6 +21,7 @@ def invoke(layout: Layout, *args: str, stdin: str | None = None) -> Result:
 
 
 def loom_sql(layout: Layout, *args: str, stdin: str | None = None) -> str:
+    """What it prints on stdout (which snapshot it reads goes to stderr)."""
     result = invoke(layout, *args, stdin=stdin)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout

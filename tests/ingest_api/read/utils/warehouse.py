@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import uvicorn
 
@@ -41,12 +42,15 @@ class Built:
     tenants: Tenants
 
 
-def load_and_publish(layout: Layout, build: Callable[[], object]) -> int:
-    """Load every landed hour into raw.*, run ``build`` (dbt), publish; the snapshot id."""
+def load_and_publish(
+    layout: Layout, build: Callable[[], object], data_as_of: datetime | None = None
+) -> int:
+    """Load every landed hour into raw.*, run ``build`` (dbt), publish (holding the records
+    received up to ``data_as_of``); the snapshot id."""
     load_landed(layout)
     build()
     with connect_pipeline(layout) as con:
-        return publish(con)
+        return publish(con, data_as_of)
 
 
 @dataclass
