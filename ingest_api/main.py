@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.writer.close()  # shutdown flushes everything queued
+            await app.state.key_watcher.stop()  # it reads the registry
             app.state.registry.close()
             app.state.marts.close()
             # Frozen objects are never collected: give DuckDB's Python objects back to the

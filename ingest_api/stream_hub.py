@@ -16,6 +16,7 @@ so that revoking the key ends it (:meth:`StreamHub.end_key`, driven by
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -160,6 +161,13 @@ class WhileStreamsOpen:
         """Start watching (from the event loop) unless already watching."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._watch(), name=type(self).__name__)
+
+    async def stop(self) -> None:
+        """Stop watching (the app is shutting down: what it watches is closing)."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
     async def _watch(self) -> None:
         raise NotImplementedError
