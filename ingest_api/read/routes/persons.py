@@ -29,7 +29,8 @@ def persons(
         return JsonResponse(list_persons(cur, reader.org_id, limit, offset))
 
 
-@router.get("/persons/{distinct_id}", response_model=Person)
+# `:path`: a distinct_id may hold '/' (sent as %2F, which the server decodes before routing).
+@router.get("/persons/{distinct_id:path}", response_model=Person)
 def person(reader: OrgScope, distinct_id: str) -> JsonResponse:
     """The merged person that ``distinct_id`` belongs to, with every one of its distinct_ids."""
     with reader.marts.cursor() as cur:
