@@ -502,9 +502,11 @@ def test_the_dashboard_opens_on_production_and_filters_every_panel_by_environmen
         # a 200-character release or session id is cut, not the page
         assert page.do("eval", expression=LAYOUT) == FITS
 
-        # A reload (the key is in sessionStorage) opens the environment the URL names.
+        # The page loaded anew (the key is in the tab's sessionStorage) opens the environment its
+        # URL names.
+        page.do("goto", url="about:blank")
         page.do("goto", url=f"{base}/#environment=staging")
-        page.wait("document.body.dataset.state === 'ready'")
+        page.wait("document.body.dataset.state === 'ready' && document.body.dataset.loads === '1'")
         assert page.do("eval", expression=ENVIRONMENT) == "staging"
         assert page.do("eval", expression=SESSION_ENVIRONMENTS) == ["staging"]
         requested = page.do("log")["requested"]
