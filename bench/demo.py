@@ -131,6 +131,8 @@ def post_traffic(base_url: str, write_key: str, start: datetime, truth: SentTrut
                         distinct_id=user.user_id,
                         timestamp=user.identify_at + timedelta(minutes=5),
                     )
+                # identity operations are events too ($identify, $set, $create_alias)
+                truth.events += 3 if user.device_id else 2
             for _ in range(rng.randint(*SESSIONS_PER_USER)):
                 moment = start + timedelta(seconds=rng.uniform(0, 23.5 * 3600))
                 post_session(

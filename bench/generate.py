@@ -8,6 +8,10 @@ dot-file and renamed), so everything downstream runs on it unchanged::
     summary = generate(layout, events=100_000, sessions=10_000, days=7, seed=1, orgs=2)
 
 or ``python -m bench.generate --events 100000 --sessions 10000 --days 7`` (into ``LOOM_DATA_DIR``).
+From the command line the span ends as late as it can while every record is received by now
+(:data:`LATEST_RECEIPT` before the current hour): the pipeline's hourly partitions end at the
+current hour, so a record received in the future would wait that long for its first run. A
+``--start`` that would receive records after now is refused.
 
 The traffic: anonymous visitors, a share of whom identify later (``$identify`` with
 ``$anon_distinct_id``, after which they track under their user id) and a few of whom alias a second
@@ -30,18 +34,21 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import orjson
 from tqdm import tqdm
 
-from warehouse.layout import Layout, floor_hour
+from warehouse.layout import Layout, floor_hour, naive_utc
 from warehouse.registry import Project, Registry
 from warehouse.streams import STREAM_COLUMNS
 
 DEFAULT_START = datetime(2026, 1, 1)
+# The longest a record waits between happening and being received: an event up to 30 h late,
+# then retried up to 90 min later.
+LATEST_RECEIPT = timedelta(hours=32)
 RELEASES = ("1.0.0", "1.1.0", "1.2.0")
 SAMPLED_RELEASE = "1.1.0"
 SAMPLED_RATE = 0.1
@@ -675,7 +682,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--days", type=float, default=7)
     parser.add_argument("--orgs", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--start", type=datetime.fromisoformat, default=DEFAULT_START)
+    parser.add_argument(
+        "--start",
+        type=datetime.fromisoformat,
+        default=None,
+        help="UTC; default: the latest start whose records are all received by now",
+    )
     parser.add_argument("--data-dir", type=Path, default=None, help="default: LOOM_DATA_DIR")
     parser.add_argument(
         "--rw-key",
@@ -683,6 +695,15 @@ def main(argv: list[str] | None = None) -> None:
         help="also create and print a read-write key of each org written to",
     )
     options = parser.parse_args(argv)
+    now = datetime.now(UTC).replace(tzinfo=None)
+    latest = floor_hour(now - LATEST_RECEIPT) - timedelta(days=options.days)
+    start = latest if options.start is None else naive_utc(options.start)
+    if start > latest:
+        parser.error(
+            f"--start {start:%Y-%m-%dT%H:%M} with --days {options.days:g} would receive records"
+            f" after now ({now:%Y-%m-%dT%H:%M} UTC; they arrive up to {LATEST_RECEIPT} late):"
+            f" start at {latest:%Y-%m-%dT%H:%M} or earlier"
+        )
     layout = Layout(options.data_dir.resolve()) if options.data_dir else Layout.from_settings()
     # Registered, so that a key reaches what was written (`loom keys create --org <org id>`);
     # the names depend on the seed only, so generating again with a seed adds to its orgs.
@@ -698,7 +719,7 @@ def main(argv: list[str] | None = None) -> None:
         days=options.days,
         seed=options.seed,
         orgs=options.orgs,
-        start=options.start,
+        start=start,
         tenants=tenants,
     )
     print(

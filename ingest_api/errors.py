@@ -13,11 +13,10 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from ingest_api.event_names import NAME_RULE, NATIVE_EVENT_PATTERN
 from ingest_api.ingest.landing import LandingUnavailable
 from ingest_api.ingest.routing import is_json, media_type
 from ingest_api.ingest.schemas import (
-    NAME_RULE,
-    NATIVE_EVENT_PATTERN,
     PROPERTIES_TOO_LARGE,
     QUERY_TIME_HELP,
     TIMESTAMP_HELP,

@@ -114,13 +114,15 @@ def attach_lake(
     *,
     snapshot: int | None = None,
     read_only: bool = False,
+    alias: str = LAKE_ALIAS,
 ) -> None:
-    """Attach ``lake`` as ``warehouse`` and make it the default catalog of ``con``."""
+    """Attach ``lake`` (as ``warehouse``, unless ``alias`` names another catalog) and make
+    ``warehouse`` the default catalog of ``con``."""
     if not read_only:
         lake.prepare()
     for attempt in range(ATTACH_ATTEMPTS):
         try:
-            con.execute(lake.attach_sql(snapshot=snapshot, read_only=read_only))
+            con.execute(lake.attach_sql(snapshot=snapshot, read_only=read_only, alias=alias))
             break
         except duckdb.Error as error:
             if not is_catalog_busy(error) or attempt == ATTACH_ATTEMPTS - 1:

@@ -104,7 +104,9 @@ class Lake:
         if not self.is_remote:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
 
-    def attach_sql(self, *, snapshot: int | None = None, read_only: bool = False) -> str:
+    def attach_sql(
+        self, *, snapshot: int | None = None, read_only: bool = False, alias: str = LAKE_ALIAS
+    ) -> str:
         options = [f"DATA_PATH {_sql_string(self.data_path)}"]
         if read_only:
             options.append("READ_ONLY")
@@ -115,10 +117,7 @@ class Lake:
             options.append(f"SNAPSHOT_VERSION {int(snapshot)}")
         if self.moves:
             options.append("OVERRIDE_DATA_PATH TRUE")
-        return (
-            f"ATTACH {_sql_string('ducklake:' + self.catalog)} AS {LAKE_ALIAS}"
-            f" ({', '.join(options)})"
-        )
+        return f"ATTACH {_sql_string('ducklake:' + self.catalog)} AS {alias} ({', '.join(options)})"
 
     def catalog_database_attach_sql(self, alias: str) -> str:
         """Attach the catalog database itself (not the lake it describes), read-only."""

@@ -3,7 +3,10 @@
 The connection is read-only and pinned to the newest published snapshot (every mart from one
 whole run), so a query never sees a run half done, never blocks the pipeline and is never failed
 by it. ``warehouse`` is the current catalog: ``select * from analytics.events`` and
-``select * from warehouse.analytics.events`` are the same table.
+``select * from warehouse.analytics.events`` are the same table. The same snapshot is attached
+once more, read-only, as ``altertable``: the tracking spec's reference query reads
+``FROM altertable.analytics.events``, and analysts copy it as written. Every org's rows are
+there (this is the operator's shell): scope a query with ``where org_id = '…'``.
 
 * ``loom sql`` — an interactive shell: statements end with ``;``; ``.tables`` lists the tables,
   ``.quit`` (or Ctrl-D) leaves;
@@ -30,10 +33,12 @@ import click
 import duckdb
 import orjson
 
-from warehouse.duck import connect_reader, extension_directory
+from warehouse.duck import attach_lake, connect_reader, extension_directory
 from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 from warehouse.published import Publish, TimeNotKept, kept_publishes_of
 
+# The catalog name the tracking spec's SQL uses (`FROM altertable.analytics.events`).
+SPEC_CATALOG = "altertable"
 PROMPT, CONTINUATION = "loom> ", "  ...> "
 FETCH_ROWS = 10_000
 TABLES = f"""
@@ -84,6 +89,9 @@ def attach_statements(layout: Layout, publish: Publish) -> str:
         f"SET extension_directory = '{extension_directory(layout)}';\n"
         f"{loads}\n"
         f"{lake.attach_sql(snapshot=publish.snapshot_id, read_only=True)};\n"
+        f"-- the same snapshot under the tracking spec's name:"
+        f" FROM {SPEC_CATALOG}.analytics.events\n"
+        f"{lake.attach_sql(snapshot=publish.snapshot_id, read_only=True, alias=SPEC_CATALOG)};\n"
         f"USE {LAKE_ALIAS}.analytics;"
     )
 
@@ -178,6 +186,9 @@ def sql(query: str | None, output: str | None, print_attach: bool, at: datetime 
         return
     click.echo(describe(publish), err=True)
     with connect_reader(layout, snapshot=publish.snapshot_id) as con:
+        attach_lake(
+            con, layout.lake, snapshot=publish.snapshot_id, read_only=True, alias=SPEC_CATALOG
+        )
         if query is None:
             shell(con)
             return

@@ -97,10 +97,22 @@
 {%- set in_window -%}
     hour >= {{ window_start }}
 {%- endset -%}
-{#- the window of the same length just before, for crash_free_rate_trend -#}
-{%- set in_previous_window -%}
+{#- crash_free_rate_trend compares the period the stage looks at with the one of the same length
+    just before it: over a window, the window and the window before; without one, the
+    environment's last 24 h of data and the 24 h before them. -#}
+{%- if current_from_latest_day -%}
+{%- set in_trend_period -%}
+    {{ in_window }} and hour >= current_start
+{%- endset -%}
+{%- set in_previous_period -%}
+    hour >= current_start - interval 24 hour and hour < current_start
+{%- endset -%}
+{%- else -%}
+{%- set in_trend_period = in_window -%}
+{%- set in_previous_period -%}
     hour >= {{ window_start }} - ({{ window_end }} - {{ window_start }}) and hour < {{ window_start }}
 {%- endset -%}
+{%- endif -%}
 with
 
 hourly as (
@@ -140,8 +152,10 @@ releases as (
             as weighted_sessions_with_duration,
         coalesce(sum(adjusted_sessions) filter (where {{ in_window }} and hour >= current_start), 0)
             as current_adjusted_sessions,
-        sum(adjusted_sessions) filter (where {{ in_previous_window }}) as previous_adjusted_sessions,
-        sum(crashed_sessions) filter (where {{ in_previous_window }})::bigint as previous_crashed_sessions,
+        sum(adjusted_sessions) filter (where {{ in_trend_period }}) as trend_adjusted_sessions,
+        sum(crashed_sessions) filter (where {{ in_trend_period }})::bigint as trend_crashed_sessions,
+        sum(adjusted_sessions) filter (where {{ in_previous_period }}) as previous_adjusted_sessions,
+        sum(crashed_sessions) filter (where {{ in_previous_period }})::bigint as previous_crashed_sessions,
         -- first and last session of the release, up to the window's end
         min(first_started_at) as first_seen,
         max(last_started_at) as last_seen
@@ -241,6 +255,8 @@ rates as (
             'releases.adjusted_sessions',
             'sum(releases.adjusted_sessions) over (partition by releases.org_id, releases.project_id, releases.environment)',
         ) }} as adoption_rate,
+        {{ percentage('releases.trend_adjusted_sessions - releases.trend_crashed_sessions', 'releases.trend_adjusted_sessions') }}
+            as trend_crash_free_session_rate,
         {{ percentage('releases.previous_adjusted_sessions - releases.previous_crashed_sessions', 'releases.previous_adjusted_sessions') }}
             as previous_crash_free_session_rate,
         peak_adoption.peak_adoption_rate,
@@ -276,7 +292,7 @@ final as (
         round(avg_duration_ms)::bigint as avg_duration_ms,
         first_seen,
         last_seen,
-        round(crash_free_session_rate - previous_crash_free_session_rate, 2)
+        round(trend_crash_free_session_rate - previous_crash_free_session_rate, 2)
             as crash_free_rate_trend,
         stored_sessions,
         adjusted_sessions,

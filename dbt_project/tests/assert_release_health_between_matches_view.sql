@@ -1,11 +1,12 @@
 -- The table function and the view are one SQL: over the view's window they agree row for row,
 -- but for current adoption, which the view measures over each environment's last 24 hours of data
--- and the function over the window it is given (and so the stage and the peak before it).
+-- and the function over the window it is given (and so the stage and the peak before it), and for
+-- the crash-free trend, which compares those same periods with the ones before them.
 with
 
 view_rows as (
 
-    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage)
+    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage, crash_free_rate_trend)
     from {{ ref('release_health') }}
 
 ),
@@ -18,7 +19,7 @@ bounds as (
 
 function_rows as (
 
-    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage)
+    select * exclude (current_adoption_rate, peak_adoption_rate, adoption_stage, crash_free_rate_trend)
     from {{ ref('release_health_between') }}(
         (select window_start from bounds), (select window_end from bounds)
     )

@@ -31,6 +31,7 @@ from uuid import UUID
 import orjson
 from pydantic import SecretStr
 
+from ingest_api.event_names import normalize_event_name
 from ingest_api.ingest.landing import Chunk, Target
 from ingest_api.ingest.schemas import (
     IDENTITY_EVENTS,
@@ -46,7 +47,6 @@ from ingest_api.ingest.schemas import (
     SessionStart,
     SetRequest,
     TrackEvent,
-    normalize_event_name,
 )
 from warehouse.layout import floor_hour
 from warehouse.registry import ApiKey

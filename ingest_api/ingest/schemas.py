@@ -28,6 +28,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ingest_api.event_names import NAME_RULE, NATIVE_EVENT_PATTERN, normalize_event_name
 from warehouse.registry import KEY_PREFIX
 from warehouse.settings import get_settings
 from warehouse.streams import INTEGER_MAX, MIN_SAMPLE_RATE
@@ -35,13 +36,6 @@ from warehouse.streams import INTEGER_MAX, MIN_SAMPLE_RATE
 # ---------------------------------------------------------------------------------------------
 # Field types
 
-NATIVE_EVENT_PATTERN = r"^[a-z$][a-z0-9_$.]{0,199}$"
-NATIVE_EVENT_NAME = re.compile(NATIVE_EVENT_PATTERN)
-NAME_RULE = (
-    "event names are lowercase letters, digits, '_', '$' or '.', start with a lowercase letter "
-    "or '$', and have at most 200 characters (e.g. checkout_completed)"
-)
-NOT_NAME_CHARACTERS = re.compile(r"[^a-z0-9_$.]+")
 PROPERTIES_TOO_LARGE = "properties_too_large"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 TIMESTAMP_HELP = "send unix milliseconds (1768737600000) or ISO 8601 (2026-01-18T12:00:00Z)"
@@ -56,25 +50,6 @@ UNIX_MS_TEXT = re.compile(r"[0-9]+")
 BIGINT_MAX = 2**63 - 1
 # Where SDKs put the key in a body; a value of our key format there is never stored.
 KEY_PROPERTIES = ("token", "api_key", "$token")
-
-
-def normalize_event_name(name: str) -> tuple[str, str | None]:
-    """The compatibility endpoints' rule: ``(native name, display name or None)``.
-
-    A name that is already native is kept. Otherwise it is lowercased and every run of other
-    characters becomes one ``_`` (``Checkout Completed`` -> ``checkout_completed``), and the name
-    as sent is kept as the display name. A name that is still not native is rejected.
-    """
-    if NATIVE_EVENT_NAME.fullmatch(name):
-        return name, None
-    normalized = NOT_NAME_CHARACTERS.sub("_", name.lower()).strip("_")
-    if not NATIVE_EVENT_NAME.fullmatch(normalized):
-        raise PydanticCustomError(
-            "event_name",
-            "event name '{name}' normalizes to '{normalized}', which is not valid: " + NAME_RULE,
-            {"name": name[:60], "normalized": normalized[:60]},
-        )
-    return normalized, name
 
 
 def _display_event_name(name: str) -> str:

@@ -15,6 +15,7 @@ import duckdb
 import orjson
 from fastapi import HTTPException, Query
 
+from ingest_api.event_names import StoredEventName
 from ingest_api.read.rendering import raw_json
 
 EVENT_FIELDS = (
@@ -24,10 +25,10 @@ EVENT_FIELDS = (
 EVENT_COLUMNS = ", ".join(EVENT_FIELDS)
 
 EventName = Annotated[
-    str | None,
+    StoredEventName | None,
     Query(
         description="The stored name (`purchase_completed`) or the name as sent"
-        " (`Purchase Completed`)."
+        " (`Purchase Completed`): both find every event stored under it."
     ),
 ]
 
@@ -42,10 +43,8 @@ class EventFilter:
 
     def where(self) -> tuple[str, dict[str, Any]]:
         clauses, params = ["org_id = $org"], {"org": self.org_id}
-        if self.event_name is not None:
-            # The stored name, or the name as a compatibility SDK sent it (`Purchase Completed`,
-            # stored as `purchase_completed`).
-            clauses.append("(event = $event OR event_display_name = $event)")
+        if self.event_name is not None:  # the stored name (the route normalized it)
+            clauses.append("event = $event")
             params["event"] = self.event_name
         if self.distinct_id is not None:
             clauses.append("distinct_id = $distinct_id")

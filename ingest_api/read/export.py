@@ -87,8 +87,26 @@ class _Ndjson:
         return b""
 
 
+def _iso_utc(column: pa.Array) -> pa.Array:
+    """Naive UTC timestamps as the JSON responses and NDJSON write them: ISO 8601 with ``Z``,
+    microseconds only when there are some (``2026-01-18T12:00:00Z``, ``…:00.250000Z``). Arrow's
+    ``%S`` always writes the six digits."""
+    text = pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ")
+    return pc.replace_substring_regex(text, pattern=r"\.000000Z$", replacement="Z")
+
+
+def _utc_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema with every (naive UTC) timestamp column marked as UTC."""
+    return pa.schema(
+        field.with_type(pa.timestamp(field.type.unit, tz="UTC"))
+        if pa.types.is_timestamp(field.type)
+        else field
+        for field in schema
+    )
+
+
 class _Csv:
-    """One header line; timestamps as ISO 8601 with ``Z``, properties as JSON text."""
+    """One header line; timestamps as ISO 8601 with ``Z`` (as NDJSON), properties as JSON text."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self._sink = _Sink()
@@ -101,7 +119,7 @@ class _Csv:
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
         columns = [
-            pc.strftime(column, format="%Y-%m-%dT%H:%M:%SZ") if is_time else column
+            _iso_utc(column) if is_time else column
             for column, is_time in zip(batch.columns, self._timestamps, strict=True)
         ]
         self._writer.write_batch(pa.RecordBatch.from_arrays(columns, names=batch.schema.names))
@@ -113,14 +131,16 @@ class _Csv:
 
 
 class _Parquet:
-    """One row group per batch; the footer goes out when the range ends."""
+    """One row group per batch; the footer goes out when the range ends. Timestamps are
+    ``timestamp with time zone`` (UTC), so no reader takes them for local times."""
 
     def __init__(self, schema: pa.Schema) -> None:
         self._sink = _Sink()
-        self._writer = pq.ParquetWriter(self._sink, schema, compression="zstd")
+        self._schema = _utc_schema(schema)
+        self._writer = pq.ParquetWriter(self._sink, self._schema, compression="zstd")
 
     def encode(self, batch: pa.RecordBatch) -> bytes:
-        self._writer.write_batch(batch)
+        self._writer.write_batch(batch.cast(self._schema))
         return self._sink.take()
 
     def finish(self) -> bytes:

@@ -121,11 +121,12 @@ class ReleaseList(Answer):
 
 class ReleaseDetail(ReleaseHealth, Answer):
     crashed_users: int
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: datetime = Field(description="The release's first session ever.")
+    last_seen: datetime = Field(description="Its last session up to the window's end.")
     crash_free_rate_trend: float | None = Field(
-        description="Crash-free session rate minus that of the window of the same length just"
-        " before, in percentage points (null without sessions there)."
+        description="Change of the crash-free session rate, in percentage points: without dates,"
+        " the environment's last 24 h of data against the 24 h before; with dates, the window"
+        " against the window of the same length just before (null without sessions in either)."
     )
 
 

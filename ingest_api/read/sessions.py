@@ -26,6 +26,7 @@ def list_sessions(
     release: str | None,
     status: SessionStatus | None,
     limit: int,
+    environment: str | None = None,
 ) -> dict[str, Any]:
     clauses, params = (
         ["org_id = $org", "project_id = $project"],
@@ -37,6 +38,9 @@ def list_sessions(
     if status is not None:
         clauses.append("status = $status")
         params["status"] = status
+    if environment is not None:
+        clauses.append("environment = $environment")
+        params["environment"] = environment
     rows = cur.execute(
         f"""
         SELECT {SESSION_COLUMNS} FROM warehouse.analytics.fct_sessions

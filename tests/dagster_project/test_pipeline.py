@@ -50,6 +50,8 @@ def test_one_hour_gives_the_exact_marts(in_order: InOrder) -> None:
     marts = in_order.after_h1
     assert pick(marts["fct_events"], "uuid", "org_id", "event", "distinct_id", "person_id") == {
         # anon-1's pageviews belong to user-1's person after the identify; e2 was retried: once.
+        # The identify is an event too.
+        ("i1", "org_a", "$identify", "user-1", ANON_1),
         ("e1", "org_a", "$pageview", "anon-1", ANON_1),
         ("e2", "org_a", "$pageview", "anon-1", ANON_1),
         ("e3", "org_a", "purchase", "user-1", ANON_1),

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import orjson
+import pytest
 
-from bench.generate import generate
+from bench.generate import LATEST_RECEIPT, generate
 from bench.generate import main as generate_main
 from warehouse.duck import connect_pipeline
 from warehouse.layout import PART_GLOB, STREAMS, Layout
@@ -104,3 +105,31 @@ def test_the_generator_registers_what_it_writes_so_a_key_reads_it(tmp_path, caps
     with Registry.open(layout) as registry:
         records = registry.keys()
     assert len({record.org_id for record in records}) == 2
+
+
+def test_from_the_command_line_nothing_is_received_in_the_future(tmp_path) -> None:
+    """`python -m bench.generate --days 1` ends its span as late as every record allows: all are
+    received by now, the latest within the last LATEST_RECEIPT and an hour."""
+    layout = Layout(tmp_path / "data")
+    arguments = ["--events", "2000", "--sessions", "200", "--days", "1"]
+    generate_main([*arguments, "--data-dir", str(layout.data_dir)])
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    received = [
+        datetime.strptime(orjson.loads(line)["received_at"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        for lines in landed(layout).values()
+        for line in lines
+    ]
+    assert max(received) <= now
+    assert max(received) > now - LATEST_RECEIPT - timedelta(hours=1, days=1)
+
+
+def test_a_start_that_would_receive_records_after_now_is_refused(tmp_path, capsys) -> None:
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    arguments = ["--start", tomorrow, "--data-dir", str(tmp_path / "data")]
+    with pytest.raises(SystemExit) as exited:
+        generate_main([*arguments, "--events", "10", "--sessions", "1", "--days", "1"])
+
+    assert exited.value.code == 2
+    assert "would receive records after now" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "landing").exists()

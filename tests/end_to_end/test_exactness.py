@@ -141,7 +141,7 @@ def assert_api_matches(api: httpx.Client, project_id: int, expected: Expected) -
 
 def assert_events_match(api: httpx.Client, expected: Expected) -> None:
     events = read_all_events(api)
-    # An event that was not sent has no seq: it shows up as unexpected, under its uuid.
+    # An event without a seq (an identity operation, or one that was not sent) goes by its uuid.
     seqs = [event["properties"].get("seq", event["uuid"]) for event in events]
     duplicates = sorted({seq for seq in seqs if seqs.count(seq) > 1}, key=repr)
     assert not duplicates, f"events served more than once: seq {duplicates}"

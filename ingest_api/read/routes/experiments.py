@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from ingest_api.event_names import StoredEventName
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.conversion_window import ConversionWindow, conversion_window, window_length
 from ingest_api.read.deps import OrgScope
@@ -19,16 +20,16 @@ DEFAULT_WINDOW = "14 days"
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
 
 
-@router.get("/experiments/{flag_key}", response_model=ExperimentResults)
+# `:path`: a flag key may hold '/' (sent as %2F, which the server decodes before routing).
+@router.get("/experiments/{flag_key:path}", response_model=ExperimentResults)
 def experiment(
     reader: OrgScope,
     flag_key: Annotated[str, Path(max_length=200, description="The feature flag's key.")],
     goal_event: Annotated[
-        str | None,
+        StoredEventName | None,
         Query(
-            min_length=1,
-            max_length=200,
-            description="The conversion event: its stored name or the name as sent.",
+            description="The conversion event: its stored name or the name as sent (answered"
+            " with the stored name).",
         ),
     ] = None,
     conversion_window: Annotated[

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import StringConstraints
 
+from ingest_api.event_names import StoredEventName
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.conversion_window import ConversionWindow, conversion_window, window_length
 from ingest_api.read.deps import OrgScope
@@ -18,7 +18,6 @@ from ingest_api.read.timeutil import QueryTime, time_range
 
 MIN_STEPS, MAX_STEPS = 2, 10
 DEFAULT_WINDOW = "14 days"
-EventName = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses=READ_ERRORS)
 
@@ -27,12 +26,13 @@ router = APIRouter(prefix="/api/analytics", tags=["analytics: query"], responses
 def funnel_route(
     reader: OrgScope,
     steps: Annotated[
-        list[EventName],
+        list[StoredEventName],
         Query(
             min_length=MIN_STEPS,
             max_length=MAX_STEPS,
             description=f"Event names in order, {MIN_STEPS} to {MAX_STEPS}: repeat the"
-            " parameter (`steps=a&steps=b`).",
+            " parameter (`steps=a&steps=b`). Stored names or names as sent (answered with the"
+            " stored names).",
         ),
     ],
     conversion_window: Annotated[

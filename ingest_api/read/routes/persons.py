@@ -30,7 +30,8 @@ def persons(
     return reader.answer(found)
 
 
-@router.get("/persons/{distinct_id}", response_model=PersonDetail)
+# `:path`: a distinct_id may hold '/' (sent as %2F, which the server decodes before routing).
+@router.get("/persons/{distinct_id:path}", response_model=PersonDetail)
 def person(reader: OrgScope, distinct_id: str) -> JsonResponse:
     """The merged person that ``distinct_id`` belongs to, with every one of its distinct_ids."""
     with reader.cursor() as cur:

@@ -34,7 +34,8 @@ def releases(
     return reader.answer(found)
 
 
-@router.get("/{project_id}/releases/{version}", response_model=ReleaseDetail)
+# `:path`: a release may hold '/' (sent as %2F, which the server decodes before routing).
+@router.get("/{project_id}/releases/{version:path}", response_model=ReleaseDetail)
 def release(
     reader: ProjectScope,
     version: str,

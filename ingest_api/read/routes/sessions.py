@@ -22,15 +22,19 @@ def sessions(
     reader: ProjectScope,
     release: str | None = None,
     status: SessionStatus | None = None,
+    environment: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_SESSIONS_PAGE)] = 100,
 ) -> JsonResponse:
     """Recent sessions (the last 30 days are kept individually)."""
     with reader.cursor() as cur:
-        found = list_sessions(cur, reader.org_id, reader.project_id, release, status, limit)
+        found = list_sessions(
+            cur, reader.org_id, reader.project_id, release, status, limit, environment
+        )
     return reader.answer(found)
 
 
-@router.get("/{project_id}/sessions/{session_id}", response_model=SessionDetail)
+# `:path`: a session id may hold '/' (sent as %2F, which the server decodes before routing).
+@router.get("/{project_id}/sessions/{session_id:path}", response_model=SessionDetail)
 def session(reader: ProjectScope, session_id: str) -> JsonResponse:
     with reader.cursor() as cur:
         found = session_detail(cur, reader.org_id, reader.project_id, session_id)

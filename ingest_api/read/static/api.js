@@ -108,8 +108,8 @@ export class Api {
     return this.project(`/releases/${encodeURIComponent(version)}`, { environment })
   }
 
-  trend(interval) {
-    return this.project('/health/trend', { interval })
+  trend(interval, environment) {
+    return this.project('/health/trend', { interval, environment })
   }
 
   sessions(params) {

@@ -9,6 +9,7 @@ import { followStream } from './stream.js'
 import { renderReleases, renderSessionDetail, renderSessions } from './tables.js'
 
 const STORAGE = { key: 'loom.dashboard.key', project: 'loom.dashboard.project' }
+const DEFAULT_ENVIRONMENT = 'production' // opened when the URL names none, if it has sessions
 const MAX_BUCKETS = 48 // the adoption chart asks for each bucket's releases: bound the requests
 const PARALLEL_REQUESTS = 4
 const SESSIONS_SHOWN = 50
@@ -163,6 +164,25 @@ async function inBatches(items, task) {
   return results
 }
 
+// The environment the URL names (#environment=…), else the one already shown, else production,
+// else the busiest (the list is sorted by sessions).
+function chooseEnvironment(environments) {
+  const candidates = [urlEnvironment(), state.environment, DEFAULT_ENVIRONMENT]
+  return candidates.find((name) => name && environments.includes(name)) ?? environments[0] ?? null
+}
+
+// The choice lives in the URL's fragment: a reload or a shared link opens the same environment,
+// and a fragment never reaches the server (nor its logs). The key never goes there.
+function urlEnvironment() {
+  return new URLSearchParams(location.hash.slice(1)).get('environment')
+}
+
+function rememberEnvironment() {
+  if (!state.environment || urlEnvironment() === state.environment) return
+  const fragment = new URLSearchParams({ environment: state.environment })
+  history.replaceState(null, '', `${location.pathname}${location.search}#${fragment}`)
+}
+
 function chooseInterval(rows) {
   const chosen = $('#interval').value
   if (chosen !== 'auto') return chosen
@@ -182,7 +202,8 @@ async function loadReleases() {
   state.environments = [...sessionsByEnvironment.keys()].sort(
     (a, b) => sessionsByEnvironment.get(b) - sessionsByEnvironment.get(a) || a.localeCompare(b),
   )
-  if (!state.environments.includes(state.environment)) state.environment = state.environments[0] ?? null
+  state.environment = chooseEnvironment(state.environments)
+  rememberEnvironment()
   const listed = releases.filter((r) => r.environment === state.environment)
   const details = await inBatches(listed, (r) => state.api.release(r.release, state.environment))
   state.rows = listed.map((r, i) => ({ ...r, ...details[i] }))
@@ -190,7 +211,7 @@ async function loadReleases() {
 
 async function loadCharts() {
   state.interval = chooseInterval(state.rows)
-  const { trend } = await state.api.trend(state.interval)
+  const { trend } = await state.api.trend(state.interval, state.environment)
   state.trend = trend.slice(-MAX_BUCKETS)
   state.buckets = state.trend.map((point) => {
     const start = new Date(point.timestamp)
@@ -207,7 +228,9 @@ async function loadCharts() {
 }
 
 async function loadSessions() {
-  const { sessions } = await state.api.sessions({ status: state.status, limit: SESSIONS_SHOWN })
+  const { sessions } = await state.api.sessions({
+    status: state.status, environment: state.environment, limit: SESSIONS_SHOWN,
+  })
   state.sessions = sessions
   for (const s of sessions) state.live.delete(s.id)
 }
@@ -298,7 +321,7 @@ function renderReleaseFilter(colours) {
     return label
   })
   holder.replaceChildren('Releases: ', ...boxes)
-  holder.title = 'None checked: the whole project'
+  holder.title = 'None checked: every release of the environment'
 }
 
 function renderHealthChart(colours) {
@@ -313,7 +336,7 @@ function renderHealthChart(colours) {
     ]
     const last = state.trend.at(-1)
     caption = last
-      ? `Whole project, ${state.interval} of ${utc(last.timestamp)}: ${percent(last.crash_free_session_rate)} of ` +
+      ? `${state.environment}, ${state.interval} of ${utc(last.timestamp)}: ${percent(last.crash_free_session_rate)} of ` +
         `sessions and ${percent(last.crash_free_user_rate)} of users crash-free (${count(last.total_sessions)} sessions).`
       : ''
   } else {
@@ -373,7 +396,7 @@ function renderReleaseTable(colours, adoption) {
 
 function shownSessions() {
   const live = [...state.live.values()].filter(
-    (s) => (!state.status || s.status === state.status),
+    (s) => s.environment === state.environment && (!state.status || s.status === state.status),
   )
   return [...live.reverse(), ...state.sessions]
 }
@@ -414,6 +437,7 @@ function onSessionEvent(name, data) {
   const id = data.session_id
   const known = state.live.get(id) ?? state.sessions.find((s) => s.id === id)
   if (name === 'session.started') {
+    if (data.environment !== state.environment) return
     state.live.set(id, {
       id, live: true, status: 'active', person_id: null, release: data.release,
       environment: data.environment, platform: data.platform, error_count: 0, crash_count: 0,
@@ -426,8 +450,9 @@ function onSessionEvent(name, data) {
       duration_ms: data.duration_ms, ended_at: data.ended_at,
     })
   } else {
-    // An end whose start this page did not see: shown with what the end says.
-    state.live.set(id, { id, live: true, ...data, status: name === 'session.crashed' ? 'crashed' : data.status })
+    // An end whose start this page did not see: an end names no environment, so it waits for
+    // the pipeline run that brings the session into the warehouse.
+    return
   }
   renderSessionTable()
 }
@@ -472,6 +497,13 @@ function startStream() {
 
 $('#environment').addEventListener('change', (event) => {
   state.environment = event.target.value
+  rememberEnvironment()
+  state.selectedReleases.clear()
+  reload()
+})
+// Back, forward or an edited URL naming another environment.
+window.addEventListener('hashchange', () => {
+  if (!state.api || !urlEnvironment() || urlEnvironment() === state.environment) return
   state.selectedReleases.clear()
   reload()
 })

@@ -13,7 +13,7 @@ const RELEASE_COLUMNS = [
   { key: 'error_rate', label: 'errored', num: true, text: (r) => percent(r.error_rate) },
   { key: 'avg_duration_ms', label: 'avg duration', num: true, text: (r) => duration(r.avg_duration_ms) },
   { key: 'adoption_rate', label: 'adoption', num: true, text: (r) => percent(r.adoption_rate), spark: true },
-  { key: 'current_adoption_rate', label: 'last 24 h', num: true, text: (r) => percent(r.current_adoption_rate) },
+  { key: 'current_adoption_rate', label: 'last 24\u00a0h', num: true, text: (r) => percent(r.current_adoption_rate) },
   { key: 'peak_adoption_rate', label: 'peak', num: true, text: (r) => percent(r.peak_adoption_rate) },
   { key: 'adoption_stage', label: 'stage', text: (r) => r.adoption_stage, stage: true },
   { key: 'first_seen', label: 'first seen (UTC)', text: (r) => utc(r.first_seen) },
@@ -25,6 +25,13 @@ function cell(tag, text, className) {
   element.textContent = text
   if (className) element.className = className
   return element
+}
+
+// An id or a release name, cut with an ellipsis when long (the whole of it in the title).
+function clipped(text, className = '') {
+  const td = cell('td', text, `clip ${className}`.trim())
+  td.title = text
+  return td
 }
 
 function compare(a, b) {
@@ -55,7 +62,9 @@ export function renderReleases(table, { rows, sort, adoption, colours, onSort })
     return sort.descending && a[sort.key] != null && b[sort.key] != null ? -order : order
   })
   const rated = rows.filter((r) => r.crash_free_session_rate !== null && r.crash_free_session_rate !== undefined)
-  const worst = rated.length > 1 ? Math.min(...rated.map((r) => r.crash_free_session_rate)) : null
+  const rates = rated.map((r) => r.crash_free_session_rate)
+  // Only a rate below another's is the worst: when all are equal, none is highlighted.
+  const worst = Math.min(...rates) < Math.max(...rates) ? Math.min(...rates) : null
   table.tBodies[0].replaceChildren(
     ...sorted.map((row) => {
       const tr = document.createElement('tr')
@@ -65,7 +74,7 @@ export function renderReleases(table, { rows, sort, adoption, colours, onSort })
         tr.title = 'Lowest crash-free session rate'
       }
       for (const column of columns) {
-        const td = cell('td', column.text(row), column.num ? 'num' : '')
+        const td = column.key === 'release' ? clipped(row.release) : cell('td', column.text(row), column.num ? 'num' : '')
         td.dataset.key = column.key
         if (column.stage) td.classList.add('stage', `stage-${row.adoption_stage}`)
         if (column.spark && adoption.has(row.release)) {
@@ -89,9 +98,9 @@ export function renderSessions(table, sessions, onSelect) {
         tr.title = 'From the live stream: in the warehouse after the next pipeline run'
       }
       tr.append(
-        cell('td', s.id, 'mono'),
+        clipped(s.id, 'mono'),
         cell('td', s.status ?? '—', `status status-${s.status}`),
-        cell('td', s.release ?? '—'),
+        clipped(s.release ?? '—'),
         cell('td', s.environment ?? '—'),
         cell('td', count(s.error_count), 'num'),
         cell('td', count(s.crash_count), 'num'),

@@ -40,7 +40,8 @@ class ExpectedPerson:
 
 @dataclass(frozen=True)
 class Expected:
-    events: dict[int, ExpectedEvent]  # by seq
+    # events by seq; identity operations, which are events too, by uuid
+    events: dict[int | str, ExpectedEvent]
     persons: dict[str, ExpectedPerson]  # by each of its distinct_ids
     releases: dict[tuple[str, str], dict[str, Any]]  # (release, environment) -> detail fields
 
@@ -51,7 +52,7 @@ def expect(org_id: str, sent: SentLog) -> Expected:
     def person_of(distinct_id: str) -> str:
         return person_uuid(org_id, founders.get(distinct_id, distinct_id))
 
-    events = {}
+    events: dict[int | str, ExpectedEvent] = {}
     for event in sent.events:
         expected = ExpectedEvent(
             event.uuid,
@@ -61,6 +62,11 @@ def expect(org_id: str, sent: SentLog) -> Expected:
             event.timestamp,
         )
         assert events.setdefault(event.seq, expected) == expected, f"seq {event.seq} sent twice"
+    # Each identify, alias and $set is one event under PostHog's name (retries: once).
+    operations = [(op.uuid, op.event, op.distinct_id, op.timestamp) for op in sent.links]
+    operations += [(op.uuid, "$set", op.distinct_id, op.timestamp) for op in sent.property_sets]
+    for uuid, name, distinct_id, timestamp in operations:
+        events[uuid] = ExpectedEvent(uuid, name, distinct_id, person_of(distinct_id), timestamp)
     return Expected(
         events,
         persons(org_id, sent, founders, identified),

@@ -5,7 +5,11 @@ item types Loom does not store are accepted and ignored."""
 from __future__ import annotations
 
 import gzip
+import re
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import brotli
 import httpx
@@ -420,3 +424,34 @@ def test_the_route_is_documented(client: httpx.Client) -> None:
     operation = client.get("/openapi.json").json()["paths"]["/api/{project_id}/envelope/"]["post"]
     assert "application/x-sentry-envelope" in operation["requestBody"]["content"]
     assert "4XX" in operation["responses"] and "422" not in operation["responses"]
+
+
+DOCS = Path(__file__).resolve().parents[3] / "docs" / "ingest-api.md"
+
+
+def documented_snippet() -> str:
+    """The Python block of ingest-api.md's Sentry section that calls sentry_sdk.init."""
+    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
+    [snippet] = [block for block in blocks if "sentry_sdk.init(" in block]
+    return snippet
+
+
+def test_the_documented_sentry_snippet_sends_a_session(api: Api, tenant: Tenant) -> None:
+    """As written, with the pinned sentry-sdk: only KEY, PROJECT_ID and the port filled in."""
+    snippet = documented_snippet()
+    assert "127.0.0.1:8000" in snippet
+    script = f"KEY = {tenant.key!r}\nPROJECT_ID = {tenant.record.project_id}\n" + snippet.replace(
+        "127.0.0.1:8000", api.base_url.removeprefix("http://")
+    )
+    finished = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+
+    assert finished.returncode == 0, finished.stderr
+    records = landed(api.layout, "sessions", tenant.org_id)
+    assert sorted(
+        (r["kind"], r["distinct_id"], r["release"], r["status"], r["source"]) for r in records
+    ) == [
+        ("end", None, None, "exited", "sentry"),
+        ("start", "user_1", "shop@1.4.0", None, "sentry"),
+    ]

@@ -16,6 +16,7 @@ from ingest_api.read.rendering import dumps
 from ingest_api.read.snapshots import snapshot_fields
 from tests.ingest_api.read.utils.dataset import land_dataset
 from tests.ingest_api.read.utils.experiment_dataset import land_experiment
+from tests.ingest_api.read.utils.newcomer_dataset import post_newcomer_data
 from tests.ingest_api.read.utils.warehouse import (
     DBT_TESTS,
     Built,
@@ -72,13 +73,19 @@ def copy_of_built(built: Built, tmp_path: Path) -> Layout:
 
 @pytest.fixture(scope="session")
 def experiment_built(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The dataset plus an experiment and a funnel (``experiment_dataset.py``), built again on a
-    copy: the tests of the other routes keep their numbers."""
+    """The dataset plus an experiment and a funnel (``experiment_dataset.py``) and what a new
+    user sent through the ingest API (``newcomer_dataset.py``), built again on a copy: the tests
+    of the other routes keep their numbers."""
     root = tmp_path_factory.mktemp("read_api_experiment")
     shutil.copytree(built.layout.data_dir, root / "data")
     layout = Layout(root / "data")
     tenants = built.tenants
     land_experiment(layout, tenants.org_a, tenants.project_a, tenants.org_b, tenants.project_b)
+    ingest = start_api(layout)
+    try:
+        post_newcomer_data(ingest.base_url, tenants.write_key_a)
+    finally:
+        ingest.stop()
     load_and_publish(
         layout, lambda: dbt.build(layout, exclude=DBT_TESTS, target_path=root / "dbt-target")
     )

@@ -17,12 +17,26 @@ from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.published import kept_publishes_of, publish
 
-# The documented analysts' query, as written (with the warehouse's catalog name), plus a tie-break.
+# The documented analysts' query (with the warehouse's catalog name), plus a tie-break.
 SEED_QUERY = (
     "SELECT event, properties->>'currency' AS currency, COUNT(*) AS total"
     " FROM warehouse.analytics.events GROUP BY ALL ORDER BY total DESC, event"
 )
-EXPECTED = [("$pageview", None, 6), ("button_clicked", None, 1), ("checkout_completed", "EUR", 1)]
+EXPECTED = [
+    ("$pageview", None, 6),
+    ("$identify", None, 1),  # identity operations are events, as in PostHog
+    ("$set", None, 1),
+    ("button_clicked", None, 1),
+    ("checkout_completed", "EUR", 1),
+]
+# Spec 001's reference query exactly as the spec writes it (its own catalog name, no tie-break).
+SPEC_QUERY = """SELECT
+  event,
+  properties->>'currency' AS currency,
+  COUNT(*) AS total
+FROM altertable.analytics.events
+GROUP BY ALL
+ORDER BY total DESC;"""
 
 
 def test_the_seed_query_runs_as_written(built: Built) -> None:
@@ -46,7 +60,7 @@ def test_the_shell_runs_statements_until_quit(built: Built) -> None:
         stdin="select count(*) as events\nfrom analytics.events;\nselect 1 +;\n.quit\nselect 2;\n",
     ).output  # stdout and stderr
 
-    assert "events" in output and re.search(r"│\s+8\s+│", output)
+    assert "events" in output and re.search(r"│\s+10\s+│", output)
     assert "Error: Parser Error" in output  # a bad statement is reported, the shell goes on
     assert "│ 2 │" not in output  # nothing runs after .quit
 
@@ -77,6 +91,55 @@ def test_any_duckdb_client_attaches_the_same_snapshot(built: Built) -> None:
             if statement.strip():
                 client.execute(statement)
         assert client.execute(SEED_QUERY).fetchall() == EXPECTED
+        assert sorted(client.execute(SPEC_QUERY).fetchall()) == sorted(EXPECTED)
+
+
+def test_the_specs_query_runs_as_the_spec_writes_it(built: Built) -> None:
+    output = loom_sql(built.layout, "-c", SPEC_QUERY, "--csv")
+
+    header, *rows = list(csv.reader(io.StringIO(output)))
+    assert header == ["event", "currency", "total"]
+    assert sorted((event, currency or None, int(total)) for event, currency, total in rows) == (
+        sorted(EXPECTED)
+    )
+
+
+def csv_lines(layout: Layout, query: str) -> list[str]:
+    return loom_sql(layout, "-c", query, "--csv").splitlines()
+
+
+def test_the_specs_catalog_is_the_same_snapshot_read_only(built: Built) -> None:
+    same = csv_lines(
+        built.layout,
+        "SELECT (SELECT count(*) FROM altertable.analytics.events)"
+        " = (SELECT count(*) FROM warehouse.analytics.events) AS same",
+    )
+    written = invoke(built.layout, "-c", "CREATE TABLE altertable.analytics.mine (a INT)")
+
+    assert same == ["same", "True"]
+    assert written.exit_code == 1
+    assert "read-only mode" in written.output
+
+
+def test_the_events_view_has_the_name_as_sent(experiment_built: Built) -> None:
+    lines = csv_lines(
+        experiment_built.layout,
+        "SELECT event_display_name, count(*) AS total FROM analytics.events"
+        " WHERE event = 'purchase_completed' GROUP BY ALL ORDER BY ALL",
+    )
+
+    # four purchases were sent as `Purchase Completed`, two natively
+    assert lines == ["event_display_name,total", "Purchase Completed,4", ",2"]
+
+
+def test_a_query_scoped_to_one_org_sees_only_its_rows(built: Built) -> None:
+    """What the README shows: `loom sql` sees every org, `org_id` scopes a query."""
+    org_b = built.tenants.org_b
+    lines = csv_lines(
+        built.layout, f"SELECT distinct_id, event FROM analytics.events WHERE org_id = '{org_b}'"
+    )
+
+    assert lines == ["distinct_id,event", "alice,$pageview"]
 
 
 def test_before_anything_is_published_it_says_so(layout: Layout) -> None:

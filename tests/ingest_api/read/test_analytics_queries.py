@@ -13,11 +13,31 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingest_api.read.schemas import EventPage, PersonDetail, PersonList
-from tests.ingest_api.read.utils.dataset import EVENTS_A
+from tests.ingest_api.read.utils.dataset import DAY, EVENTS_A, Event, at
 from tests.ingest_api.read.utils.warehouse import Built
 from warehouse.dbt import person_uuid
 
 pytestmark = pytest.mark.slow
+
+# The identity operations are events too, named and shaped as PostHog's SDKs send them: the
+# identify's linked id and person properties, the $set's properties, in `properties`.
+IDENTITY_EVENTS_A = [
+    Event(
+        "i1",
+        "alice",
+        "$identify",
+        at(DAY, 9, 30),
+        {"$anon_distinct_id": "anon-1", "$set": {"email": "alice@example.com", "plan": "pro"}},
+    ),
+    Event(
+        "i2",
+        "bob",
+        "$set",
+        at(DAY, 9, 40),
+        {"$set": {"plan": "free"}, "$set_once": {"first_page": "/docs"}},
+    ),
+]
+ALL_EVENTS_A = EVENTS_A + IDENTITY_EVENTS_A
 
 
 def _iso(moment: datetime) -> str:
@@ -119,9 +139,9 @@ def test_events_newest_first_with_the_person_on_every_event(
     page = client_a.get("/api/analytics/events").json()
 
     EventPage.model_validate(page)
-    newest_first = sorted(EVENTS_A, key=lambda e: e.timestamp, reverse=True)
+    newest_first = sorted(ALL_EVENTS_A, key=lambda e: e.timestamp, reverse=True)
     # e6 was landed twice (a retry with the same uuid) and is listed once; anon-1's events
-    # from before the identify belong to alice's person.
+    # from before the identify belong to alice's person; the identify and the $set are listed.
     assert page == {
         "events": [_expected_event(event, org, project) for event in newest_first],
         "next_cursor": None,
@@ -139,19 +159,20 @@ def test_events_cursor_pages_without_gaps_or_repeats(client_a: httpx.Client, bui
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert pages == 4
-    assert seen == ["e6", "e3", "e5", "e4", "e2", "e1", "e0"]
+    assert pages == 5
+    assert seen == ["e6", "e3", "i2", "i1", "e5", "e4", "e2", "e1", "e0"]
 
 
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
         ({"event_name": "$pageview"}, ["e6", "e4", "e2", "e1", "e0"]),
+        ({"event_name": "$identify"}, ["i1"]),
         ({"distinct_id": "anon-1"}, ["e2", "e1"]),
         # start inclusive, end exclusive; offsets are converted to UTC
         (
             {"start_date": "2026-11-20T09:10:00Z", "end_date": "2026-11-20T10:45:00+01:00"},
-            ["e5", "e4", "e2"],
+            ["i2", "i1", "e5", "e4", "e2"],
         ),
         ({"event_name": "$pageview", "distinct_id": "bob", "start_date": "2026-11-20"}, ["e4"]),
     ],
@@ -180,7 +201,7 @@ def test_events_bad_parameters_are_400_naming_the_field(
 
 
 EXPORT_RANGE = {"start_date": "2026-11-19T12:00:00Z", "end_date": "2026-11-21T00:00:00Z"}
-OLDEST_FIRST = [e.uuid for e in sorted(EVENTS_A, key=lambda e: e.timestamp)]
+OLDEST_FIRST = [e.uuid for e in sorted(ALL_EVENTS_A, key=lambda e: e.timestamp)]
 
 
 def test_export_ndjson_streams_the_range_oldest_first(client_a: httpx.Client, built: Built) -> None:
@@ -215,7 +236,11 @@ def test_export_csv(client_a: httpx.Client, built: Built) -> None:
     assert response.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert [row["uuid"].rsplit("-", 1)[1] for row in rows] == OLDEST_FIRST
-    assert rows[0]["timestamp"] == "2026-11-19T23:59:59.000000Z"
+    # times as in NDJSON and every JSON answer
+    assert (rows[0]["timestamp"], rows[0]["received_at"]) == (
+        "2026-11-19T23:59:59Z",
+        "2026-11-20T00:00:00Z",
+    )
     assert orjson.loads(rows[-1]["properties"]) == {"$current_url": "/thanks"}
     assert rows[-1]["person_id"] == person_uuid(built.tenants.org_a, "anon-1")
 
@@ -234,7 +259,10 @@ def test_export_parquet(client_a: httpx.Client) -> None:
         "e4",
         "e6",
     ]
-    assert table.schema.field("timestamp").type == pa.timestamp("us")
+    # timestamp with time zone, UTC: no reader takes them for local times
+    assert table.schema.field("timestamp").type == pa.timestamp("us", tz="UTC")
+    assert table.schema.field("received_at").type == pa.timestamp("us", tz="UTC")
+    assert table.column("timestamp")[0].as_py().isoformat() == "2026-11-19T23:59:59+00:00"
 
 
 def test_export_of_an_empty_range_is_a_valid_empty_file(client_a: httpx.Client) -> None:
@@ -270,5 +298,5 @@ def test_export_reads_the_range_batch_by_batch(built: Built) -> None:
     first = next(chunks)
     assert first.count(b"\n") == 1  # day one: only e0
     rest = list(chunks)
-    assert [chunk.count(b"\n") for chunk in rest] == [2, 2, 2]  # day two, in batches of two
+    assert [chunk.count(b"\n") for chunk in rest] == [2, 2, 2, 2]  # day two, in batches of two
     marts.close()

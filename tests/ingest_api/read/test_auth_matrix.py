@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from tests.ingest_api.read.utils.routes import PATH_VALUES, REQUIRED_QUERY
+from tests.ingest_api.read.utils.routes import REQUIRED_QUERY, route_url
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
 from warehouse.dbt import person_uuid
 from warehouse.registry import Registry
@@ -95,7 +95,7 @@ def test_every_read_route_answers_every_credential_as_it_must(
     mismatches, leaks = [], []
     with httpx.Client(base_url=api.base_url, timeout=30) as client:
         for path in paths:
-            url = path.format(project_id=tenants.project_a, **PATH_VALUES)
+            url = route_url(path, tenants.project_a)
             params = REQUIRED_QUERY.get(path, {})
             for credential in CREDENTIALS:
                 status, body = get(client, url, params, credentials[credential])

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -167,11 +168,14 @@ def api_table(client: httpx.Client, project: int) -> list[dict[str, object]]:
     return sorted(rows, key=lambda row: -int(str(row["total_sessions"]).replace(",", "")))
 
 
-def trend_caption(client: httpx.Client, project: int) -> str:
-    last = client.get(f"/api/projects/{project}/health/trend", params={"interval": "day"}).json()
+def trend_caption(client: httpx.Client, project: int, environment: str = "production") -> str:
+    last = client.get(
+        f"/api/projects/{project}/health/trend",
+        params={"interval": "day", "environment": environment},
+    ).json()
     point = last["trend"][-1]
     return (
-        f"Whole project, day of {point['timestamp'][:16].replace('T', ' ')}:"
+        f"{environment}, day of {point['timestamp'][:16].replace('T', ' ')}:"
         f" {point['crash_free_session_rate']:.2f}% of sessions and"
         f" {point['crash_free_user_rate']:.2f}% of users crash-free"
         f" ({point['total_sessions']:,} sessions)."
@@ -195,8 +199,8 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         page.wait("document.body.dataset.state === 'ready'")
         page.wait("document.querySelector('#live').dataset.state === 'live'")
 
-        # The page shows the key's project and its busiest environment, production, with the
-        # API's numbers; 1.2.2 has the lowest crash-free session rate and is highlighted.
+        # The page shows the key's project and production, with the API's numbers; 1.2.2 has the
+        # lowest crash-free session rate and is highlighted.
         assert page.do("eval", expression="document.querySelector('#environment').value") == (
             "production"
         )
@@ -204,7 +208,8 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
         assert page.do("eval", expression=TABLE) == before
         # The dataset's worked example: 1.2.3 has 9,550 sessions (50 crashed) → 99.48%, and 550
         # users (50 crashed) → 90.91%; 1.2.2 has 650 sessions (10 crashed) → 98.46%, 65 users
-        # (10 crashed) → 84.62%. On 2026-11-20 the project had 10,010 sessions of 596 users.
+        # (10 crashed) → 84.62%. On 2026-11-20 production had 10,000 sessions of 595 users (the
+        # chart is the environment's: staging's 10 sessions of qa are not in it).
         assert numbers(before) == [
             ("1.2.3", "99.48%", "90.91%", "9,550", "550"),
             ("1.2.2", "98.46%", "84.62%", "650", "65"),
@@ -225,8 +230,8 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
             caption_before
             == trend_caption(reader, project)
             == (
-                "Whole project, day of 2026-11-20 00:00: 99.50% of sessions and 91.61% of users"
-                " crash-free (10,010 sessions)."
+                "production, day of 2026-11-20 00:00: 99.50% of sessions and 91.60% of users"
+                " crash-free (10,000 sessions)."
             )
         )
         screenshot = (
@@ -276,11 +281,11 @@ def test_the_dashboard_shows_the_apis_numbers_and_follows_a_pipeline_run_live(
             ("1.2.3", "99.47%", "90.74%", "9,551", "551"),
             ("1.2.2", "98.46%", "84.62%", "650", "65"),
         ]
-        # The day's trend: 10,011 sessions, 51 crashed → 99.49%; 597 users, 51 crashed → 91.46%.
+        # The day's trend: 10,001 sessions, 51 crashed → 99.49%; 596 users, 51 crashed → 91.44%.
         caption_after = trend_caption(reader, project)
         assert caption_after == (
-            "Whole project, day of 2026-11-20 00:00: 99.49% of sessions and 91.46% of users"
-            " crash-free (10,011 sessions)."
+            "production, day of 2026-11-20 00:00: 99.49% of sessions and 91.44% of users"
+            " crash-free (10,001 sessions)."
         )
         page.wait(f"({CAPTION}) === {json.dumps(caption_after)}")
         assert page.do("eval", expression=TABLE) == after
@@ -429,3 +434,105 @@ def test_the_page_reconnects_to_the_stream_after_a_drop(
         )
     finally:
         stop(*second)
+
+
+ENVIRONMENT = "document.querySelector('#environment').value"
+ENVIRONMENTS = "[...document.querySelector('#environment').options].map((o) => o.value)"
+SESSION_ENVIRONMENTS = (
+    "[...new Set([...document.querySelectorAll('#sessions tbody tr')].map((tr) => tr.cells[3]"
+    ".textContent))]"
+)
+# Where the releases table ends against its card and the page against the window, in pixels.
+LAYOUT = """(() => {
+  const card = document.querySelector('#releases').parentElement
+  const lastSeen = document.querySelector('#releases th[data-key="last_seen"]')
+  const cut = lastSeen.getBoundingClientRect().right - card.getBoundingClientRect().right
+  return {
+    page_overflow: document.documentElement.scrollWidth - window.innerWidth,
+    table_overflow: card.scrollWidth - card.clientWidth,
+    last_seen_cut: Math.max(0, Math.round(cut)),
+  }
+})()"""
+FITS = {"page_overflow": 0, "table_overflow": 0, "last_seen_cut": 0}
+
+
+def choose(page: Page, environment: str) -> None:
+    page.do(
+        "eval",
+        expression=f"(() => {{ const s = document.querySelector('#environment');"
+        f" s.value = {json.dumps(environment)}; s.dispatchEvent(new Event('change')) }})()",
+    )
+    page.wait(f"document.body.dataset.state === 'ready' && ({ENVIRONMENT}) === '{environment}'")
+
+
+def trend_environments(page: Page, base_url: str) -> list[str | None]:
+    """The environment of every health/trend request the page made so far, in order."""
+    requested = page.do("log")["requested"]
+    return [
+        parse_qs(urlsplit(url).query).get("environment", [None])[0]
+        for url in requested
+        if url.startswith(base_url) and "/health/trend" in url
+    ]
+
+
+@pytest.mark.timeout(180)
+def test_the_dashboard_opens_on_production_and_filters_every_panel_by_environment(
+    page: Page, experiment_api: RunningApi, experiment_built: Built
+) -> None:
+    """On the experiment build, staging has 20,014 sessions against production's 10,200
+    (newcomer_dataset.py), and releases and session ids 200 characters long."""
+    tenants, base = experiment_built.tenants, experiment_api.base_url
+    project = tenants.project_a
+    reader = httpx.Client(base_url=base, headers=Tenants.headers(tenants.key_a), timeout=30)
+    with reader:
+        page.log_in(base, tenants.key_a)
+        page.wait("document.body.dataset.state === 'ready'")
+        page.wait("document.querySelector('#live').dataset.state === 'live'")
+
+        # Production, although staging is the busiest (listed first), and said in the URL.
+        assert page.do("eval", expression=ENVIRONMENTS)[:2] == ["staging", "production"]
+        assert page.do("eval", expression=ENVIRONMENT) == "production"
+        assert page.do("eval", expression="location.hash") == "#environment=production"
+        # Every panel is production's: the table, the chart (its trend request and caption), the
+        # recent sessions.
+        assert page.do("eval", expression=TABLE) == api_table(reader, project)
+        assert trend_environments(page, base) == ["production"]
+        assert page.do("eval", expression=CAPTION) == trend_caption(reader, project)
+        assert page.do("eval", expression=SESSION_ENVIRONMENTS) == ["production"]
+        assert page.do("eval", expression=LAYOUT) == FITS  # at 1,400 px
+
+        # A session starting in staging is not production's; one in production shows up live.
+        with httpx.Client(base_url=base, headers=Tenants.headers(tenants.write_key_a)) as w:
+            for environment in ("staging", "production"):
+                start = {**CRASHED["start"], "session_id": f"live-{environment}"}
+                start["environment"] = environment
+                assert w.post("/api/sessions/start", json=start).status_code == 200
+        page.wait(
+            "document.querySelector('#sessions tbody tr')?.dataset.session === 'live-production'"
+        )
+        assert "live-staging" not in page.do("eval", expression=SESSION_IDS)
+
+        # Staging: every panel follows, and the URL says so.
+        choose(page, "staging")
+        assert page.do("eval", expression="location.hash") == "#environment=staging"
+        staging = reader.get(
+            f"/api/projects/{project}/releases", params={"environment": "staging"}
+        ).json()["releases"]
+        table = page.do("eval", expression=TABLE)
+        assert sorted(row["release"] for row in table) == sorted(r["release"] for r in staging)
+        assert trend_environments(page, base)[-1] == "staging"
+        assert page.do("eval", expression=CAPTION) == trend_caption(reader, project, "staging")
+        assert page.do("eval", expression=SESSION_ENVIRONMENTS) == ["staging"]
+        # a 200-character release or session id is cut, not the page
+        assert page.do("eval", expression=LAYOUT) == FITS
+
+        # The page loaded anew (the key is in the tab's sessionStorage) opens the environment its
+        # URL names.
+        page.do("goto", url="about:blank")
+        page.do("goto", url=f"{base}/#environment=staging")
+        page.wait("document.body.dataset.state === 'ready' && document.body.dataset.loads === '1'")
+        assert page.do("eval", expression=ENVIRONMENT) == "staging"
+        assert page.do("eval", expression=SESSION_ENVIRONMENTS) == ["staging"]
+        requested = page.do("log")["requested"]
+        assert not [url for url in requested if tenants.key_a in url]
+        assert tenants.key_a not in page.do("eval", expression="location.href")

@@ -103,12 +103,14 @@ def test_conversions_and_probability_to_be_best(client: httpx.Client, goal_event
     response = client.get(EXPERIMENT, params=params)
 
     # control: c1 converts (c2 bought before its exposure, c3 eight days after): Beta(2, 4);
-    # test: t1, t3, t4 convert: Beta(4, 2); P(test best) = 113/126
+    # test: t1, t3, t4 convert: Beta(4, 2); P(test best) = 113/126. c1's and t3's purchases were
+    # sent natively, the others as `Purchase Completed`: either form counts all of them.
     assert variants(response) == [
         ("control", 4, "2026-11-22T10:00:00Z", 1, 25.0, 2, 4, 0.1032),
         ("test", 4, "2026-11-22T10:04:00Z", 3, 75.0, 4, 2, 0.8968),
     ]
     assert response.json()["conversion_window"] == "7 days"
+    assert response.json()["goal_event"] == GOAL_EVENT  # the name it was counted by
 
 
 @pytest.mark.slow
@@ -196,6 +198,25 @@ def test_funnel_persons_per_step(client: httpx.Client, params: dict, expected: l
     assert funnel_rows(response) == expected
 
 
+DISPLAY_STEPS = ("Viewed Pricing", "Started Checkout", GOAL_DISPLAY_NAME)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("steps", [FUNNEL_STEPS, DISPLAY_STEPS])
+def test_funnel_steps_in_either_form_count_the_same_persons(
+    client: httpx.Client, steps: tuple[str, ...]
+) -> None:
+    response = client.get(FUNNEL, params={"steps": list(steps), "conversion_window": "7 days"})
+
+    # as below: 5 view pricing, 4 start a checkout, c1 (native) and t1 (display) buy in 7 days
+    assert funnel_rows(response) == [
+        (None, 1, "viewed_pricing", 5, 100.0, None),
+        (None, 2, "started_checkout", 4, 80.0, 80.0),
+        (None, 3, "purchase_completed", 2, 40.0, 50.0),
+    ]
+    assert response.json()["steps"] == list(FUNNEL_STEPS)
+
+
 @pytest.mark.slow
 def test_a_funnel_reads_only_the_callers_org(
     experiment_api: RunningApi, experiment_built: Built
@@ -240,6 +261,10 @@ def test_a_funnel_with_nobody_in_it_still_lists_its_steps(client: httpx.Client) 
             "'53 weeks' is longer than 365 days",
         ),
         (EXPERIMENT, {"goal_event": ""}, "query.goal_event", "at least 1 character"),
+        # a name no event can be stored under, as ingest refuses it
+        (EXPERIMENT, {"goal_event": "123 Go"}, "query.goal_event", "normalizes to '123_go'"),
+        (FUNNEL, {"steps": ["a", "!!"]}, "query.steps[1]", "normalizes to ''"),
+        ("/api/analytics/events", {"event_name": "9 lives"}, "query.event_name", "normalizes"),
         (FUNNEL, {"steps": ["a", "b"], "breakdown_flag": ""}, "query.breakdown_flag", "at least"),
     ],
 )

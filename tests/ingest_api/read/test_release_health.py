@@ -15,6 +15,7 @@ from dagster_project.runner import materialize_hours
 from ingest_api.read.schemas import HealthTrend, ReleaseDetail, ReleaseList, SessionDetail
 from tests.dagster_project.utils.pipeline import loom_data_dir
 from tests.ingest_api.read.utils.dataset import sessions_a
+from tests.ingest_api.read.utils.newcomer_dataset import TREND_ENVIRONMENT, TREND_RELEASE
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
 from warehouse.dbt import person_uuid
 from warehouse.layout import Layout
@@ -145,10 +146,50 @@ def test_release_detail_whole_history_and_environment(
         "crashed_users": 10,
         "first_seen": "2026-10-01T10:00:00Z",
         "last_seen": "2026-11-20T11:52:18Z",
-        "crash_free_rate_trend": None,  # nothing before the first session to compare with
+        # production's last 24 h of data (2026-11-19 12:00 to 11-20 12:00) against the 24 h
+        # before them, which had no session
+        "crash_free_rate_trend": None,
         "snapshot": published,
     }
     assert (staging["environment"], staging["total_sessions"]) == ("staging", 10)
+
+
+def test_release_detail_without_dates_has_a_crash_free_trend(
+    experiment_api: RunningApi, experiment_built: Built
+) -> None:
+    """Over the default window, the trend compares the environment's last 24 h of data with the
+    24 h before (newcomer_dataset.py): 2.0.0 in canary was 90 % crash-free, now 100 %."""
+    tenants = experiment_built.tenants
+    headers = Tenants.headers(tenants.key_a)
+    with httpx.Client(base_url=experiment_api.base_url, headers=headers, timeout=30) as client:
+        detail = client.get(
+            f"/api/projects/{tenants.project_a}/releases/{TREND_RELEASE}",
+            params={"environment": TREND_ENVIRONMENT},
+        ).json()
+
+    assert {
+        key: detail[key]
+        for key in ("total_sessions", "crashed_sessions", "crash_free_session_rate")
+    } == {"total_sessions": 20, "crashed_sessions": 1, "crash_free_session_rate": 95.0}
+    assert detail["crash_free_rate_trend"] == 10.0
+
+
+def test_a_windowed_detail_keeps_the_first_session_ever_as_first_seen(
+    client_a: httpx.Client, built: Built
+) -> None:
+    """Documented: first_seen is the release's first session ever, last_seen its last up to the
+    window's end; the counts are the window's."""
+    response = client_a.get(
+        f"/api/projects/{built.tenants.project_a}/releases/1.2.2",
+        params={"start_date": "2026-11-20", "end_date": "2026-11-21"},
+    )
+
+    detail = response.json()
+    assert (detail["total_sessions"], detail["first_seen"], detail["last_seen"]) == (
+        450,
+        "2026-10-01T10:00:00Z",
+        "2026-11-20T11:52:18Z",
+    )
 
 
 def test_unknown_release_is_404(client_a: httpx.Client, built: Built) -> None:
@@ -226,6 +267,9 @@ def test_sessions_newest_first_default_limit_100(client_a: httpx.Client, built: 
         ({"status": "errored", "release": "1.2.2"}, 5, "s122-0004"),
         ({"release": "1.2.3", "limit": 1000}, 1000, "s123-0999"),  # 1,010, capped by limit
         ({"release": "1.2.3", "status": "errored"}, 0, None),
+        ({"environment": "staging", "limit": 1000}, 10, "qa-09"),  # what the dashboard shows
+        ({"environment": "production", "release": "1.2.3", "limit": 1000}, 1000, "s123-0999"),
+        ({"environment": "development"}, 0, None),
     ],
 )
 def test_sessions_filters(

@@ -1,7 +1,8 @@
 {{ config(materialized='view') }}
 
 -- The analysts' event table: `select event, properties->>'currency' as currency,
--- count(*) as total from warehouse.analytics.events group by all order by total desc`.
+-- count(*) as total from warehouse.analytics.events group by all order by total desc`. Identity
+-- operations ($identify, ...) are among its events (fct_events).
 
 select
     uuid,
@@ -9,6 +10,7 @@ select
     project_id,
     environment,
     event,
+    event_display_name,
     distinct_id,
     person_id,
     properties,

@@ -46,8 +46,8 @@ goals as (
     select org_id, person_id, "timestamp"
     from {{ ref('fct_events') }}
     where org_id = scope_org_id
-      -- the stored name, or the name as a compatibility SDK sent it
-      and (event = goal_event or event_display_name = goal_event)
+      -- the stored name: callers normalize a name as sent (the read API with ingest's rule)
+      and event = goal_event
       and person_id is not null
 
 ),

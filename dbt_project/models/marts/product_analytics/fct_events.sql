@@ -20,7 +20,8 @@
 -- re-attributes the stored events of every distinct_id it re-stitched. Of several copies of a
 -- uuid the earliest received is kept (the merge replaces a stored copy only by an earlier one), so
 -- the result does not depend on the order windows run in; a matched copy otherwise only updates
--- person_id.
+-- person_id. Identity operations are events too, as PostHog lists them ($identify, ...): they
+-- land in the identities stream only, so each is one row here.
 
 with
 
@@ -41,6 +42,43 @@ window_events as (
         device_id
 
     from {{ ref('stg_events') }}
+    where {{ in_window('received_at', 'received_hour') }}
+
+),
+
+window_identity_events as (
+
+    -- Named as PostHog's SDKs send them, whichever endpoint they came through, with the linked id
+    -- and person properties where PostHog's event carries them: a native call (`identify`,
+    -- `alias`, `set`) stores them in columns, with properties {}. What was sent in properties
+    -- wins; null members are left out (a merge patch into {} drops them).
+    select
+        uuid,
+        org_id,
+        project_id,
+        environment,
+        case kind
+            when 'identify' then '$identify'
+            when 'alias' then '$create_alias'
+            when 'merge_dangerously' then '$merge_dangerously'
+            else if(event = '$set_once', '$set_once', '$set')
+        end as event,
+        null::varchar as event_display_name,
+        distinct_id,
+        json_merge_patch(
+            json_merge_patch('{}', json_object(
+                if(kind = 'identify', '$anon_distinct_id', 'alias'), other_id,
+                '$set', set_properties,
+                '$set_once', set_once_properties
+            )),
+            properties
+        ) as properties,
+        occurred_at as "timestamp",
+        received_at,
+        null::varchar as session_id,
+        null::varchar as device_id
+
+    from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
 
 ),
@@ -77,6 +115,8 @@ restitched_events as (
 candidates as (
 
     select * from window_events
+    union all
+    select * from window_identity_events
     {% if is_incremental() %}
     union all
     select * from restitched_events

@@ -4,7 +4,8 @@ Org A (project A), all times UTC:
 
 * Identity and events on 2026-11-20 09:00-09:50 (plus bob's one event just before midnight on
   the 19th): ``anon-1`` browses, then is identified as ``alice``; ``bob`` gets ``$set``
-  properties. ``e6`` is retried with the same uuid and counts once.
+  properties. ``e6`` is retried with the same uuid and counts once. The identify (``i1``) and
+  the ``$set`` (``i2``) are events too, as PostHog lists them.
 * Sessions (one start and one end record each, the end 30 minutes later):
 
   ================  ============================  ========  ============  ====  ===============
@@ -223,6 +224,7 @@ def land_dataset(layout: Layout, org_a: str, project_a: int, org_b: str, project
             org_id=org_a,
             project_id=project_a,
             kind="identify",
+            uuid=f"{org_a}-i1",
             distinct_id="alice",
             other_id="anon-1",
             timestamp=at(DAY, 9, 30),
@@ -233,6 +235,7 @@ def land_dataset(layout: Layout, org_a: str, project_a: int, org_b: str, project
             org_id=org_a,
             project_id=project_a,
             kind="set",
+            uuid=f"{org_a}-i2",
             distinct_id="bob",
             timestamp=at(DAY, 9, 40),
             received_at=at(DAY, 9, 40, 1),

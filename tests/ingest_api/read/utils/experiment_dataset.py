@@ -2,18 +2,19 @@
 
 Org A runs the flag ``new-checkout`` (variants ``control`` and ``test``) on 2026-11-22; times are
 UTC, ``x`` is a ``$feature_flag_called`` exposure, ``P`` the goal ``Purchase Completed`` sent as a
-display name (stored as ``purchase_completed``, the name as sent in ``event_display_name``):
+display name (stored as ``purchase_completed``, the name as sent in ``event_display_name``) and
+``p`` the same goal sent natively as ``purchase_completed``: each form must find both.
 
 ======  ============  ===========================================================================
 person  assigned      events (2026-11-22 unless said)
 ======  ============  ===========================================================================
-c1      control       x 10:00 · viewed_pricing 10:10 · started_checkout 10:20 · P 10:30
+c1      control       x 10:00 · viewed_pricing 10:10 · started_checkout 10:20 · p 10:30
 c2      control       P 09:00 (before its exposure) · x 10:01 · viewed_pricing 10:11
 c3      control       x 10:02 · viewed_pricing 10:12 · started_checkout 10:22 · P 11-30 10:02
 c4      control       x 10:03
 t1      test          x 10:04 · viewed_pricing 10:14 · started_checkout 10:24 · P 10:34
 t2      test          x 10:05 · viewed_pricing 10:15 · started_checkout 10:25
-t3      test          x 10:06 · P 11:06
+t3      test          x 10:06 · p 11:06
 t4      test          x test 10:07, then x control 10:17 (first variant kept) · P 10:37
 ======  ============  ===========================================================================
 
@@ -49,7 +50,7 @@ EXPERIMENT_EVENTS: list[tuple[str, str, datetime, str | None]] = [
     ("c1", EXPOSURE, at(_D, 10, 0), "control"),
     ("c1", "viewed_pricing", at(_D, 10, 10), None),
     ("c1", "started_checkout", at(_D, 10, 20), None),
-    ("c1", GOAL_DISPLAY_NAME, at(_D, 10, 30), None),
+    ("c1", GOAL_EVENT, at(_D, 10, 30), None),
     ("c2", GOAL_DISPLAY_NAME, at(_D, 9, 0), None),
     ("c2", EXPOSURE, at(_D, 10, 1), "control"),
     ("c2", "viewed_pricing", at(_D, 10, 11), None),
@@ -66,7 +67,7 @@ EXPERIMENT_EVENTS: list[tuple[str, str, datetime, str | None]] = [
     ("t2", "viewed_pricing", at(_D, 10, 15), None),
     ("t2", "started_checkout", at(_D, 10, 25), None),
     ("t3", EXPOSURE, at(_D, 10, 6), "test"),
-    ("t3", GOAL_DISPLAY_NAME, at(_D, 11, 6), None),
+    ("t3", GOAL_EVENT, at(_D, 11, 6), None),
     ("t4", EXPOSURE, at(_D, 10, 7), "test"),
     ("t4", EXPOSURE, at(_D, 10, 17), "control"),
     ("t4", GOAL_DISPLAY_NAME, at(_D, 10, 37), None),
