@@ -56,8 +56,9 @@ def published_or_exit(layout: Layout, at: datetime | None = None) -> Publish:
     publishes = kept_publishes_of(layout)
     if publishes.newest() is None:
         raise click.ClickException(
-            "nothing is published yet: run the pipeline first (`loom run --hour …`, or wait for "
-            "the hourly schedule)"
+            "nothing is published yet: the pipeline has not built anything (under `make up`, the "
+            "micro-batch sensor does within a minute of data landing; by hand: `loom run "
+            "--micro-batch`)"
         )
     try:
         return publishes.at(at) if at is not None else publishes.kept[-1]
