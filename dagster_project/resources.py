@@ -48,7 +48,7 @@ class WarehouseResource(dg.ConfigurableResource):
         return Layout.from_settings(self.settings)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._holder = holder_name(context.run_id)
+        self._holder = holder_name(context.run.run_id if context.run else None)
         self._log = context.log
 
     @contextmanager

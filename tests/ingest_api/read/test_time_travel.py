@@ -15,7 +15,7 @@ import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from ingest_api.query_parameters import query_parameter_names
-from tests.ingest_api.read.utils.routes import PATH_VALUES, REQUIRED_QUERY
+from tests.ingest_api.read.utils.routes import REQUIRED_QUERY, route_url
 from tests.ingest_api.read.utils.sql_shell import invoke, loom_sql
 from tests.ingest_api.read.utils.warehouse import Built, RunningApi, Tenants
 from warehouse.duck import connect_pipeline
@@ -45,7 +45,7 @@ def test_every_read_route_says_which_snapshot_it_answered_from(
     ]
     assert len(reads) == 11
     for path in reads:
-        url = path.format(project_id=built.tenants.project_a, **PATH_VALUES)
+        url = route_url(path, built.tenants.project_a)
         response = client_a.get(url, params=REQUIRED_QUERY.get(path, {}))
         assert response.status_code == 200, (path, response.text)
         headers = (
