@@ -17,7 +17,7 @@ run therefore takes its dbt along: there is no child to orphan.
 import json
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from graphlib import TopologicalSorter
 from pathlib import Path
 from typing import Any
@@ -76,9 +76,9 @@ class LoomDbtTranslator(DagsterDbtTranslator):
         return dg.AssetKey(dbt_resource_props["name"])
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str:
-        # The layer is the model's folder under models/ (staging, intermediate, marts), so the
-        # UI groups the graph as the dbt project is laid out.
-        return dbt_resource_props["fqn"][1]
+        # The model's area, as the project is laid out: `staging`, or the folder under
+        # intermediate/ or marts/ (identity, sessions, product_analytics, release_health).
+        return area_of(dbt_resource_props["fqn"])
 
     def get_asset_check_spec(
         self,
@@ -91,6 +91,24 @@ class LoomDbtTranslator(DagsterDbtTranslator):
         # still stops the run (dbt build skips what depends on it and the step fails).
         spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
         return None if spec is None else spec._replace(blocking=False)
+
+
+# The asset groups in layer order: no asset depends on one of a later group (a test holds it).
+GROUPS_IN_LAYER_ORDER = (
+    "raw",
+    "staging",
+    "identity",
+    "sessions",
+    "product_analytics",
+    "release_health",
+    "maintenance",
+    "serving",
+)
+
+
+def area_of(fqn: Sequence[str]) -> str:
+    """``['loom_warehouse', 'marts', 'release_health', 'fct_sessions']`` -> ``release_health``."""
+    return fqn[1] if len(fqn) <= 3 else fqn[2]
 
 
 def row_counts(warehouse: WarehouseResource, relations: Mapping[str, str]) -> dict[str, int]:

@@ -9,7 +9,7 @@ import dagster as dg
 import yaml
 
 from dagster_project import defs
-from dagster_project.assets.dbt import in_dependency_order
+from dagster_project.assets.dbt import GROUPS_IN_LAYER_ORDER, area_of, in_dependency_order
 from dagster_project.assets.lake import published_snapshot
 from dagster_project.assets.raw import QUARANTINE_CHECK
 from dagster_project.instance import WRITER_TAG, prepare_dagster_home
@@ -48,29 +48,49 @@ def test_every_stream_model_and_the_snapshot_is_an_hourly_asset() -> None:
         assert graph.get(key).partitions_def == hourly_partitions, key
 
 
-def test_the_asset_groups_are_the_layers() -> None:
-    """Raw loads, then one group per dbt folder (staging, intermediate, marts), then the lake's
-    maintenance and the snapshot readers are served."""
+def test_the_asset_groups_are_the_areas_in_layer_order() -> None:
+    """Raw loads, then one group per area of the dbt project (staging, and each folder under
+    intermediate/ and marts/), then the lake's maintenance and the snapshot readers are served;
+    no asset depends on one of a later group, so the UI's group lineage reads downward."""
     graph = defs.resolve_asset_graph()
     groups: dict[str, set[str]] = {}
     for key in graph.materializable_asset_keys:
         groups.setdefault(graph.get(key).group_name, set()).add(key.to_user_string())
     models = [
-        (Path(node["original_file_path"]).parts[1], node["name"])
+        (area_of(node["fqn"]), node["name"])
         for node in _manifest()["nodes"].values()
         if node["resource_type"] == "model" and node["config"]["materialized"] != "ephemeral"
     ]
 
-    assert set(groups) == {"raw", "staging", "intermediate", "marts", "maintenance", "serving"}
+    assert list(groups) and set(groups) == set(GROUPS_IN_LAYER_ORDER)
     assert groups["raw"] == RAW
     assert groups["maintenance"] == {"compacted_lake_files"}
     assert groups["serving"] == {"published_snapshot"}
     assert all(name.startswith("stg_") for name in groups["staging"])
-    assert all(name.startswith("int_") for name in groups["intermediate"])
-    assert not any(name.startswith(("stg_", "int_")) for name in groups["marts"])
     assert len(models) >= 29
-    for layer, name in models:
-        assert name in groups[layer], (layer, name)
+    for area, name in models:
+        assert name in groups[area], (area, name)
+    rank = {group: position for position, group in enumerate(GROUPS_IN_LAYER_ORDER)}
+    backwards = [
+        (parent.to_user_string(), key.to_user_string())
+        for key in graph.materializable_asset_keys
+        for parent in graph.get(key).parent_keys
+        if parent in graph.materializable_asset_keys
+        and rank[graph.get(parent).group_name] > rank[graph.get(key).group_name]
+    ]
+    assert backwards == []
+
+
+def test_no_intermediate_model_reads_a_mart() -> None:
+    nodes = _manifest()["nodes"]
+    reads = [
+        (node["name"], nodes[parent]["name"])
+        for node in nodes.values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "intermediate"
+        for parent in node["depends_on"]["nodes"]
+        if parent in nodes and nodes[parent]["fqn"][1] == "marts"
+    ]
+    assert reads == []
 
 
 def test_lineage_runs_from_the_raw_loads_to_the_snapshot() -> None:

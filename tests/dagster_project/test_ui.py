@@ -21,6 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dagster_project.assets.dbt import GROUPS_IN_LAYER_ORDER
 from dagster_project.partitions import hour_key
 from dagster_project.service import dagster_service
 from tests.dagster_project.utils.in_order import InOrder
@@ -114,9 +115,9 @@ def page_text(profile: Path, url: str) -> str:
 def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
     dagster_ui: str, tmp_path: Path
 ) -> None:
-    # The lineage shows the layers as groups, from the raw loads to the snapshot readers see.
+    # The lineage shows the areas as groups, from the raw loads to the snapshot readers see.
     lineage = page_text(tmp_path / "profile-lineage", f"{dagster_ui}/asset-groups")
-    groups = ("raw", "staging", "intermediate", "marts", "maintenance", "serving")
+    groups = GROUPS_IN_LAYER_ORDER
     assert all(f" {group} {group} " in lineage for group in groups), lineage[:2000]
     # ... and the webserver places each asset in its layer (what the catalog page lists).
     query = {"query": "{ assetNodes { assetKey { path } groupName } }"}
@@ -125,11 +126,12 @@ def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
     expected = {
         "raw_events": "raw",
         "stg_events": "staging",
-        "int_identity_map": "intermediate",
-        "fct_events": "marts",
-        "dim_persons": "marts",
-        "fct_sessions": "marts",
-        "release_health": "marts",
+        "int_identity_map": "identity",
+        "int_processed_windows": "sessions",
+        "fct_events": "product_analytics",
+        "dim_persons": "product_analytics",
+        "fct_sessions": "release_health",
+        "release_health": "release_health",
         "compacted_lake_files": "maintenance",
         "published_snapshot": "serving",
     }
