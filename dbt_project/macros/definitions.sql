@@ -6,8 +6,13 @@
 
   "Exactly": the new definition is created as a temporary object of dbt's own in-memory database
   (free: no lake commit) and DuckDB's rendering of it is compared with its rendering of the
-  definition in the warehouse: formatting and comments alone change nothing, a changed query,
-  parameter or embedded window var does.
+  definition in the warehouse: formatting and comments alone change nothing, a changed query or
+  parameter does.
+
+  A definition must not read the run's window vars: once a build has recorded the project's
+  digest, hourly builds leave definitions out of dbt altogether (warehouse.dbt.DEFINITIONS), so
+  one that did would stay at the window that first built it (tests/dbt_project/
+  test_model_traps.py fails on it).
 #}
 
 {% macro definition_probe() %}loom_definition_probe{% endmacro %}

@@ -6,6 +6,7 @@
         merge_update_set_expressions={
             'session_hours': 'DBT_INTERNAL_DEST.session_hours | DBT_INTERNAL_SOURCE.session_hours',
             'crashed_hours': 'DBT_INTERNAL_DEST.crashed_hours | DBT_INTERNAL_SOURCE.crashed_hours',
+            'person_id': 'DBT_INTERNAL_SOURCE.person_id',
         },
     )
 }}
