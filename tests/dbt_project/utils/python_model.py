@@ -1,0 +1,46 @@
+"""Running a dbt Python model of the project in-process, on tables of a DuckDB connection.
+
+dbt-duckdb runs a Python model by calling its ``model(dbt, session)`` with the dbt connection as
+``session`` and an object whose ``ref(name)`` is ``session.query("select * from <name>")``; this
+does the same with each ref a table of ``con``, so a test runs the model's own SQL and Python on
+rows it chose, as a dbt unit test does for a SQL model (dbt has none for Python models).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from warehouse.dbt import PROJECT_DIR
+
+
+def load_model(relative_path: str) -> ModuleType:
+    path = Path(PROJECT_DIR, "models", relative_path)
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ModelContext:
+    """The ``dbt`` argument of a Python model: its config, and its refs as tables of ``con``."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def config(self, **_config: Any) -> None:
+        pass
+
+    def ref(self, name: str) -> duckdb.DuckDBPyRelation:
+        return self.con.query(f"select * from {name}")
+
+
+def run_model(model: ModuleType, con: duckdb.DuckDBPyConnection) -> list[dict]:
+    table: pa.Table = model.model(ModelContext(con), con)
+    return table.to_pylist()
