@@ -49,8 +49,11 @@ def person_by_distinct_id(
 ) -> dict[str, Any] | None:
     row = cur.execute(
         f"""
-        SELECT {PERSON_COLUMNS} FROM warehouse.analytics.dim_persons_by_distinct_id
-        WHERE org_id = $org AND distinct_id = $id
+        SELECT {PERSON_COLUMNS} FROM warehouse.analytics.dim_persons
+        WHERE org_id = $org AND person_id = (
+            SELECT person_id FROM warehouse.analytics.dim_persons_by_distinct_id
+            WHERE org_id = $org AND distinct_id = $id
+        )
         """,
         {"org": org_id, "id": distinct_id},
     ).fetchone()

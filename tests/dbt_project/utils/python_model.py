@@ -29,10 +29,13 @@ def load_model(relative_path: str) -> ModuleType:
 
 
 class ModelContext:
-    """The ``dbt`` argument of a Python model: its config, and its refs as tables of ``con``."""
+    """The ``dbt`` argument of a Python model: its config, its refs as tables of ``con``, and
+    for an incremental run the model's own table (``this``)."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, this: str | None = None) -> None:
         self.con = con
+        self.this = this
+        self.is_incremental = this is not None
 
     def config(self, **_config: Any) -> None:
         pass
@@ -41,6 +44,10 @@ class ModelContext:
         return self.con.query(f"select * from {name}")
 
 
-def run_model(model: ModuleType, con: duckdb.DuckDBPyConnection) -> list[dict]:
-    table: pa.Table = model.model(ModelContext(con), con)
+def run_model(
+    model: ModuleType, con: duckdb.DuckDBPyConnection, this: str | None = None
+) -> list[dict]:
+    """The model's rows, from the table or DuckDB relation it returns."""
+    result = model.model(ModelContext(con, this), con)
+    table = result if isinstance(result, pa.Table) else result.to_arrow_table()
     return table.to_pylist()

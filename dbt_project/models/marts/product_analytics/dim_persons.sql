@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['org_id', 'person_id'],
         pre_hook="{{ delete_restitched_rows('distinct_ids', is_list=true) }}",
+        post_hook={"sql": "{{ lookup_layout(['org_id', 'person_id']) }}", "transaction": false},
     )
 }}
 
