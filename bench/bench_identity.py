@@ -130,26 +130,38 @@ def loom_run(landed: Layout, data_dir: Path) -> Run:
     layout.data_dir.mkdir(parents=True)
     layout.landing_dir.symlink_to(landed.landing_dir.resolve(), target_is_directory=True)
     env = {**os.environ, "LOOM_DATA_DIR": str(layout.data_dir)}
+    log = data_dir / "loom-run.log"
     started = time.perf_counter()
-    process = subprocess.Popen(
-        [str(LOOM), "run", "--hour", hour_arg(HOUR)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [str(LOOM), "run", "--hour", hour_arg(HOUR)], env=env, stdout=output, stderr=output
+        )
+        peak_kib = 0
+        while process.poll() is None:
+            peak_kib = max(peak_kib, high_water_kib(process.pid))
+            time.sleep(0.2)
     wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"loom run --hour {hour_arg(HOUR)} failed:\n{output}")
+    if process.returncode != 0:
+        raise RuntimeError(f"loom run --hour {hour_arg(HOUR)} failed:\n{log.read_text()}")
     dbt_s, _dbt_own_s = dbt_step_seconds(layout)
     with connect_reader(layout) as con:
         (persons,) = con.execute(
             "select count(*) from analytics.dim_persons where len(distinct_ids) > 1"
         ).fetchone()
-    # ru_maxrss is in KiB on Linux
-    return Run(wall, dbt_s, usage.ru_maxrss / 2**20, persons)
+    return Run(wall, dbt_s, peak_kib / 2**20, persons)
+
+
+def high_water_kib(pid: int) -> int:
+    """The process's peak RSS so far (VmHWM). Not the ``ru_maxrss`` of its exit: Linux counts
+    in it the memory of the process that started it, as it was when it forked (this one's, which
+    held the generated records)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:  # it has just exited
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
+    )
 
 
 def render(

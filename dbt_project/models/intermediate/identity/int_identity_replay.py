@@ -24,7 +24,6 @@ from operator import itemgetter
 import pyarrow as pa
 
 Link = tuple[str, str, str, datetime, bool, bool]  # link_kind, into, other, linked_at, seen before
-Position = dict[str, datetime | int | None]
 
 OUTPUT = pa.schema(
     [
@@ -95,8 +94,8 @@ class Component:
         self.size: dict[str, int] = {}  # union-find root -> ids in its set
         self.founder: dict[str, str] = {}  # root -> founder of its person
         self.identified: set[str] = set()  # roots of identified persons
-        self.top: dict[str, int] = {}  # root -> its person's latest tree node
-        self.merges: dict[str, list[tuple[datetime | None, int]]] = {}  # root -> its tree nodes
+        # root -> its person's tree node from each time on: its base (None), then each merge
+        self.positions: dict[str, list[tuple[datetime | None, int]]] = {}
         self.children: list[tuple[int, int] | None] = []  # tree node -> (into, other) or a base
 
     def root(self, distinct_id: str) -> str:
@@ -112,8 +111,7 @@ class Component:
         if not self.registered(distinct_id):
             self.size[distinct_id] = 1
             self.founder[distinct_id] = distinct_id
-            self.top[distinct_id] = self.new_node(None)
-            self.merges[distinct_id] = [(None, self.top[distinct_id])]
+            self.positions[distinct_id] = [(None, self.new_node(None))]
         return self.root(distinct_id)
 
     def new_node(self, children: tuple[int, int] | None) -> int:
@@ -125,7 +123,7 @@ class Component:
         self.size[root] += 1
 
     def merge(self, into: str, other: str, at: datetime) -> str:
-        node = self.new_node((self.top[into], self.top[other]))
+        node = self.new_node((self.positions[into][-1][1], self.positions[other][-1][1]))
         kept, absorbed = (into, other) if self.size[into] >= self.size[other] else (other, into)
         self.parent[absorbed] = (kept, at)
         self.size[kept] += self.size.pop(absorbed)
@@ -133,8 +131,7 @@ class Component:
         del self.founder[absorbed]
         self.founder[kept] = founder
         self.identified.discard(absorbed)
-        self.top[kept] = node
-        self.merges[kept].append((at, node))
+        self.positions[kept].append((at, node))
         return kept
 
     def apply(
@@ -168,7 +165,7 @@ class Component:
         entered, left = [0] * len(self.children), [0] * len(self.children)
         counter = 0
         for root in self.size:
-            stack = [(self.top[root], False)]
+            stack = [(self.positions[root][-1][1], False)]
             while stack:
                 node, done = stack.pop()
                 if done:
@@ -182,33 +179,76 @@ class Component:
                 counter += 1
         return entered, left
 
-    def rows(self) -> Iterator[tuple[str, str, bool, list[dict], list[dict]]]:
+    def write(self, org_id: str, component_key: str, output: Output) -> None:
+        """One row per id of the component."""
         entered, left = self.ranks()
         for distinct_id in [*self.size, *self.parent]:
-            representatives = []
-            node = distinct_id
-            while node in self.parent:
-                node, since = self.parent[node]
-                representatives.append({"since": since, "distinct_id": node})
-            root = representatives[-1]["distinct_id"] if representatives else distinct_id
-            positions: list[Position] = []
-            for since, tree_node in self.merges.get(distinct_id, []):
-                if positions and positions[-1]["since"] == since:
-                    positions.pop()  # merges at one time: a write at that time follows the last
-                positions.append(
-                    {
-                        "since": since,
-                        "set_rank": entered[tree_node],
-                        "set_once_rank": left[tree_node],
-                    }
-                )
-            yield (
-                distinct_id,
-                self.founder[root],
-                root in self.identified,
-                representatives,
-                positions,
+            root = distinct_id
+            while root in self.parent:
+                root, since = self.parent[root]
+                output.representatives.append(since, root)
+            output.representatives.close_list()
+            last_since: object = ()  # matches no time
+            for since, tree_node in self.positions.get(distinct_id, []):
+                if since == last_since:
+                    output.positions.pop()  # merges at one time: a write then follows the last
+                output.positions.append(since, entered[tree_node], left[tree_node])
+                last_since = since
+            output.positions.close_list()
+            output.append(
+                org_id, distinct_id, component_key, self.founder[root], root in self.identified
             )
+
+
+class ListColumn:
+    """A column of lists of structs, built field by field (Arrow makes it without a dict per
+    element)."""
+
+    def __init__(self, fields: pa.StructType) -> None:
+        self.type = fields
+        self.values: list[list] = [[] for _ in range(fields.num_fields)]
+        self.offsets = [0]
+
+    def append(self, *element: object) -> None:
+        for values, value in zip(self.values, element, strict=True):
+            values.append(value)
+
+    def pop(self) -> None:
+        for values in self.values:
+            values.pop()
+
+    def close_list(self) -> None:
+        self.offsets.append(len(self.values[0]))
+
+    def array(self) -> pa.ListArray:
+        fields = [
+            pa.array(values, type=self.type.field(n).type) for n, values in enumerate(self.values)
+        ]
+        return pa.ListArray.from_arrays(
+            pa.array(self.offsets, type=pa.int32()),
+            pa.StructArray.from_arrays(fields, fields=list(self.type)),
+        )
+
+
+class Output:
+    """The model's rows, column by column."""
+
+    def __init__(self) -> None:
+        self.scalars: list[list] = [[] for _ in range(5)]
+        self.representatives = ListColumn(OUTPUT.field("representatives").type.value_type)
+        self.positions = ListColumn(OUTPUT.field("person_positions").type.value_type)
+
+    def append(self, *row: object) -> None:
+        for values, value in zip(self.scalars, row, strict=True):
+            values.append(value)
+
+    def table(self) -> pa.Table:
+        columns = [
+            pa.array(values, type=OUTPUT.field(n).type) for n, values in enumerate(self.scalars)
+        ]
+        return pa.Table.from_arrays(
+            [*columns, self.representatives.array(), self.positions.array()], schema=OUTPUT
+        )
 
 
 def replay(links: list[Link]) -> Component:
@@ -236,15 +276,7 @@ def model(dbt, session):
     dbt.ref("int_distinct_ids").create_view("replay_distinct_ids", replace=True)
     dbt.ref("int_identity_links").create_view("replay_links", replace=True)
     ordered = ordered_links(session.sql(LINKS).to_arrow_reader())
-    rows: dict[str, list] = {name: [] for name in OUTPUT.names}
+    output = Output()
     for (org_id, component_key), component_links in groupby(ordered, key=itemgetter(0, 1)):
-        component = replay([link[2:] for link in component_links])
-        for distinct_id, founder, identified, representatives, positions in component.rows():
-            rows["org_id"].append(org_id)
-            rows["distinct_id"].append(distinct_id)
-            rows["component_key"].append(component_key)
-            rows["founder_distinct_id"].append(founder)
-            rows["is_identified"].append(identified)
-            rows["representatives"].append(representatives)
-            rows["person_positions"].append(positions)
-    return pa.table(rows, schema=OUTPUT)
+        replay([link[2:] for link in component_links]).write(org_id, component_key, output)
+    return output.table()
