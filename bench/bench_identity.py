@@ -10,7 +10,7 @@ landing area holds the hour.
    with a ``$set``), so that every link merges two persons: all into one user, against the same
    links into 10,000 users (10 each), and (not a target) a chain of ``$merge_dangerously``, each
    id absorbing the person of the one before. They take turns (``LOOM_BENCH_IDENTITY_RUNS`` each,
-   default 2), each run on a fresh copy. Target: one person costs at most 2x many, for the run
+   default 3), each run on a fresh copy. Target: one person costs at most 2x many, for the run
    and for its dbt step.
 2. **A million links into one person** (``LOOM_BENCH_IDENTITY_BIG_LINKS``, default 1,000,000):
    the same star, one run; its wall clock and the run's peak RSS. Target: it finishes within the
@@ -59,7 +59,7 @@ class Run:
 def main() -> None:
     links = int(os.environ.get("LOOM_BENCH_IDENTITY_LINKS", "100000"))
     big_links = int(os.environ.get("LOOM_BENCH_IDENTITY_BIG_LINKS", "1000000"))
-    runs = int(os.environ.get("LOOM_BENCH_IDENTITY_RUNS", "2"))
+    runs = int(os.environ.get("LOOM_BENCH_IDENTITY_RUNS", "3"))
     shutil.rmtree(WORK_DIR, ignore_errors=True)
     dbt.parsed_manifest()  # parsed once here, not inside the first timed run
 
