@@ -54,4 +54,12 @@ def person_by_distinct_id(
         """,
         {"org": org_id, "id": distinct_id},
     ).fetchone()
+    if row is not None and row[1] is None:  # a person of many ids keeps only its key there
+        row = cur.execute(
+            f"""
+            SELECT {PERSON_COLUMNS} FROM warehouse.analytics.dim_persons
+            WHERE org_id = $org AND person_id = $person
+            """,
+            {"org": org_id, "person": row[0]},
+        ).fetchone()
     return None if row is None else _person(row)

@@ -3,6 +3,7 @@
         materialized='incremental',
         incremental_strategy='merge',
         unique_key=['org_id', 'distinct_id'],
+        on_schema_change='sync_all_columns',
     )
 }}
 
@@ -17,6 +18,7 @@ select
     founder_distinct_id,
     is_identified,
     component_key,
-    merge_history
+    representatives,
+    person_positions
 
 from {{ ref('int_identity_replay') }}

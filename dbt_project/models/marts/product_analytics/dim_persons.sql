@@ -4,6 +4,7 @@
         incremental_strategy='delete+insert',
         unique_key=['org_id', 'person_id'],
         pre_hook="{{ delete_restitched_rows('distinct_ids', is_list=true) }}",
+        post_hook={"sql": "{{ lookup_layout(['org_id', 'person_id']) }}", "transaction": false},
     )
 }}
 
@@ -54,23 +55,40 @@ members as (
         identities.person_id,
         identities.distinct_id,
         identities.is_identified,
-        identities.merge_history
+        identities.representatives,
+        identities.person_positions
 
     from identities
     semi join affected_persons using (org_id, person_id)
 
     union all
 
-    -- ... and the ids never linked, each a person of its own
+    -- ... and the ids never linked, each a person of its own that never merged
     select
         affected_ids.org_id,
         {{ person_uuid('affected_ids.org_id', 'affected_ids.distinct_id') }} as person_id,
         affected_ids.distinct_id,
         false as is_identified,
-        []::struct(merged_at timestamp, step bigint, side integer)[] as merge_history
+        []::struct(since timestamp, distinct_id varchar)[] as representatives,
+        [{'since': null::timestamp, 'set_rank': 0::bigint, 'set_once_rank': 1::bigint}]
+            as person_positions
 
     from affected_ids
     anti join identities using (org_id, distinct_id)
+
+),
+
+positions as (
+
+    -- where each representative's person stood in its merge tree, and from when
+    select
+        members.org_id,
+        members.distinct_id as representative,
+        coalesce(position.since, '-infinity'::timestamp) as since,
+        position.set_rank,
+        position.set_once_rank
+
+    from members, unnest(members.person_positions) as t(position)
 
 ),
 
@@ -82,30 +100,49 @@ writes as (
         writes.property,
         writes.value,
         writes.source_uuid,
-        -- precedence (smallest wins): the sides of the merges that happened after the write,
-        -- newest merge first (1 = the person merged into, 2 = the person merged away), then
-        -- $set before $set_once, the latest $set and the earliest $set_once first
-        list_transform(
-            list_filter(members.merge_history, lambda m: m.merged_at > writes.written_at),
-            lambda m: m.side::bigint
-        ) || if(
-            writes.operation = 'set',
-            [0, -epoch_us(writes.written_at)],
-            [3, epoch_us(writes.written_at)]
-        ) as precedence
+        writes.operation,
+        writes.written_at,
+        -- the id that stood for the writer's person when it wrote
+        coalesce(
+            list_filter(members.representatives, lambda r: r.since <= writes.written_at)[-1].distinct_id,
+            members.distinct_id
+        ) as representative
 
     from {{ ref('int_person_property_writes') }} as writes
     inner join members using (org_id, distinct_id)
 
 ),
 
+ranked_writes as (
+
+    select
+        writes.org_id,
+        writes.person_id,
+        writes.property,
+        writes.value,
+        writes.source_uuid,
+        -- precedence (smallest wins): the writer's person's place in its merge tree when it
+        -- wrote, $set ranking on the way down and $set_once on the way up, then the latest
+        -- $set and the earliest $set_once
+        if(writes.operation = 'set', positions.set_rank, positions.set_once_rank) as tree_rank,
+        if(writes.operation = 'set', -epoch_us(writes.written_at), epoch_us(writes.written_at))
+            as time_rank
+
+    from writes
+    asof left join positions
+        on positions.org_id = writes.org_id
+        and positions.representative = writes.representative
+        and writes.written_at >= positions.since
+
+),
+
 winning_writes as (
 
     select org_id, person_id, property, value
-    from writes
+    from ranked_writes
     qualify row_number() over (
         partition by org_id, person_id, property
-        order by precedence, source_uuid
+        order by tree_rank, time_rank, source_uuid
     ) = 1
 
 ),
