@@ -19,11 +19,13 @@ from ingest_api.ingest.schemas import (
     NATIVE_EVENT_PATTERN,
     PROPERTIES_TOO_LARGE,
     QUERY_TIME_HELP,
+    TEXT_PATTERN,
     TIMESTAMP_HELP,
     UNION_TAGS,
     UUID_PATTERN,
     ErrorBody,
     FieldError,
+    control_character_problem,
 )
 from warehouse.published import CatalogUnavailable, NoSnapshotError
 from warehouse.registry import RegistryUnavailable
@@ -51,6 +53,8 @@ def field_error(error: dict[str, Any]) -> FieldError:
         kind, reason = "timestamp", f"not a timestamp: {help_} ({reason})"
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NATIVE_EVENT_PATTERN:
         kind, reason = "event_name", f"invalid event name {str(error['input'])[:60]!r}: {NAME_RULE}"
+    elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == TEXT_PATTERN:
+        kind, reason = "control_character", control_character_problem(error["input"])
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == UUID_PATTERN:
         kind, reason = "uuid", "not a UUID: send 32 hex digits as 8-4-4-4-12, e.g. a uuid4"
     return FieldError(index=index, field=field or "body", reason=reason, type=kind)

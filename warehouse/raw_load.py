@@ -4,14 +4,22 @@ A load replaces its hours: it deletes the rows previously loaded for them and in
 again, in one transaction, so rerunning it never duplicates a row and a failed load leaves the
 previous state intact. dbt's staging models read ``raw.<stream>``.
 
-**No record stops the load for the others.** A line that is not JSON, a value that does not fit
-its column (an ``error_count`` of 2^31) or a record that breaks the stream's rules
-(:data:`warehouse.streams.RECORD_RULES`, e.g. a ``sample_rate`` of 1e-320 whose weight would be
-infinite) is moved to ``raw.quarantined_records`` with its file, line number and reason, and the
-rest of the hour loads. The common case costs one ``read_json`` over all the files; only a file
-that fails it, or holds a rule-breaking record, is read again line by line to find out which
-lines to quarantine. Quarantined rows of an hour are replaced with the hour, so fixing a file and
-reloading its hour clears them (see the README, "Quarantine").
+**No record stops the load for the others.** A line that is not JSON, a value of another JSON
+type than its column's (an object for a ``distinct_id``, ``true`` or ``"7"`` for an integer) or
+that does not fit it (an ``error_count`` of 2^31), or a record that breaks the stream's rules
+(:data:`warehouse.streams.RECORD_RULES`, the API's own: e.g. a ``distinct_id`` holding a NUL, a
+``sample_rate`` of 1e-320 whose weight would be infinite) is moved to ``raw.quarantined_records``
+with its file, line number and reason, and the rest of the hour loads. The common case costs one
+``read_json`` over all the files; only a file that fails it, or holds a record that breaks a
+rule, is read again line by line to find out which lines to quarantine. Quarantined rows of an
+hour are replaced with the hour, so fixing a file and reloading its hour clears them (see the
+README, "Quarantine").
+
+**Read as JSON, then typed.** Given a column type, ``read_json`` converts what it finds: an object
+becomes its JSON text in a VARCHAR column, ``true`` becomes 1 and ``"7"`` 7 in an integer column,
+and a timestamp's offset is dropped. So the load reads every column as JSON (timestamps as
+TIMESTAMPTZ, which keeps their offsets) and types each value itself (:func:`_typed`), a value of
+another JSON type being a misfit; both the fast path and the line-by-line one type values so.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ from warehouse.maintenance import ensure_lake_options
 from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
 
 LOAD_COLUMNS = {"_received_hour": "TIMESTAMP", "_file": "VARCHAR"}
+# Of a batch row: whether every value fitted its column (else its file is read line by line), and
+# whether all its text was printable ASCII without escapes (so it holds no control character).
+CHECK_COLUMNS = {"_fits": "BOOLEAN", "_plain": "BOOLEAN"}
 QUARANTINE_TABLE = "raw.quarantined_records"
 QUARANTINE_COLUMNS = {
     "stream": "VARCHAR",
@@ -145,7 +156,10 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     """Fill temp tables ``loom_batch`` (loadable rows) and ``loom_quarantine``; returns how many
     records were quarantined."""
     columns = STREAM_COLUMNS[stream]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE loom_batch ({_ddl({**columns, **LOAD_COLUMNS})})")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE loom_batch"
+        f" ({_ddl({**columns, **LOAD_COLUMNS, **CHECK_COLUMNS})})"
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE loom_quarantine ({_ddl(QUARANTINE_COLUMNS)})")
     if not files:
         return 0
@@ -164,7 +178,8 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     broken_rules = [
         Path(name)
         for (name,) in con.execute(
-            f"SELECT DISTINCT _file FROM loom_batch WHERE NOT ({_rules_hold(stream)})"
+            "SELECT DISTINCT _file FROM loom_batch"
+            f" WHERE NOT _fits OR NOT ({_batch_rules_hold(stream)})"
         ).fetchall()
     ]
     if broken_rules:
@@ -181,31 +196,95 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
 
 def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> None:
     columns = STREAM_COLUMNS[stream]
-    names = ", ".join(f'"{name}"' for name in columns)
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in columns.items())
     received_hours = {str(path): hour_of_dir(path.parent) for path in files}
+    # Without hive_partitioning, the org_id a record holds is the one loaded, not its folder's
+    # name (which DuckDB would otherwise read as a column and put in its place).
     con.execute(
         f"""
         INSERT INTO loom_batch
-        SELECT {names}, hours.received_hour, source.filename
+        SELECT {typed}, hours.received_hour, source.filename, {_all_fit(columns)},
+            {_all_plain(columns)}
         FROM read_json(
-            $files, format = 'newline_delimited', columns = $columns, filename = true
+            $files, format = 'newline_delimited', columns = $columns, filename = true,
+            hive_partitioning = false
         ) AS source
         JOIN (SELECT unnest($files) AS path, unnest($hours) AS received_hour) AS hours
             ON hours.path = source.filename
         """,
         {
             "files": list(received_hours),
-            "columns": columns,
+            "columns": _read_types(columns),
             "hours": list(received_hours.values()),
         },
     )
+
+
+def _read_types(columns: dict[str, str]) -> dict[str, str]:
+    """How ``read_json`` reads each column: as JSON, to check its JSON type, but timestamps,
+    which it reads strictly (a number or a boolean fails) as TIMESTAMPTZ, keeping an offset."""
+    return {
+        name: "TIMESTAMPTZ" if kind == "TIMESTAMP" else "JSON" for name, kind in columns.items()
+    }
+
+
+def _typed(name: str, kind: str) -> str:
+    """SQL: column ``name``, read as :func:`_read_types` reads it, as a ``kind`` value; NULL when
+    it is of another JSON type or does not fit ``kind``."""
+    value = f'"{name}"'
+    match kind:
+        case "VARCHAR":
+            # A JSON string's text is its value in quotes, unless it holds an escape.
+            return (
+                f"CASE WHEN starts_with({value}, '\"') THEN CASE WHEN contains({value}, '\\')"
+                f" THEN {value} ->> '$' ELSE {value}[2:-2] END END"
+            )
+        case "INTEGER" | "BIGINT":
+            return (
+                f"CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT')"
+                f" THEN TRY_CAST({value}::VARCHAR AS {kind}) END"
+            )
+        case "DOUBLE":
+            return (
+                f"CASE WHEN json_type({value}) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+                f" THEN TRY_CAST({value}::VARCHAR AS DOUBLE) END"
+            )
+        case "TIMESTAMP":
+            return f"{value}::TIMESTAMP"  # the session's time zone is UTC (warehouse.duck)
+        case _:
+            return value  # JSON
+
+
+def _fits(name: str, kind: str) -> str:
+    """SQL: whether column ``name``'s value fits ``kind`` (NULL, missing or JSON null, fits)."""
+    return f'("{name}" IS NULL OR {_typed(name, kind)} IS NOT NULL)'
+
+
+def _all_plain(columns: dict[str, str]) -> str:
+    """SQL: whether every text value's JSON is printable ASCII without escapes: a cheap proof that
+    none holds a control character, which spares most rows the regular expression that looks."""
+    plain = [
+        f"""("{name}" IS NULL OR NOT (contains("{name}", '\\') OR contains("{name}", chr(127))
+            OR strlen("{name}") <> length("{name}")))"""
+        for name, kind in columns.items()
+        if kind == "VARCHAR"
+    ]
+    return " AND ".join(plain)
+
+
+def _all_fit(columns: dict[str, str]) -> str:
+    # read_json itself fails on a timestamp that does not fit; a JSON value always fits JSON.
+    checked = [
+        _fits(name, kind) for name, kind in columns.items() if kind not in ("TIMESTAMP", "JSON")
+    ]
+    return " AND ".join(checked) or "true"
 
 
 def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path) -> None:
     """Load what can be loaded of one file and quarantine each line that cannot, with why."""
     columns = STREAM_COLUMNS[stream]
     lines = _split_lines(path.read_bytes())
-    structure = orjson.dumps(columns).decode()
+    structure = orjson.dumps(_read_types(columns)).decode()
     con.register("loom_lines", pa.Table.from_pylist(lines, schema=LINES_SCHEMA))
     try:
         con.execute(
@@ -233,22 +312,25 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         )
     finally:
         con.unregister("loom_lines")
-    unfit = ", ".join(
-        f"""CASE WHEN json_type(line, '$."{name}"') <> 'NULL' AND (parsed)."{name}" IS NULL
-            THEN '{name}: ' || left(line ->> '$."{name}"', {SHOWN_VALUE_CHARS})
-                || ' does not fit {kind}' END"""
-        for name, kind in columns.items()
-    )
     flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in columns)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE loom_read AS
+        SELECT line_number, line, {flattened} FROM loom_parsed WHERE problem IS NULL
+        """
+    )
+    unfit = ", ".join(
+        _misfit_reason(name, kind) for name, kind in columns.items() if kind != "JSON"
+    )
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in columns.items())
     received_hour = hour_of_dir(path.parent)
     # A line's problems, in order: it is no record at all; a value does not fit its column;
     # the record breaks a rule. Only the first kind found is reported.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE loom_fitted AS
-        SELECT line_number, line, nullif(concat_ws('; ', {unfit}), '') AS unfit, {flattened}
-        FROM loom_parsed
-        WHERE problem IS NULL
+        SELECT line_number, line, nullif(concat_ws('; ', {unfit}), '') AS unfit, {typed}
+        FROM loom_read
         """
     )
     con.execute(
@@ -263,7 +345,7 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
     )
     names = ", ".join(f'"{name}"' for name in columns)
     con.execute(
-        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ? FROM loom_checked"
+        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ?, true, true FROM loom_checked"
         " WHERE problem IS NULL",
         [received_hour, str(path)],
     )
@@ -275,8 +357,20 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         """,
         [stream, received_hour, str(path)],
     )
-    for table in ("loom_parsed", "loom_fitted", "loom_checked"):
+    for table in ("loom_parsed", "loom_read", "loom_fitted", "loom_checked"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _misfit_reason(name: str, kind: str) -> str:
+    """SQL over a line and its values read by ``json_transform``: why the value of ``name`` does
+    not fit ``kind``, or NULL. ``json_transform`` gives NULL for a timestamp that does not fit."""
+    path = f"'$.\"{name}\"'"
+    if kind == "TIMESTAMP":
+        misfit = f"json_type(line, {path}) <> 'NULL' AND \"{name}\" IS NULL"
+    else:
+        misfit = f"NOT {_fits(name, kind)}"
+    shown = f"left(line -> {path}, {SHOWN_VALUE_CHARS})"
+    return f"CASE WHEN {misfit} THEN '{name}: ' || {shown} || ' does not fit {kind}' END"
 
 
 LINES_SCHEMA = pa.schema(
@@ -300,8 +394,15 @@ def _split_lines(content: bytes) -> list[dict[str, object]]:
     return lines
 
 
-def _rules_hold(stream: str) -> str:
-    return " AND ".join(f"coalesce({rule.predicate}, false)" for rule in RECORD_RULES[stream])
+def _batch_rules_hold(stream: str) -> str:
+    """SQL over a batch row: whether it meets every rule, those that refuse only control
+    characters being looked at only when its text is not plain."""
+    return " AND ".join(
+        f"(_plain OR coalesce({rule.predicate}, false))"
+        if rule.control_characters_only
+        else f"coalesce({rule.predicate}, false)"
+        for rule in RECORD_RULES[stream]
+    )
 
 
 def _rule_reasons(stream: str) -> str:

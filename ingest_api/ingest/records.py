@@ -35,6 +35,7 @@ from ingest_api.ingest.landing import Chunk, Target
 from ingest_api.ingest.schemas import (
     IDENTITY_EVENTS,
     LINKED_ID,
+    SESSION_ID_PROPERTY,
     AliasRequest,
     CaptureEvent,
     IdentifyRequest,
@@ -251,7 +252,7 @@ class Records:
 
     def posthog_event(self, item: PostHogEvent) -> str:
         name, display_name = normalize_event_name(item.event)
-        session_id = item.properties.get("$session_id")
+        session_id = item.properties.get(SESSION_ID_PROPERTY)
         return self.event(
             name,
             display_name,
