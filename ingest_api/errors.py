@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from ingest_api.ingest.landing import LandingUnavailable
 from ingest_api.ingest.routing import is_json, media_type
@@ -84,6 +85,12 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     if request.method not in ("GET", "HEAD"):  # a read stores nothing either way
         detail += "; nothing was stored"
     return error_response(status, detail, errors)
+
+
+async def on_client_disconnect(request: Request, exc: ClientDisconnect) -> JSONResponse:
+    """The client left before sending its whole body (or took too long, ingest_api/timeouts.py):
+    nothing was stored, and no one hears this answer."""
+    return error_response(400, "the client disconnected before sending its whole body")
 
 
 async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> JSONResponse:

@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 
 import ingest_api.ingest.routes
 import ingest_api.read.routes
 from ingest_api.errors import (
     on_catalog_unavailable,
+    on_client_disconnect,
     on_landing_unavailable,
     on_no_snapshot,
     on_registry_unavailable,
@@ -75,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.marts = PublishedMarts(layout)
     app.state.health_watcher = HealthWatcher(app.state.marts, hub)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(LandingUnavailable, on_landing_unavailable)
     app.add_exception_handler(RegistryUnavailable, on_registry_unavailable)
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)

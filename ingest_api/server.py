@@ -7,12 +7,14 @@ import ctypes
 import ctypes.util
 import logging
 import re
+from functools import partial
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from ingest_api.timeouts import BoundedHttpToolsProtocol, Timeouts
 from warehouse.registry import KEY_PREFIX
 from warehouse.settings import Settings, get_settings
 
@@ -83,11 +85,14 @@ def uvicorn_config(
 ) -> uvicorn.Config:
     """``app`` is the factory's import path (what ``loom serve`` runs) or an app instance."""
     settings = settings or get_settings()
+    timeouts = Timeouts(settings.header_timeout_seconds, settings.body_timeout_seconds)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
         "log_config": log_config(),
         "factory": isinstance(app, str),
+        # uvicorn calls a protocol class with its own arguments: a partial works as one.
+        "http": partial(BoundedHttpToolsProtocol, timeouts),
         **overrides,
     }
     return uvicorn.Config(app, **options)

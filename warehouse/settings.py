@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     async_flush_interval_seconds: float = Field(
         0.2, gt=0, le=1.0, description="Async records are durable within this long (at most 1 s)."
     )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="A request's headers must arrive within this long (else 408)."
+    )
+    body_timeout_seconds: float = Field(
+        30, gt=0, description="A request's body must arrive within this long of its headers."
+    )
 
     @field_validator("lake_catalog", "lake_data_path")
     @classmethod
