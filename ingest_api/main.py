@@ -42,7 +42,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = Registry.open(layout)
         app.state.writer = LandingWriter(
-            layout, flush_interval=settings.async_flush_interval_seconds
+            layout,
+            flush_interval=settings.async_flush_interval_seconds,
+            spill_bytes=settings.async_spill_bytes,
         )
         await app.state.writer.start()
         app.state.marts.start()  # follow new publishes while the app runs
