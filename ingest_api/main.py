@@ -24,7 +24,11 @@ from ingest_api.errors import (
     on_validation_error,
 )
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
-from ingest_api.query_parameters import known_query_parameters_only
+from ingest_api.query_parameters import (
+    known_query_parameters_only,
+    no_control_characters,
+    stating_text_rules,
+)
 from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.read.routes import dashboard
 from ingest_api.stream_hub import hub
@@ -72,8 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "persons, events, release health and sessions from the published marts."
         ),
         lifespan=lifespan,
-        dependencies=[Depends(known_query_parameters_only)],
+        dependencies=[Depends(known_query_parameters_only), Depends(no_control_characters)],
     )
+    generated_openapi = app.openapi  # FastAPI's, which keeps what it generates
+    app.openapi = lambda: stating_text_rules(generated_openapi())  # type: ignore[method-assign]
     app.state.settings = settings
     # Opened on the first read, then switched to each newer published snapshot.
     app.state.marts = PublishedMarts(layout)

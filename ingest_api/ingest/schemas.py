@@ -156,7 +156,17 @@ Release = text(streams.RELEASE)
 # Checked by pydantic-core's own regex engine; errors.py words its error as NAME_RULE.
 NativeEventName = Annotated[str, StringConstraints(pattern=streams.EVENT_NAME.pattern)]
 DisplayEventName = Annotated[text(streams.DISPLAY_NAME), AfterValidator(_display_event_name)]
-Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
+# What the OpenAPI can state of properties: person properties ($set, $set_once) are objects whose
+# names hold no control character.
+PERSON_PROPERTIES_SCHEMA = {"type": "object", "propertyNames": {"pattern": TEXT_PATTERN}}
+PROPERTIES_SCHEMA = {
+    "type": "object",
+    "properties": {name: PERSON_PROPERTIES_SCHEMA for name in PERSON_PROPERTY_OPERATIONS},
+    "description": "At most 1 MB as JSON; integers within 64 bits.",
+}
+Properties = Annotated[
+    dict[str, Any], AfterValidator(check_properties), WithJsonSchema(PROPERTIES_SCHEMA)
+]
 
 
 def _person_property_names(value: dict[str, Any]) -> dict[str, Any]:
@@ -173,7 +183,11 @@ def _person_property_names(value: dict[str, Any]) -> dict[str, Any]:
 
 # Person properties ($set, $set_once and what identify/set write): the warehouse keeps each
 # property name in a column (int_person_property_writes).
-PersonProperties = Annotated[Properties, AfterValidator(_person_property_names)]
+PersonProperties = Annotated[
+    Properties,
+    AfterValidator(_person_property_names),
+    WithJsonSchema({**PERSON_PROPERTIES_SCHEMA, "description": "At most 1 MB as JSON."}),
+]
 
 
 def _json_integer(value: Any) -> Any:
@@ -186,10 +200,11 @@ def _json_integer(value: Any) -> Any:
 
 def integer(kind: streams.Integer, description: str | None = None) -> Any:
     """The type of an integer of ``kind`` (warehouse/streams.py)."""
+    # The bounds before the validator, so that the OpenAPI shows them as minimum and maximum.
     return Annotated[
         int,
-        BeforeValidator(_json_integer),
         Field(ge=kind.minimum, le=kind.maximum, description=description),
+        BeforeValidator(_json_integer),
     ]
 
 
@@ -326,7 +341,9 @@ def check_event_properties(event: str | None, properties: dict[str, Any]) -> Non
             problem = text_problem(item.kind, value)
             if problem is not None:
                 raise PydanticCustomError(
-                    "property", "properties.{key} {problem}", {"key": item.key, "problem": problem}
+                    "event_property",
+                    "properties.{key} {problem}",
+                    {"key": item.key, "problem": problem},
                 )
 
 
@@ -472,12 +489,37 @@ TrackBody = Annotated[
 # PostHog-compatible capture
 
 
+# posthog-js sends an event's session id as properties.$session_id: a string there is an id.
+PostHogProperties = Annotated[
+    Properties,
+    WithJsonSchema(
+        {
+            **PROPERTIES_SCHEMA,
+            "properties": {
+                **PROPERTIES_SCHEMA["properties"],
+                SESSION_ID_PROPERTY: {
+                    "anyOf": [
+                        {
+                            "type": "string",
+                            "minLength": streams.ID.min_length,
+                            "maxLength": streams.ID.max_length,
+                            "pattern": streams.ID.pattern,
+                        },
+                        {"not": {"type": "string"}},
+                    ]
+                },
+            },
+        }
+    ),
+]
+
+
 class PostHogEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
     event: DisplayEventName
     distinct_id: Id
-    properties: Properties = Field(default_factory=dict, validate_default=True)
+    properties: PostHogProperties = Field(default_factory=dict, validate_default=True)
     timestamp: Timestamp | None = None
     uuid: EventUuid | None = None
     set: PersonProperties | None = Field(None, alias="$set")
@@ -507,7 +549,7 @@ class PostHogEvent(BaseModel):
         problem = isinstance(session_id, str) and text_problem(streams.ID, session_id)
         if problem:
             raise PydanticCustomError(
-                "property",
+                "session_id",
                 "properties.{key} {problem}",
                 {"key": SESSION_ID_PROPERTY, "problem": problem},
             )
