@@ -37,12 +37,25 @@ import pyarrow as pa
 from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir
 from warehouse.maintenance import ensure_lake_options
-from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
+from warehouse.streams import (
+    EVENT_TIME,
+    RECORD_RULES,
+    STREAM_COLUMNS,
+    STREAM_KINDS,
+    Choice,
+    Integer,
+    JsonObject,
+    Kind,
+    Number,
+    Text,
+    Timestamp,
+)
 
 LOAD_COLUMNS = {"_received_hour": "TIMESTAMP", "_file": "VARCHAR"}
 # Of a batch row: whether every value fitted its column (else its file is read line by line), and
-# whether all its text was printable ASCII without escapes (so it holds no control character).
-CHECK_COLUMNS = {"_fits": "BOOLEAN", "_plain": "BOOLEAN"}
+# whether the JSON of its text columns, and of its JSON columns, was printable ASCII without
+# escapes (so it holds no control character).
+CHECK_COLUMNS = {"_fits": "BOOLEAN", "_plain_text": "BOOLEAN", "_plain_json": "BOOLEAN"}
 QUARANTINE_TABLE = "raw.quarantined_records"
 QUARANTINE_COLUMNS = {
     "stream": "VARCHAR",
@@ -67,6 +80,8 @@ class StreamLoad:
     records_quarantined: int
     duration_s: float
     rows_by_hour: dict[datetime, int] = field(default_factory=dict)  # hours with rows only
+    # Files read again line by line (see the module's docstring): only those with a bad record.
+    files_reread: int = 0
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
@@ -109,7 +124,7 @@ def load_hours(
     hours = tuple(sorted({floor_hour(hour) for hour in hours}))
     files = [path for hour in hours for path in layout.hour_files(stream, hour)]
     ensure_raw_table(con, stream)
-    quarantined = _read_into_batch(con, stream, files)
+    quarantined, reread = _read_into_batch(con, stream, files)
     names = ", ".join(f'"{name}"' for name in {**STREAM_COLUMNS[stream], **LOAD_COLUMNS})
     event_time = EVENT_TIME[stream]
     hour_list = [hour for hour in hours]
@@ -149,12 +164,15 @@ def load_hours(
         quarantined,
         time.perf_counter() - started,
         rows_by_hour,
+        reread,
     )
 
 
-def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> int:
+def _read_into_batch(
+    con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]
+) -> tuple[int, int]:
     """Fill temp tables ``loom_batch`` (loadable rows) and ``loom_quarantine``; returns how many
-    records were quarantined."""
+    records were quarantined, and how many files were read again line by line."""
     columns = STREAM_COLUMNS[stream]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE loom_batch"
@@ -162,7 +180,7 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     )
     con.execute(f"CREATE OR REPLACE TEMP TABLE loom_quarantine ({_ddl(QUARANTINE_COLUMNS)})")
     if not files:
-        return 0
+        return 0, 0
     suspects: list[Path] = []
     try:
         _append_files(con, stream, files)
@@ -191,20 +209,20 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     for path in suspects:
         _append_line_by_line(con, stream, path)
     (count,) = con.execute("SELECT count(*) FROM loom_quarantine").fetchone()
-    return count
+    return count, len(suspects)
 
 
 def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> None:
-    columns = STREAM_COLUMNS[stream]
-    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in columns.items())
+    kinds = STREAM_KINDS[stream]
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in kinds.items())
     received_hours = {str(path): hour_of_dir(path.parent) for path in files}
     # Without hive_partitioning, the org_id a record holds is the one loaded, not its folder's
     # name (which DuckDB would otherwise read as a column and put in its place).
     con.execute(
         f"""
         INSERT INTO loom_batch
-        SELECT {typed}, hours.received_hour, source.filename, {_all_fit(columns)},
-            {_all_plain(columns)}
+        SELECT {typed}, hours.received_hour, source.filename, {_all_fit(kinds)},
+            {_all_plain(kinds, Text)}, {_all_plain(kinds, JsonObject)}
         FROM read_json(
             $files, format = 'newline_delimited', columns = $columns, filename = true,
             hive_partitioning = false
@@ -214,77 +232,96 @@ def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[P
         """,
         {
             "files": list(received_hours),
-            "columns": _read_types(columns),
+            "columns": _read_types(kinds),
             "hours": list(received_hours.values()),
         },
     )
 
 
-def _read_types(columns: dict[str, str]) -> dict[str, str]:
+def _read_types(kinds: dict[str, Kind]) -> dict[str, str]:
     """How ``read_json`` reads each column: as JSON, to check its JSON type, but timestamps,
-    which it reads strictly (a number or a boolean fails) as TIMESTAMPTZ, keeping an offset."""
-    return {
-        name: "TIMESTAMPTZ" if kind == "TIMESTAMP" else "JSON" for name, kind in columns.items()
-    }
+    which it reads strictly (a number or a boolean fails) as TIMESTAMPTZ, keeping an offset, and
+    choices, which it reads as text: any other JSON value then breaks their rule (not one of)."""
+    return {name: _read_type(kind) for name, kind in kinds.items()}
 
 
-def _typed(name: str, kind: str) -> str:
-    """SQL: column ``name``, read as :func:`_read_types` reads it, as a ``kind`` value; NULL when
-    it is of another JSON type or does not fit ``kind``."""
+def _read_type(kind: Kind) -> str:
+    match kind:
+        case Timestamp():
+            return "TIMESTAMPTZ"
+        case Choice():
+            return "VARCHAR"
+        case _:
+            return "JSON"
+
+
+def _typed(name: str, kind: Kind) -> str:
+    """SQL: column ``name``, read as :func:`_read_types` reads it, as a value of ``kind``, when it
+    fits (:func:`_fits`; else the value means nothing: its record is quarantined)."""
     value = f'"{name}"'
     match kind:
-        case "VARCHAR":
-            # A JSON string's text is its value in quotes, unless it holds an escape.
-            return (
-                f"CASE WHEN starts_with({value}, '\"') THEN CASE WHEN contains({value}, '\\')"
-                f" THEN {value} ->> '$' ELSE {value}[2:-2] END END"
-            )
-        case "INTEGER" | "BIGINT":
+        case Text():
+            return f"{value} ->> '$'"
+        case Integer():
             return (
                 f"CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT')"
-                f" THEN TRY_CAST({value}::VARCHAR AS {kind}) END"
+                f" THEN TRY_CAST({value}::VARCHAR AS {kind.sql_type}) END"
             )
-        case "DOUBLE":
+        case Number():
             return (
                 f"CASE WHEN json_type({value}) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
                 f" THEN TRY_CAST({value}::VARCHAR AS DOUBLE) END"
             )
-        case "TIMESTAMP":
-            return f"{value}::TIMESTAMP"  # the session's time zone is UTC (warehouse.duck)
+        case Timestamp():
+            # The UTC time, by arithmetic: a cast would go through ICU's calendar for each value.
+            # Infinities have no epoch: cast, they break the range rule.
+            return (
+                f"CASE WHEN isfinite({value}) THEN make_timestamp(epoch_us({value}))"
+                f" ELSE {value}::TIMESTAMP END"
+            )
+        case Choice() | JsonObject():
+            return value
+
+
+def _fits(name: str, kind: Kind) -> str | None:
+    """SQL: whether column ``name``'s value is of its JSON type and fits ``kind`` (NULL, missing
+    or JSON null, fits); None where reading it tells already (a timestamp that does not fit fails
+    ``read_json``, any JSON fits JSON, a choice's rule refuses any other value)."""
+    value = f'"{name}"'
+    match kind:
+        case Text():
+            return f"({value} IS NULL OR starts_with({value}, '\"'))"
+        case Integer() | Number():
+            return f"({value} IS NULL OR {_typed(name, kind)} IS NOT NULL)"
         case _:
-            return value  # JSON
+            return None
 
 
-def _fits(name: str, kind: str) -> str:
-    """SQL: whether column ``name``'s value fits ``kind`` (NULL, missing or JSON null, fits)."""
-    return f'("{name}" IS NULL OR {_typed(name, kind)} IS NOT NULL)'
-
-
-def _all_plain(columns: dict[str, str]) -> str:
-    """SQL: whether every text value's JSON is printable ASCII without escapes: a cheap proof that
-    none holds a control character, which spares most rows the regular expression that looks."""
-    plain = [
-        f"""("{name}" IS NULL OR NOT (contains("{name}", '\\') OR contains("{name}", chr(127))
-            OR strlen("{name}") <> length("{name}")))"""
-        for name, kind in columns.items()
-        if kind == "VARCHAR"
-    ]
-    return " AND ".join(plain)
-
-
-def _all_fit(columns: dict[str, str]) -> str:
-    # read_json itself fails on a timestamp that does not fit; a JSON value always fits JSON.
-    checked = [
-        _fits(name, kind) for name, kind in columns.items() if kind not in ("TIMESTAMP", "JSON")
-    ]
+def _all_fit(kinds: dict[str, Kind]) -> str:
+    checked = [fits for name, kind in kinds.items() if (fits := _fits(name, kind)) is not None]
     return " AND ".join(checked) or "true"
+
+
+def _all_plain(kinds: dict[str, Kind], of: type[Text | JsonObject]) -> str:
+    """SQL: whether the JSON of every column ``of`` a kind is printable ASCII without escapes: a
+    cheap proof that none holds a control character (JSON escapes every C0 one), which spares
+    most rows the regular expressions that look. One text of them all: a function call per
+    value costs more."""
+    names = [f'"{name}"' for name, kind in kinds.items() if isinstance(kind, of)]
+    if not names:
+        return "true"
+    text = f"concat({', '.join(names)})"
+    return (
+        f"(NOT contains({text}, '\\') AND NOT contains({text}, chr(127))"
+        f" AND strlen({text}) = length({text}))"
+    )
 
 
 def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path) -> None:
     """Load what can be loaded of one file and quarantine each line that cannot, with why."""
-    columns = STREAM_COLUMNS[stream]
+    kinds = STREAM_KINDS[stream]
     lines = _split_lines(path.read_bytes())
-    structure = orjson.dumps(_read_types(columns)).decode()
+    structure = orjson.dumps(_read_types(kinds)).decode()
     con.register("loom_lines", pa.Table.from_pylist(lines, schema=LINES_SCHEMA))
     try:
         con.execute(
@@ -312,7 +349,7 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         )
     finally:
         con.unregister("loom_lines")
-    flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in columns)
+    flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in kinds)
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE loom_read AS
@@ -320,9 +357,9 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         """
     )
     unfit = ", ".join(
-        _misfit_reason(name, kind) for name, kind in columns.items() if kind != "JSON"
+        reason for name, kind in kinds.items() if (reason := _misfit_reason(name, kind))
     )
-    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in columns.items())
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in kinds.items())
     received_hour = hour_of_dir(path.parent)
     # A line's problems, in order: it is no record at all; a value does not fit its column;
     # the record breaks a rule. Only the first kind found is reported.
@@ -343,9 +380,10 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         SELECT line_number, line, problem FROM loom_parsed WHERE problem IS NOT NULL
         """
     )
-    names = ", ".join(f'"{name}"' for name in columns)
+    names = ", ".join(f'"{name}"' for name in kinds)
     con.execute(
-        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ?, true, true FROM loom_checked"
+        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ?, true, true, true"
+        " FROM loom_checked"
         " WHERE problem IS NULL",
         [received_hour, str(path)],
     )
@@ -361,16 +399,19 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         con.execute(f"DROP TABLE {table}")
 
 
-def _misfit_reason(name: str, kind: str) -> str:
+def _misfit_reason(name: str, kind: Kind) -> str | None:
     """SQL over a line and its values read by ``json_transform``: why the value of ``name`` does
-    not fit ``kind``, or NULL. ``json_transform`` gives NULL for a timestamp that does not fit."""
+    not fit ``kind``, or NULL; None where the value fits whatever it is (JSON, a choice: its rule
+    says what is wrong). ``json_transform`` gives NULL for a timestamp that does not fit."""
     path = f"'$.\"{name}\"'"
-    if kind == "TIMESTAMP":
+    if isinstance(kind, Timestamp):
         misfit = f"json_type(line, {path}) <> 'NULL' AND \"{name}\" IS NULL"
+    elif (fits := _fits(name, kind)) is not None:
+        misfit = f"NOT {fits}"
     else:
-        misfit = f"NOT {_fits(name, kind)}"
+        return None
     shown = f"left(line -> {path}, {SHOWN_VALUE_CHARS})"
-    return f"CASE WHEN {misfit} THEN '{name}: ' || {shown} || ' does not fit {kind}' END"
+    return f"CASE WHEN {misfit} THEN '{name}: ' || {shown} || ' does not fit {kind.sql_type}' END"
 
 
 LINES_SCHEMA = pa.schema(
@@ -398,8 +439,9 @@ def _batch_rules_hold(stream: str) -> str:
     """SQL over a batch row: whether it meets every rule, those that refuse only control
     characters being looked at only when its text is not plain."""
     return " AND ".join(
-        f"(_plain OR coalesce({rule.predicate}, false))"
-        if rule.control_characters_only
+        f"CASE WHEN _plain_{rule.control_characters_in} THEN true"
+        f" ELSE coalesce({rule.predicate}, false) END"
+        if rule.control_characters_in
         else f"coalesce({rule.predicate}, false)"
         for rule in RECORD_RULES[stream]
     )

@@ -115,6 +115,7 @@ PLATFORM = Choice(("javascript", "node", "rust", "python"))
 SESSION_STATUSES = ("exited", "crashed", "abnormal", "errored")
 STORED_SESSION_STATUS = Choice((*SESSION_STATUSES, "ok"))
 IDENTITY_KIND = Choice(("identify", "alias", "merge_dangerously", "set"))
+SOURCE = Choice(("native", "track", "posthog", "sessions", "sentry"))  # the route that landed it
 SESSION_KIND = Choice(("start", "end"))
 
 COMMON: dict[str, Kind] = {
@@ -122,7 +123,7 @@ COMMON: dict[str, Kind] = {
     "org_id": ID,
     "project_id": PROJECT_ID,
     "received_at": TIMESTAMP,
-    "source": ID,  # native | track | posthog | sessions | sentry
+    "source": SOURCE,
     "ip": ID,  # client address; kept in raw data only, never logged
 }
 
@@ -266,9 +267,10 @@ class RecordRule:
     column: str
     predicate: str
     reason: str  # no quotes: it is embedded in SQL as a literal
-    # It refuses nothing but control characters: a text whose JSON is printable ASCII without
-    # escapes meets it (JSON escapes every C0 character).
-    control_characters_only: bool = False
+    # Whether it refuses nothing but control characters, in the stream's "text" columns or in its
+    # "json" ones: a record whose JSON there is printable ASCII without escapes meets it (JSON
+    # escapes every C0 character), which spares the loader looking.
+    control_characters_in: str | None = None
 
 
 def _quoted(name: str) -> str:
@@ -279,14 +281,15 @@ def _path(key: str | None) -> str:
     return "'$'" if key is None else f"'$.\"{key}\"'"
 
 
-def text_rules(column: str, value: str, kind: Text) -> list[RecordRule]:
-    """The rules a text ``value`` (SQL, not NULL) meets, reported as ``column``."""
+def text_rules(column: str, value: str, kind: Text, within: str = "text") -> list[RecordRule]:
+    """The rules a text ``value`` (SQL, not NULL) meets, reported as ``column``; the value is in
+    a column of ``within`` (text or json)."""
     rules = [
         RecordRule(
             column,
             f"regexp_full_match({value}, '{kind.pattern}')",
             kind.mismatch,
-            control_characters_only=kind.pattern == TEXT_PATTERN,
+            control_characters_in=within if kind.pattern == TEXT_PATTERN else None,
         )
     ]
     if kind.max_length is not None:
@@ -315,7 +318,9 @@ def value_rules(name: str, kind: Kind) -> list[RecordRule]:
             )
             return [RecordRule(name, between, "before 1969-12-31 or after 9999")]
         case JsonObject():
-            return [RecordRule(name, f"json_type({column}) = 'OBJECT'", "not a JSON object")]
+            # DuckDB writes the JSON it reads without leading space: an object's text starts with
+            # a brace (cheaper than json_type, which parses it).
+            return [RecordRule(name, f"starts_with({column}, '{{')", "not a JSON object")]
 
 
 def extracted_rules(extracted: Extracted | Keys) -> list[RecordRule]:
@@ -332,13 +337,12 @@ def extracted_rules(extracted: Extracted | Keys) -> list[RecordRule]:
                     predicate=f"CASE WHEN event IS NULL OR event NOT IN ({listed}) THEN true"
                     f" WHEN json_type({column}, {path}) IS DISTINCT FROM 'VARCHAR' THEN true"
                     f" ELSE {rule.predicate} END",
-                    control_characters_only=False,  # the JSON column holds more than this text
                 )
-                for rule in text_rules(name, f"({column} ->> {path})", kind)
+                for rule in text_rules(name, f"({column} ->> {path})", kind, "json")
             ]
         case Keys(_, key, kind):
             name = extracted.column if key is None else f"{extracted.column}.{key}"
-            rules = text_rules(f"{name} keys", "property_name", kind)
+            rules = text_rules(f"{name} keys", "property_name", kind, "json")
             every = " AND ".join(rule.predicate for rule in rules)
             # Most objects hold no such key: looking for it in the JSON text spares parsing them.
             # The text is DuckDB's own serialization of the JSON, so a key is never \u-escaped.
@@ -354,6 +358,7 @@ def extracted_rules(extracted: Extracted | Keys) -> list[RecordRule]:
                     f" ELSE coalesce(list_bool_and(list_transform(json_keys({column}, {path}),"
                     f" lambda property_name: {every})), true) END",
                     "; ".join(rule.reason for rule in rules),
+                    "json" if all(rule.control_characters_in for rule in rules) else None,
                 )
             ]
 

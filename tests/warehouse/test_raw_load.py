@@ -97,13 +97,14 @@ def test_values_of_another_json_type_are_quarantined_not_converted(layout: Layou
             {**good, "uuid": "text", "project_id": "7"},
             {**good, "uuid": "fraction", "project_id": 1.5},
             {**good, "uuid": "number", "timestamp": 1768737600},
+            {**good, "uuid": "choice", "source": ["native"]},
         ],
     )
     con = connect_pipeline(layout)
 
     result = load_hour(con, layout, "events", HOUR)
 
-    assert (result.rows_loaded, result.records_quarantined) == (2, 7)
+    assert (result.rows_loaded, result.records_quarantined) == (2, 8)
     assert _quarantined(con) == [
         (3, 'distinct_id: {"id":1} does not fit VARCHAR'),
         (4, "distinct_id: not 1 to 200 characters long"),
@@ -112,6 +113,7 @@ def test_values_of_another_json_type_are_quarantined_not_converted(layout: Layou
         (7, 'project_id: "7" does not fit BIGINT'),
         (8, "project_id: 1.5 does not fit BIGINT"),
         (9, "timestamp: 1768737600 does not fit TIMESTAMP"),
+        (10, "source: not one of native, track, posthog, sessions, sentry"),
     ]
     assert con.execute("SELECT uuid, timestamp FROM raw.events ORDER BY uuid").fetchall() == [
         ("offset", datetime(2026, 1, 18, 12)),
