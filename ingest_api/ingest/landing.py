@@ -48,7 +48,6 @@ log = logging.getLogger(__name__)
 
 TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
 PROBE_GLOB = ".probe-*.tmp"  # in the landing directory itself
-SPILL_GLOB = ".spill-*"  # in the landing directory itself: .spill-<pid>
 PROBE_BYTES = 4096  # one page or block: a full disk refuses it
 RESERVE_RETRY_SECONDS = 60  # how often a writer without a spill file tries to reserve one
 
@@ -169,7 +168,7 @@ class LandingWriter:
     def _land_spills_of_servers_gone(self) -> None:
         """Land what the spill files of servers no longer running keep; what cannot land now
         (the disk is still full) lands with the first flush that succeeds."""
-        for path in sorted(self._layout.landing_dir.glob(SPILL_GLOB)):
+        for path in self._layout.spill_files():
             pid = _writer_pid(path.name)
             if pid == os.getpid() or (pid is not None and _process_alive(pid)):
                 continue
@@ -204,7 +203,7 @@ class LandingWriter:
     def _reserve_spill(self) -> bool:
         """Reserve this server's spill file; whether there was room."""
         self._reserve_tried = time.monotonic()
-        path = self._layout.landing_dir / f".spill-{os.getpid()}"
+        path = self._layout.spill_path(os.getpid())
         with contextlib.suppress(OSError):  # then reserving fails and says so
             path.parent.mkdir(parents=True, exist_ok=True)
         self._spill = Spill.reserve(path, self._spill_bytes)

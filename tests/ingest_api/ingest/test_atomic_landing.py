@@ -435,4 +435,4 @@ def test_sigterm_on_a_full_disk_keeps_every_acknowledged_record(
     assert len(acknowledged) > 100
     assert [uuid for uuid in acknowledged if counts[uuid] != 1] == []
     assert "acknowledged record(s) a previous server kept" in server.logs
-    assert list(layout.landing_dir.glob(".spill-*")) == []
+    assert layout.spill_files() == []
