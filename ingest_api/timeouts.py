@@ -1,7 +1,8 @@
 """Slow clients are cut off: a request's headers must arrive within ``LOOM_HEADER_TIMEOUT_SECONDS``
 of its first byte (or of the connection, for its first request), and its body within
 ``LOOM_BODY_TIMEOUT_SECONDS`` of its headers; otherwise the server answers ``408 Request Timeout``
-and closes the connection.
+and closes the connection (a connection that sent nothing at all is closed without an answer, as
+an idle keep-alive one is: browsers open such connections ahead of need).
 
 uvicorn 0.54 has neither limit: ``timeout_keep_alive`` only closes a connection left idle between
 requests (its first byte cancels the timer), so a client trickling its headers, or its body into
@@ -46,6 +47,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._timeouts = timeouts
         self._deadline: asyncio.TimerHandle | None = None
+        self._reading = False  # whether a request has begun arriving
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -57,6 +59,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._reading = True
         if self._deadline is None:  # a later request on the connection: from its first byte
             self._expire_after(self._timeouts.header_seconds, "headers")
 
@@ -66,6 +69,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._reading = False
         self._cancel_deadline()
 
     def _expire_after(self, seconds: float, part: str) -> None:
@@ -82,12 +86,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        reading = cycle is not None and not cycle.response_complete  # the app has the request
-        if not reading or not cycle.response_started:
+        answering = cycle is not None and not cycle.response_complete  # the app has the request
+        if self._reading and not (answering and cycle.response_started):
             self.transport.write(REQUEST_TIMEOUT)
-        if reading:
+            log.info("closed a connection whose request %s took over %g s", part, seconds)
+        if answering:
             # The app's next read of the body sees the client gone, and its answer goes nowhere.
             cycle.disconnected = True
             cycle.message_event.set()
-        log.info("closed a connection whose request %s took over %g s", part, seconds)
         self.transport.close()
