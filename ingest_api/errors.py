@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.requests import ClientDisconnect
 
 from ingest_api.event_names import NAME_RULE, NATIVE_EVENT_PATTERN
 from ingest_api.ingest.landing import LandingUnavailable
@@ -19,11 +20,13 @@ from ingest_api.ingest.routing import is_json, media_type
 from ingest_api.ingest.schemas import (
     PROPERTIES_TOO_LARGE,
     QUERY_TIME_HELP,
+    TEXT_PATTERN,
     TIMESTAMP_HELP,
     UNION_TAGS,
     UUID_PATTERN,
     ErrorBody,
     FieldError,
+    control_character_problem,
 )
 from warehouse.published import (
     CatalogUnavailable,
@@ -63,6 +66,8 @@ def field_error(error: dict[str, Any]) -> FieldError:
         kind, reason = "timestamp", f"not a timestamp: {help_} ({reason})"
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == NATIVE_EVENT_PATTERN:
         kind, reason = "event_name", f"invalid event name {str(error['input'])[:60]!r}: {NAME_RULE}"
+    elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == TEXT_PATTERN:
+        kind, reason = "control_character", control_character_problem(error["input"])
     elif kind == "string_pattern_mismatch" and error["ctx"]["pattern"] == UUID_PATTERN:
         kind, reason = "uuid", "not a UUID: send 32 hex digits as 8-4-4-4-12, e.g. a uuid4"
     return FieldError(index=index, field=field or "body", reason=reason, type=kind)
@@ -92,6 +97,12 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     if request.method not in ("GET", "HEAD"):  # a read stores nothing either way
         detail += "; nothing was stored"
     return error_response(status, detail, errors)
+
+
+async def on_client_disconnect(request: Request, exc: ClientDisconnect) -> JSONResponse:
+    """The client left before sending its whole body (or took too long, ingest_api/timeouts.py):
+    nothing was stored, and no one hears this answer."""
+    return error_response(400, "the client disconnected before sending its whole body")
 
 
 async def on_landing_unavailable(request: Request, exc: LandingUnavailable) -> JSONResponse:

@@ -14,7 +14,8 @@ from typing import Annotated
 from pydantic import AfterValidator, StringConstraints
 from pydantic_core import PydanticCustomError
 
-NATIVE_EVENT_PATTERN = r"^[a-z$][a-z0-9_$.]{0,199}$"
+from warehouse.streams import NATIVE_EVENT_PATTERN
+
 NATIVE_EVENT_NAME = re.compile(NATIVE_EVENT_PATTERN)
 NAME_RULE = (
     "event names are lowercase letters, digits, '_', '$' or '.', start with a lowercase letter "

@@ -11,11 +11,13 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.requests import ClientDisconnect
 
 import ingest_api.ingest.routes
 import ingest_api.read.routes
 from ingest_api.errors import (
     on_catalog_unavailable,
+    on_client_disconnect,
     on_lake_file_damaged,
     on_landing_unavailable,
     on_no_snapshot,
@@ -24,7 +26,11 @@ from ingest_api.errors import (
     on_validation_error,
 )
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
-from ingest_api.query_parameters import known_query_parameters_only
+from ingest_api.query_parameters import (
+    known_query_parameters_only,
+    no_control_characters,
+    stating_text_rules,
+)
 from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.read.key_watch import KeyWatcher
 from ingest_api.read.routes import dashboard
@@ -50,7 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.registry = Registry.open(layout)
         app.state.key_watcher = KeyWatcher(app.state.registry, hub)
         app.state.writer = LandingWriter(
-            layout, flush_interval=settings.async_flush_interval_seconds
+            layout,
+            flush_interval=settings.async_flush_interval_seconds,
+            spill_bytes=settings.async_spill_bytes,
         )
         await app.state.writer.start()
         app.state.marts.start()  # follow new publishes while the app runs
@@ -79,13 +87,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "persons, events, release health and sessions from the published marts."
         ),
         lifespan=lifespan,
-        dependencies=[Depends(known_query_parameters_only)],
+        dependencies=[Depends(known_query_parameters_only), Depends(no_control_characters)],
     )
+    generated_openapi = app.openapi  # FastAPI's, which keeps what it generates
+    app.openapi = lambda: stating_text_rules(generated_openapi())  # type: ignore[method-assign]
     app.state.settings = settings
     # Opened on the first read, then switched to each newer published snapshot.
     app.state.marts = PublishedMarts(layout)
     app.state.health_watcher = HealthWatcher(app.state.marts, hub)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ClientDisconnect, on_client_disconnect)
     app.add_exception_handler(LandingUnavailable, on_landing_unavailable)
     app.add_exception_handler(RegistryUnavailable, on_registry_unavailable)
     app.add_exception_handler(NoSnapshotError, on_no_snapshot)

@@ -148,6 +148,14 @@ class Layout:
     def landing_dir(self) -> Path:
         return self.data_dir / "landing"
 
+    def spill_path(self, pid: int) -> Path:
+        """The room ingest API process ``pid`` reserves for acknowledged records a full disk
+        keeps from landing (ingest_api/ingest/spill.py): on the landing filesystem itself."""
+        return self.landing_dir / f".spill-{pid}"
+
+    def spill_files(self) -> list[Path]:
+        return sorted(self.landing_dir.glob(".spill-*"))
+
     @property
     def scratch_dir(self) -> Path:
         return self.data_dir / "scratch"

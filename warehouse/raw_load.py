@@ -4,14 +4,16 @@ A load replaces its hours: it deletes the rows previously loaded for them and in
 again, in one transaction, so rerunning it never duplicates a row and a failed load leaves the
 previous state intact. dbt's staging models read ``raw.<stream>``.
 
-**No record stops the load for the others.** A line that is not JSON, a value that does not fit
-its column (an ``error_count`` of 2^31) or a record that breaks the stream's rules
-(:data:`warehouse.streams.RECORD_RULES`, e.g. a ``sample_rate`` of 1e-320 whose weight would be
-infinite) is moved to ``raw.quarantined_records`` with its file, line number and reason, and the
-rest of the hour loads. The common case costs one ``read_json`` over all the files; only a file
-that fails it, or holds a rule-breaking record, is read again line by line to find out which
-lines to quarantine. Quarantined rows of an hour are replaced with the hour, so fixing a file and
-reloading its hour clears them (docs/pipeline.md, "Quarantine").
+**No record stops the load for the others.** A line that is not JSON, a value of another JSON
+type than its column's (an object for a ``distinct_id``, ``true`` or ``"7"`` for an integer) or
+that does not fit it (an ``error_count`` of 2^31), or a record that breaks the stream's rules
+(:data:`warehouse.streams.RECORD_RULES`, the API's own: e.g. a ``distinct_id`` holding a NUL, a
+``sample_rate`` of 1e-320 whose weight would be infinite) is moved to ``raw.quarantined_records``
+with its file, line number and reason, and the rest of the hour loads. The common case costs one
+``read_json`` over all the files; only a file that fails it, or holds a record that breaks a
+rule, is read again line by line to find out which lines to quarantine. Quarantined rows of an
+hour are replaced with the hour, so fixing a file and reloading its hour clears them
+(docs/pipeline.md, "Quarantine").
 
 **Every file read is in a ledger**, ``ops.loaded_files``, with its rows and received times. An
 hourly load rewrites its hours' entries with the rows it replaces; a micro-batch
@@ -19,6 +21,12 @@ hourly load rewrites its hours' entries with the rows it replaces; a micro-batch
 An entry stays *unbuilt* until a dbt build over a window holding its rows succeeds
 (:func:`mark_built`): a micro-batch builds the window of every unbuilt entry
 (:func:`unbuilt_window`), so rows a failed or killed batch loaded are built by the next one.
+
+**Read as JSON, then typed.** Given a column type, ``read_json`` converts what it finds: an object
+becomes its JSON text in a VARCHAR column, ``true`` becomes 1 and ``"7"`` 7 in an integer column,
+and a timestamp's offset is dropped. So the load reads every column as JSON (timestamps as
+TIMESTAMPTZ, which keeps their offsets) and types each value itself (:func:`_typed`), a value of
+another JSON type being a misfit; both the fast path and the line-by-line one type values so.
 """
 
 from __future__ import annotations
@@ -36,9 +44,25 @@ import pyarrow as pa
 from warehouse.duck import connect_pipeline, transaction
 from warehouse.layout import STREAMS, Layout, floor_hour, hour_of_dir, naive_utc
 from warehouse.maintenance import ensure_lake_options
-from warehouse.streams import EVENT_TIME, RECORD_RULES, STREAM_COLUMNS
+from warehouse.streams import (
+    EVENT_TIME,
+    RECORD_RULES,
+    STREAM_COLUMNS,
+    STREAM_KINDS,
+    Choice,
+    Integer,
+    JsonObject,
+    Kind,
+    Number,
+    Text,
+    Timestamp,
+)
 
 LOAD_COLUMNS = {"_received_hour": "TIMESTAMP", "_file": "VARCHAR"}
+# Of a batch row: whether every value fitted its column (else its file is read line by line), and
+# whether the JSON of its text columns, and of its JSON columns, was printable ASCII without
+# escapes (so it holds no control character).
+CHECK_COLUMNS = {"_fits": "BOOLEAN", "_plain_text": "BOOLEAN", "_plain_json": "BOOLEAN"}
 QUARANTINE_TABLE = "raw.quarantined_records"
 QUARANTINE_COLUMNS = {
     "stream": "VARCHAR",
@@ -79,6 +103,8 @@ class StreamLoad:
     # The received times of the rows loaded (None when none were).
     first_received_at: datetime | None = None
     last_received_at: datetime | None = None
+    # Files read again line by line (see the module's docstring): only those with a bad record.
+    files_reread: int = 0
 
 
 def ensure_raw_table(con: duckdb.DuckDBPyConnection, stream: str) -> None:
@@ -127,7 +153,7 @@ def load_hours(
     hours = tuple(sorted({floor_hour(hour) for hour in hours}))
     files = [path for hour in hours for path in layout.hour_files(stream, hour)]
     ensure_raw_table(con, stream)
-    quarantined = _read_into_batch(con, stream, files)
+    quarantined, reread = _read_into_batch(con, stream, files)
     try:
         with transaction(con):
             # DuckDB answers a DELETE with the number of rows it deleted.
@@ -151,6 +177,7 @@ def load_hours(
         rows_replaced=replaced,
         records_quarantined=quarantined,
         duration_s=time.perf_counter() - started,
+        files_reread=reread,
         **load,
     )
 
@@ -177,7 +204,7 @@ def load_new_files(
     }
     visible = [path for hour in hours for path in layout.hour_files(stream, hour)]
     files = [path for path in visible if str(path) not in loaded]
-    quarantined = _read_into_batch(con, stream, files)
+    quarantined, reread = _read_into_batch(con, stream, files)
     try:
         with transaction(con):
             load = _insert_batch(con, stream, files, load_id)
@@ -190,6 +217,7 @@ def load_new_files(
         rows_replaced=0,
         records_quarantined=quarantined,
         duration_s=time.perf_counter() - started,
+        files_reread=reread,
         **load,
     )
 
@@ -311,14 +339,19 @@ def _drop_batch(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS loom_quarantine")
 
 
-def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> int:
+def _read_into_batch(
+    con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]
+) -> tuple[int, int]:
     """Fill temp tables ``loom_batch`` (loadable rows) and ``loom_quarantine``; returns how many
-    records were quarantined."""
+    records were quarantined, and how many files were read again line by line."""
     columns = STREAM_COLUMNS[stream]
-    con.execute(f"CREATE OR REPLACE TEMP TABLE loom_batch ({_ddl({**columns, **LOAD_COLUMNS})})")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE loom_batch"
+        f" ({_ddl({**columns, **LOAD_COLUMNS, **CHECK_COLUMNS})})"
+    )
     con.execute(f"CREATE OR REPLACE TEMP TABLE loom_quarantine ({_ddl(QUARANTINE_COLUMNS)})")
     if not files:
-        return 0
+        return 0, 0
     suspects: list[Path] = []
     try:
         _append_files(con, stream, files)
@@ -334,7 +367,8 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     broken_rules = [
         Path(name)
         for (name,) in con.execute(
-            f"SELECT DISTINCT _file FROM loom_batch WHERE NOT ({_rules_hold(stream)})"
+            "SELECT DISTINCT _file FROM loom_batch"
+            f" WHERE NOT _fits OR NOT ({_batch_rules_hold(stream)})"
         ).fetchall()
     ]
     if broken_rules:
@@ -346,36 +380,119 @@ def _read_into_batch(con: duckdb.DuckDBPyConnection, stream: str, files: Sequenc
     for path in suspects:
         _append_line_by_line(con, stream, path)
     (count,) = con.execute("SELECT count(*) FROM loom_quarantine").fetchone()
-    return count
+    return count, len(suspects)
 
 
 def _append_files(con: duckdb.DuckDBPyConnection, stream: str, files: Sequence[Path]) -> None:
-    columns = STREAM_COLUMNS[stream]
-    names = ", ".join(f'"{name}"' for name in columns)
+    kinds = STREAM_KINDS[stream]
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in kinds.items())
     received_hours = {str(path): hour_of_dir(path.parent) for path in files}
+    # Without hive_partitioning, the org_id a record holds is the one loaded, not its folder's
+    # name (which DuckDB would otherwise read as a column and put in its place).
     con.execute(
         f"""
         INSERT INTO loom_batch
-        SELECT {names}, hours.received_hour, source.filename
+        SELECT {typed}, hours.received_hour, source.filename, {_all_fit(kinds)},
+            {_all_plain(kinds, Text)}, {_all_plain(kinds, JsonObject)}
         FROM read_json(
-            $files, format = 'newline_delimited', columns = $columns, filename = true
+            $files, format = 'newline_delimited', columns = $columns, filename = true,
+            hive_partitioning = false
         ) AS source
         JOIN (SELECT unnest($files) AS path, unnest($hours) AS received_hour) AS hours
             ON hours.path = source.filename
         """,
         {
             "files": list(received_hours),
-            "columns": columns,
+            "columns": _read_types(kinds),
             "hours": list(received_hours.values()),
         },
     )
 
 
+def _read_types(kinds: dict[str, Kind]) -> dict[str, str]:
+    """How ``read_json`` reads each column: as JSON, to check its JSON type, but timestamps,
+    which it reads strictly (a number or a boolean fails) as TIMESTAMPTZ, keeping an offset, and
+    choices, which it reads as text: any other JSON value then breaks their rule (not one of)."""
+    return {name: _read_type(kind) for name, kind in kinds.items()}
+
+
+def _read_type(kind: Kind) -> str:
+    match kind:
+        case Timestamp():
+            return "TIMESTAMPTZ"
+        case Choice():
+            return "VARCHAR"
+        case _:
+            return "JSON"
+
+
+def _typed(name: str, kind: Kind) -> str:
+    """SQL: column ``name``, read as :func:`_read_types` reads it, as a value of ``kind``, when it
+    fits (:func:`_fits`; else the value means nothing: its record is quarantined)."""
+    value = f'"{name}"'
+    match kind:
+        case Text():
+            return f"{value} ->> '$'"
+        case Integer():
+            return (
+                f"CASE WHEN json_type({value}) IN ('BIGINT', 'UBIGINT')"
+                f" THEN TRY_CAST({value}::VARCHAR AS {kind.sql_type}) END"
+            )
+        case Number():
+            return (
+                f"CASE WHEN json_type({value}) IN ('DOUBLE', 'BIGINT', 'UBIGINT')"
+                f" THEN TRY_CAST({value}::VARCHAR AS DOUBLE) END"
+            )
+        case Timestamp():
+            # The UTC time, by arithmetic: a cast would go through ICU's calendar for each value.
+            # Infinities have no epoch: cast, they break the range rule.
+            return (
+                f"CASE WHEN isfinite({value}) THEN make_timestamp(epoch_us({value}))"
+                f" ELSE {value}::TIMESTAMP END"
+            )
+        case Choice() | JsonObject():
+            return value
+
+
+def _fits(name: str, kind: Kind) -> str | None:
+    """SQL: whether column ``name``'s value is of its JSON type and fits ``kind`` (NULL, missing
+    or JSON null, fits); None where reading it tells already (a timestamp that does not fit fails
+    ``read_json``, any JSON fits JSON, a choice's rule refuses any other value)."""
+    value = f'"{name}"'
+    match kind:
+        case Text():
+            return f"({value} IS NULL OR starts_with({value}, '\"'))"
+        case Integer() | Number():
+            return f"({value} IS NULL OR {_typed(name, kind)} IS NOT NULL)"
+        case _:
+            return None
+
+
+def _all_fit(kinds: dict[str, Kind]) -> str:
+    checked = [fits for name, kind in kinds.items() if (fits := _fits(name, kind)) is not None]
+    return " AND ".join(checked) or "true"
+
+
+def _all_plain(kinds: dict[str, Kind], of: type[Text | JsonObject]) -> str:
+    """SQL: whether the JSON of every column ``of`` a kind is printable ASCII without escapes: a
+    cheap proof that none holds a control character (JSON escapes every C0 one), which spares
+    most rows the regular expressions that look. One text of them all: a function call per
+    value costs more."""
+    names = [f'"{name}"' for name, kind in kinds.items() if isinstance(kind, of)]
+    if not names:
+        return "true"
+    text = f"concat({', '.join(names)})"
+    return (
+        f"(NOT contains({text}, '\\') AND NOT contains({text}, chr(127))"
+        f" AND strlen({text}) = length({text}))"
+    )
+
+
 def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path) -> None:
     """Load what can be loaded of one file and quarantine each line that cannot, with why."""
-    columns = STREAM_COLUMNS[stream]
+    kinds = STREAM_KINDS[stream]
     lines = _split_lines(path.read_bytes())
-    structure = orjson.dumps(columns).decode()
+    structure = orjson.dumps(_read_types(kinds)).decode()
     con.register("loom_lines", pa.Table.from_pylist(lines, schema=LINES_SCHEMA))
     try:
         con.execute(
@@ -403,22 +520,25 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         )
     finally:
         con.unregister("loom_lines")
-    unfit = ", ".join(
-        f"""CASE WHEN json_type(line, '$."{name}"') <> 'NULL' AND (parsed)."{name}" IS NULL
-            THEN '{name}: ' || left(line ->> '$."{name}"', {SHOWN_VALUE_CHARS})
-                || ' does not fit {kind}' END"""
-        for name, kind in columns.items()
+    flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in kinds)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE loom_read AS
+        SELECT line_number, line, {flattened} FROM loom_parsed WHERE problem IS NULL
+        """
     )
-    flattened = ", ".join(f'(parsed)."{name}" AS "{name}"' for name in columns)
+    unfit = ", ".join(
+        reason for name, kind in kinds.items() if (reason := _misfit_reason(name, kind))
+    )
+    typed = ", ".join(f'{_typed(name, kind)} AS "{name}"' for name, kind in kinds.items())
     received_hour = hour_of_dir(path.parent)
     # A line's problems, in order: it is no record at all; a value does not fit its column;
     # the record breaks a rule. Only the first kind found is reported.
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE loom_fitted AS
-        SELECT line_number, line, nullif(concat_ws('; ', {unfit}), '') AS unfit, {flattened}
-        FROM loom_parsed
-        WHERE problem IS NULL
+        SELECT line_number, line, nullif(concat_ws('; ', {unfit}), '') AS unfit, {typed}
+        FROM loom_read
         """
     )
     con.execute(
@@ -431,9 +551,10 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         SELECT line_number, line, problem FROM loom_parsed WHERE problem IS NOT NULL
         """
     )
-    names = ", ".join(f'"{name}"' for name in columns)
+    names = ", ".join(f'"{name}"' for name in kinds)
     con.execute(
-        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ? FROM loom_checked"
+        f"INSERT INTO loom_batch SELECT {names}, ?::TIMESTAMP, ?, true, true, true"
+        " FROM loom_checked"
         " WHERE problem IS NULL",
         [received_hour, str(path)],
     )
@@ -445,8 +566,23 @@ def _append_line_by_line(con: duckdb.DuckDBPyConnection, stream: str, path: Path
         """,
         [stream, received_hour, str(path)],
     )
-    for table in ("loom_parsed", "loom_fitted", "loom_checked"):
+    for table in ("loom_parsed", "loom_read", "loom_fitted", "loom_checked"):
         con.execute(f"DROP TABLE {table}")
+
+
+def _misfit_reason(name: str, kind: Kind) -> str | None:
+    """SQL over a line and its values read by ``json_transform``: why the value of ``name`` does
+    not fit ``kind``, or NULL; None where the value fits whatever it is (JSON, a choice: its rule
+    says what is wrong). ``json_transform`` gives NULL for a timestamp that does not fit."""
+    path = f"'$.\"{name}\"'"
+    if isinstance(kind, Timestamp):
+        misfit = f"json_type(line, {path}) <> 'NULL' AND \"{name}\" IS NULL"
+    elif (fits := _fits(name, kind)) is not None:
+        misfit = f"NOT {fits}"
+    else:
+        return None
+    shown = f"left(line -> {path}, {SHOWN_VALUE_CHARS})"
+    return f"CASE WHEN {misfit} THEN '{name}: ' || {shown} || ' does not fit {kind.sql_type}' END"
 
 
 LINES_SCHEMA = pa.schema(
@@ -470,8 +606,16 @@ def _split_lines(content: bytes) -> list[dict[str, object]]:
     return lines
 
 
-def _rules_hold(stream: str) -> str:
-    return " AND ".join(f"coalesce({rule.predicate}, false)" for rule in RECORD_RULES[stream])
+def _batch_rules_hold(stream: str) -> str:
+    """SQL over a batch row: whether it meets every rule, those that refuse only control
+    characters being looked at only when its text is not plain."""
+    return " AND ".join(
+        f"CASE WHEN _plain_{rule.control_characters_in} THEN true"
+        f" ELSE coalesce({rule.predicate}, false) END"
+        if rule.control_characters_in
+        else f"coalesce({rule.predicate}, false)"
+        for rule in RECORD_RULES[stream]
+    )
 
 
 def _rule_reasons(stream: str) -> str:

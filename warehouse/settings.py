@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+DEFAULT_ASYNC_SPILL_BYTES = 64 * 1024 * 1024
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LOOM_", extra="ignore")
@@ -89,6 +91,20 @@ class Settings(BaseSettings):
     )
     async_flush_interval_seconds: float = Field(
         0.2, gt=0, le=1.0, description="Async records are durable within this long (at most 1 s)."
+    )
+    async_spill_bytes: int = Field(
+        DEFAULT_ASYNC_SPILL_BYTES,
+        ge=0,
+        description=(
+            "Room reserved on the landing filesystem for acknowledged async records a full disk "
+            "keeps from landing; async requests are acknowledged only while they fit."
+        ),
+    )
+    header_timeout_seconds: float = Field(
+        10, gt=0, description="A request's headers must arrive within this long (else 408)."
+    )
+    body_timeout_seconds: float = Field(
+        30, gt=0, description="A request's body must arrive within this long of its headers."
     )
 
     @field_validator("lake_catalog", "lake_data_path")

@@ -18,6 +18,11 @@ The async queue is bounded: when it holds ``max_queued_records``, further reques
 next flush like durable ones, so memory stays bounded and nothing is dropped. While flushes fail
 (a full disk), every request waits for its flush the same way, so nothing is acknowledged that is
 not on disk: requests get 503 until a flush succeeds again, and ``failure`` says why.
+
+What was acknowledged before a flush failed is kept in the spill file reserved at start
+(:mod:`ingest_api.ingest.spill`): async records are acknowledged only while all the writer holds
+unwritten fits there, and a failed flush keeps them all there, so a shutdown (or a crash) while
+the disk is full loses none. The next start lands what the spill files of servers gone hold.
 """
 
 from __future__ import annotations
@@ -33,13 +38,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+
+from ingest_api.ingest.spill import Spill, kept_content
 from warehouse.layout import Layout
+from warehouse.settings import DEFAULT_ASYNC_SPILL_BYTES
 
 log = logging.getLogger(__name__)
 
 TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
 PROBE_GLOB = ".probe-*.tmp"  # in the landing directory itself
 PROBE_BYTES = 4096  # one page or block: a full disk refuses it
+RESERVE_RETRY_SECONDS = 60  # how often a writer without a spill file tries to reserve one
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +67,31 @@ class Chunk:
     payload: bytes  # NDJSON: one record per line, each ending in a newline
     records: int
 
+    def spilled(self) -> bytes:
+        """The chunk as a spill file keeps it: a JSON line naming its target, then its payload."""
+        return self._spill_head() + self.payload
+
+    def spilled_size(self) -> int:
+        return len(self._spill_head()) + len(self.payload)
+
+    def _spill_head(self) -> bytes:
+        target = self.target
+        head = {"stream": target.stream, "org_id": target.org_id, "hour": target.hour.isoformat()}
+        return orjson.dumps(head | {"bytes": len(self.payload), "records": self.records}) + b"\n"
+
+
+def unspill(content: bytes) -> list[Chunk]:
+    """The chunks a spill file keeps (:meth:`Chunk.spilled`, one after another)."""
+    chunks, position = [], 0
+    while position < len(content):
+        end = content.index(b"\n", position)
+        head = orjson.loads(content[position:end])
+        payload = content[end + 1 : end + 1 + head["bytes"]]
+        target = Target(head["stream"], head["org_id"], datetime.fromisoformat(head["hour"]))
+        chunks.append(Chunk(target, payload, head["records"]))
+        position = end + 1 + head["bytes"]
+    return chunks
+
 
 class LandingUnavailable(RuntimeError):
     """Records could not be made durable; the request must not be acknowledged."""
@@ -64,15 +99,29 @@ class LandingUnavailable(RuntimeError):
 
 class LandingWriter:
     def __init__(
-        self, layout: Layout, *, flush_interval: float, max_queued_records: int = 100_000
+        self,
+        layout: Layout,
+        *,
+        flush_interval: float,
+        spill_bytes: int = DEFAULT_ASYNC_SPILL_BYTES,
+        max_queued_records: int = 100_000,
     ) -> None:
         self._layout = layout
         self._flush_interval = flush_interval
+        self._spill_bytes = spill_bytes
         self._max_queued = max_queued_records
         self._pending: list[Chunk] = []  # async: acknowledged already
         self._pending_durable: list[Chunk] = []  # their requests wait for the flush
         self._pending_records = 0
         self._oldest_pending: float | None = None
+        self._spill: Spill | None = None  # None: no room reserved, nothing async acknowledged
+        self._reserve_tried = 0.0  # when (monotonic) reserving the spill file was last tried
+        self._unwritten_bytes = 0  # acknowledged async records not on disk, as spilled
+        self._pending_kept = False  # whether the spill keeps every acknowledged async record
+        # Chunks the spill files of servers gone keep that did not land at start, and those
+        # files, removed once the chunks land.
+        self._from_spills: list[Chunk] = []
+        self._spill_files_gone: list[Path] = []
         self._waiters: list[asyncio.Future[None]] = []
         self._wake = asyncio.Event()
         self._closing = False
@@ -95,6 +144,16 @@ class LandingWriter:
         removed = await asyncio.to_thread(remove_leftover_temp_files, self._layout)
         if removed:
             log.warning("removed %d incomplete landing file(s) left by a crash", removed)
+        await asyncio.to_thread(self._land_spills_of_servers_gone)
+        if not await asyncio.to_thread(self._reserve_spill):
+            log.warning(
+                "no room for the %d-byte spill file in %s: async requests wait for their write "
+                "until there is",
+                self._spill_bytes,
+                self._layout.landing_dir,
+            )
+        if self._from_spills:
+            self._oldest_pending = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="landing-writer")
 
     async def close(self) -> None:
@@ -103,6 +162,54 @@ class LandingWriter:
         self._wake.set()
         if self._task is not None:
             await self._task
+        if self._spill is not None:
+            self._spill.release()
+
+    def _land_spills_of_servers_gone(self) -> None:
+        """Land what the spill files of servers no longer running keep; what cannot land now
+        (the disk is still full) lands with the first flush that succeeds."""
+        for path in self._layout.spill_files():
+            pid = _writer_pid(path.name)
+            if pid == os.getpid() or (pid is not None and _process_alive(pid)):
+                continue
+            try:
+                chunks = unspill(kept_content(path))
+            except (ValueError, KeyError) as error:  # not written by a server: by hand
+                damaged = path.with_name(f".damaged{path.name}")
+                log.error("%s is unreadable (%s); left as %s", path, error, damaged)
+                path.rename(damaged)
+                continue
+            try:
+                write_chunks(self._layout, chunks, self._known_dirs)
+            except OSError as error:
+                log.error(
+                    "could not land the %d acknowledged record(s) kept in %s yet (%s): they land "
+                    "once landing files can be written",
+                    sum(chunk.records for chunk in chunks),
+                    path,
+                    describe(error),
+                )
+                self._from_spills.extend(chunks)
+                self._spill_files_gone.append(path)
+                continue
+            if chunks:
+                log.warning(
+                    "landed %d acknowledged record(s) a previous server kept in %s",
+                    sum(chunk.records for chunk in chunks),
+                    path,
+                )
+            path.unlink()
+
+    def _reserve_spill(self) -> bool:
+        """Reserve this server's spill file; whether there was room."""
+        self._reserve_tried = time.monotonic()
+        path = self._layout.spill_path(os.getpid())
+        with contextlib.suppress(OSError):  # then reserving fails and says so
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._spill = Spill.reserve(path, self._spill_bytes)
+        if self._spill is not None:
+            fsync_dir(path.parent)
+        return self._spill is not None
 
     async def submit(self, chunks: list[Chunk], *, durable: bool) -> bool:
         """Hand records over; whether they are on disk already (else within the flush interval)."""
@@ -111,11 +218,15 @@ class LandingWriter:
         if not chunks:
             return True  # nothing to write is on disk already
         count = sum(chunk.records for chunk in chunks)
+        size = spilled_size(chunks)
+        room = self._spill.capacity - self._unwritten_bytes if self._spill is not None else 0
         if not durable and (
-            self._pending_records + count > self._max_queued or self._failure is not None
+            self._pending_records + count > self._max_queued
+            or self._failure is not None
+            or size > room
         ):
-            # Back-pressure, or a failing disk: wait for the flush instead of acknowledging
-            # records that may never be written.
+            # Back-pressure, a failing disk, or no room left to keep them should the disk fill
+            # up: wait for the flush instead of acknowledging records that may never be written.
             durable = True
         if self._oldest_pending is None:
             self._oldest_pending = time.monotonic()
@@ -123,6 +234,8 @@ class LandingWriter:
         (self._pending_durable if durable else self._pending).extend(chunks)
         self._pending_records += count
         if not durable:
+            self._unwritten_bytes += size
+            self._pending_kept = False
             return False
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
@@ -133,17 +246,18 @@ class LandingWriter:
     async def _run(self) -> None:
         while True:
             await self._until_flush_due()
-            if not (self._pending or self._pending_durable):
+            if not (self._pending or self._pending_durable or self._from_spills):
                 if self._closing:
                     return  # everything is written
                 await self._probe()  # failing and idle: find out whether the disk recovered
                 continue
             queued, durable, waiters = self._pending, self._pending_durable, self._waiters
+            recovered, self._from_spills = self._from_spills, []
             self._pending, self._pending_durable, self._waiters = [], [], []
             self._pending_records, self._oldest_pending = 0, None
             try:
                 await asyncio.to_thread(
-                    write_chunks, self._layout, durable + queued, self._known_dirs
+                    write_chunks, self._layout, durable + recovered + queued, self._known_dirs
                 )
             except Exception as error:
                 self._fail(error)
@@ -152,21 +266,70 @@ class LandingWriter:
                         waiter.set_exception(
                             LandingUnavailable(f"could not store the records ({describe(error)})")
                         )
-                acknowledged = sum(chunk.records for chunk in queued)
-                if self._closing:
-                    log.error("shutting down with %d acknowledged record(s) lost", acknowledged)
-                    return
                 # Durable requests were refused and their clients retry; async ones were already
-                # acknowledged, so they stay queued for the next attempt.
+                # acknowledged, so they stay queued for the next attempt, and kept in the spill.
+                self._from_spills[:0] = recovered
                 self._pending[:0] = queued
-                self._pending_records += acknowledged
+                self._pending_records += sum(chunk.records for chunk in queued)
                 self._oldest_pending = time.monotonic()
+                kept = await self._keep_acknowledged()
+                if self._closing:
+                    self._log_shutdown(kept)
+                    return
                 await asyncio.sleep(self._flush_interval)  # do not spin on a failing disk
                 continue
-            self._recovered()
+            self._unwritten_bytes -= spilled_size(queued)
+            self._writes_succeed()
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(None)
+            if self._spill_work_due():  # rarely: most flushes leave the spill files alone
+                await asyncio.to_thread(self._written)
+
+    async def _keep_acknowledged(self) -> bool:
+        """Keep every acknowledged async record not on disk in the spill file (once: none is
+        acknowledged while flushes fail); whether they are kept."""
+        if self._pending_kept or not self._pending:
+            return True
+        if self._spill is None:
+            return False
+        content = b"".join(chunk.spilled() for chunk in self._pending)
+        try:
+            await asyncio.to_thread(self._spill.keep, content)
+        except OSError as error:
+            log.error("could not keep acknowledged records in %s: %s", self._spill.path, error)
+            return False
+        self._pending_kept = True
+        return True
+
+    def _log_shutdown(self, kept: bool) -> None:
+        records = sum(chunk.records for chunk in self._pending)
+        if not records:
+            return
+        if kept and self._spill is not None:
+            log.warning(
+                "shutting down with %d acknowledged record(s) kept in %s: the next start lands "
+                "them",
+                records,
+                self._spill.path,
+            )
+        else:
+            log.error("shutting down with %d acknowledged record(s) lost", records)
+
+    def _spill_work_due(self) -> bool:
+        if self._spill is None:
+            return time.monotonic() - self._reserve_tried > RESERVE_RETRY_SECONDS
+        return self._spill.keeps_records or bool(self._spill_files_gone)
+
+    def _written(self) -> None:
+        """After a flush succeeded: what the spill files kept is on disk now."""
+        if self._spill is not None:
+            self._spill.clear()
+        elif time.monotonic() - self._reserve_tried > RESERVE_RETRY_SECONDS:
+            self._reserve_spill()  # the room the disk lacked may be there now
+        for path in self._spill_files_gone:
+            path.unlink(missing_ok=True)
+        self._spill_files_gone = []
 
     async def _probe(self) -> None:
         try:
@@ -174,14 +337,14 @@ class LandingWriter:
         except Exception as error:
             self._fail(error)
         else:
-            self._recovered()
+            self._writes_succeed()
 
     def _fail(self, error: Exception) -> None:
         if self._failure is None:  # once, not on every retry of a failing disk
             log.error("landing writes are failing; refusing records until they succeed: %s", error)
         self._failure = f"landing writes are failing: {describe(error)}"
 
-    def _recovered(self) -> None:
+    def _writes_succeed(self) -> None:
         if self._failure is not None:
             log.warning("landing writes succeed again")
             self._failure = None
@@ -203,6 +366,10 @@ class LandingWriter:
                     await self._wake.wait()
             except TimeoutError:
                 return
+
+
+def spilled_size(chunks: list[Chunk]) -> int:
+    return sum(chunk.spilled_size() for chunk in chunks)
 
 
 def describe(error: BaseException) -> str:
@@ -321,9 +488,9 @@ def remove_leftover_temp_files(layout: Layout) -> int:
 
 
 def _writer_pid(name: str) -> int | None:
-    # .part-<stamp>-<pid>-<random>.ndjson.tmp, or .probe-<pid>.tmp
-    if name.startswith(".probe-"):
-        pid = name.removeprefix(".probe-").removesuffix(".tmp")
+    # .part-<stamp>-<pid>-<random>.ndjson.tmp, .probe-<pid>.tmp or .spill-<pid>
+    if name.startswith((".probe-", ".spill-")):
+        pid = name.removeprefix(".probe-").removeprefix(".spill-").removesuffix(".tmp")
         return int(pid) if pid.isdigit() else None
     parts = name.split("-")
     return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None

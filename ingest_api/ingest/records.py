@@ -36,6 +36,7 @@ from ingest_api.ingest.landing import Chunk, Target
 from ingest_api.ingest.schemas import (
     IDENTITY_EVENTS,
     LINKED_ID,
+    SESSION_ID_PROPERTY,
     AliasRequest,
     CaptureEvent,
     IdentifyRequest,
@@ -251,7 +252,7 @@ class Records:
 
     def posthog_event(self, item: PostHogEvent) -> str:
         name, display_name = normalize_event_name(item.event)
-        session_id = item.properties.get("$session_id")
+        session_id = item.properties.get(SESSION_ID_PROPERTY)
         return self.event(
             name,
             display_name,
@@ -351,8 +352,9 @@ class Records:
     def sentry_session_end(self, update: SentrySessionUpdate) -> str:
         """The end a Sentry update reports. A final status gets the session's one end uuid, as a
         native end; an update with status ``ok`` (still in progress) is a provisional end, one
-        uuid per update time, which the models rank below any final end."""
-        ended_at = self._when(update.timestamp)
+        uuid per update time, which the models rank below any final end. An update timed before
+        its session's start (a client clock that moved) is timed at the start, as Relay does."""
+        ended_at = max(self._when(update.timestamp), self._when(update.started))
         final = update.status != "ok"
         crashed = update.status == "crashed"
         return self._session_end(

@@ -28,10 +28,12 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from ingest_api.event_names import NAME_RULE, NATIVE_EVENT_PATTERN, normalize_event_name
+from ingest_api.event_names import NAME_RULE, normalize_event_name
+from ingest_api.number_patterns import integers_up_to
+from warehouse import streams
 from warehouse.registry import KEY_PREFIX
 from warehouse.settings import get_settings
-from warehouse.streams import INTEGER_MAX, MIN_SAMPLE_RATE
+from warehouse.streams import PERSON_PROPERTY_OPERATIONS, TEXT_PATTERN
 
 # ---------------------------------------------------------------------------------------------
 # Field types
@@ -43,11 +45,16 @@ QUERY_TIME_HELP = "send ISO 8601, e.g. 2026-01-18T12:00:00Z"
 # Events per request: 20 times what PostHog's SDKs batch by default (100), as many as
 # Mixpanel's and Amplitude's batch APIs take.
 MAX_BATCH_ITEMS = 2000
-EARLIEST_TIMESTAMP = datetime(1970, 1, 1, tzinfo=UTC)
-# Text pydantic would read as a unix time; of it, the schema allows only digits.
+# Timestamps: from 1970 as written (an offset may put one up to a day earlier in UTC, which the
+# warehouse stores too) to the end of year 9999, as unix milliseconds at most MAX_UNIX_MS.
+EARLIEST_YEAR = 1970
+ISO_YEAR_PATTERN = r"^(19[7-9][0-9]|[2-9][0-9]{3})-"
+MAX_UNIX_MS = 253402300799999  # 9999-12-31T23:59:59.999Z
+# Text pydantic would read as a unix time; of it, the schema allows only digits, up to the max.
 UNIX_TIME_TEXT = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*")
-UNIX_MS_TEXT = re.compile(r"[0-9]+")
-BIGINT_MAX = 2**63 - 1
+UNIX_MS_TEXT_PATTERN = f"^{integers_up_to(MAX_UNIX_MS)}$"
+UNIX_MS_TEXT = re.compile(UNIX_MS_TEXT_PATTERN)
+SESSION_ID_PROPERTY = "$session_id"  # where posthog-js puts an event's session id
 # Where SDKs put the key in a body; a value of our key format there is never stored.
 KEY_PROPERTIES = ("token", "api_key", "$token")
 
@@ -86,44 +93,134 @@ def check_properties(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-Environment = Annotated[str, StringConstraints(min_length=1, max_length=200)]
-# Checked by pydantic-core's own regex engine; errors.py words its error as NAME_RULE.
-NativeEventName = Annotated[str, StringConstraints(pattern=NATIVE_EVENT_PATTERN)]
-DisplayEventName = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), AfterValidator(_display_event_name)
-]
-Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
+def text(kind: streams.Text) -> Any:
+    """The type of a text of ``kind`` (warehouse/streams.py): its length and pattern, which the
+    OpenAPI schema shows too. pydantic-core checks the pattern; errors.py words its error."""
+    return Annotated[
+        str,
+        StringConstraints(
+            min_length=kind.min_length, max_length=kind.max_length, pattern=kind.pattern
+        ),
+    ]
 
 
-def _timestamp_input(value: Any) -> Any:
-    """Only what the schema allows: ISO 8601 text, or unix milliseconds as an integer or digits.
-    pydantic alone would also read floats, booleans and numeric text such as ``"1.5e3"``."""
-    if isinstance(value, datetime) or (isinstance(value, int) and not isinstance(value, bool)):
-        return value
-    if isinstance(value, str) and (
-        UNIX_MS_TEXT.fullmatch(value) or not UNIX_TIME_TEXT.fullmatch(value)
-    ):
-        return value
-    raise PydanticCustomError(
-        "timestamp",
-        "not a timestamp: " + TIMESTAMP_HELP + "; unix milliseconds are an integer (got {value})",
-        {"value": repr(value)[:40]},
+def text_problem(kind: streams.Text, value: str) -> str | None:
+    """Why ``value`` is not a text of ``kind``, or None: for values inside a JSON object, which
+    pydantic does not type."""
+    if kind.max_length is not None and not kind.min_length <= len(value) <= kind.max_length:
+        return f"has {len(value)} characters; {kind.min_length} to {kind.max_length} are allowed"
+    if not re.fullmatch(kind.pattern, value):
+        return control_character_problem(value) if kind.pattern == TEXT_PATTERN else kind.mismatch
+    return None
+
+
+def control_character_problem(value: str) -> str:
+    position, character = next(
+        (position, character)
+        for position, character in enumerate(value)
+        if re.fullmatch(f"[{streams.CONTROL_CHARACTERS}]", character)
+    )
+    return (
+        f"holds the control character U+{ord(character):04X} at position {position + 1}: ids, "
+        "names, releases and environments hold none (text inside properties may)"
     )
 
 
-def _storable_timestamp(moment: datetime) -> datetime:
-    """The moment in UTC (none sent means UTC), within what the warehouse stores and queries."""
-    try:
-        utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError:  # a time in year 1 or 9999 whose offset leaves the calendar
-        utc = None
-    if utc is None or utc < EARLIEST_TIMESTAMP:
+Id = text(streams.ID)
+Environment = text(streams.ENVIRONMENT)
+Release = text(streams.RELEASE)
+# Checked by pydantic-core's own regex engine; errors.py words its error as NAME_RULE.
+NativeEventName = Annotated[str, StringConstraints(pattern=streams.EVENT_NAME.pattern)]
+DisplayEventName = Annotated[text(streams.DISPLAY_NAME), AfterValidator(_display_event_name)]
+# What the OpenAPI can state of properties: person properties ($set, $set_once) are objects whose
+# names hold no control character.
+PERSON_PROPERTIES_SCHEMA = {"type": "object", "propertyNames": {"pattern": TEXT_PATTERN}}
+PROPERTIES_SCHEMA = {
+    "type": "object",
+    "properties": {name: PERSON_PROPERTIES_SCHEMA for name in PERSON_PROPERTY_OPERATIONS},
+    "description": "At most 1 MB as JSON; integers within 64 bits.",
+}
+Properties = Annotated[
+    dict[str, Any], AfterValidator(check_properties), WithJsonSchema(PROPERTIES_SCHEMA)
+]
+
+
+def _person_property_names(value: dict[str, Any]) -> dict[str, Any]:
+    for name in value:
+        problem = text_problem(streams.LABEL, name)
+        if problem is not None:
+            raise PydanticCustomError(
+                "property_name",
+                "person property name {name!r} {problem}",
+                {"name": name[:60], "problem": problem},
+            )
+    return value
+
+
+# Person properties ($set, $set_once and what identify/set write): the warehouse keeps each
+# property name in a column (int_person_property_writes).
+PersonProperties = Annotated[
+    Properties,
+    AfterValidator(_person_property_names),
+    WithJsonSchema({**PERSON_PROPERTIES_SCHEMA, "description": "At most 1 MB as JSON."}),
+]
+
+
+def _json_integer(value: Any) -> Any:
+    """What JSON Schema calls an integer: ``670`` or ``670.0``, not ``670.5``, ``true`` or
+    ``"670"`` (which pydantic's lax mode would take)."""
+    if isinstance(value, (bool, str)):
+        raise PydanticCustomError("int_type", "Input should be a JSON integer")
+    return value
+
+
+def integer(kind: streams.Integer, description: str | None = None) -> Any:
+    """The type of an integer of ``kind`` (warehouse/streams.py)."""
+    # The bounds before the validator, so that the OpenAPI shows them as minimum and maximum.
+    return Annotated[
+        int,
+        Field(ge=kind.minimum, le=kind.maximum, description=description),
+        BeforeValidator(_json_integer),
+    ]
+
+
+def _timestamp_input(value: Any) -> Any:
+    """Only what the schema allows: ISO 8601 text, or unix milliseconds up to MAX_UNIX_MS as an
+    integer (``1.7e12`` being one too, as in JSON Schema) or digits. pydantic alone would also
+    read fractions, booleans and numeric text such as ``"1.5e3"``."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        acceptable = 0 <= value <= MAX_UNIX_MS
+    elif isinstance(value, str):
+        acceptable = bool(UNIX_MS_TEXT.fullmatch(value)) or not UNIX_TIME_TEXT.fullmatch(value)
+    else:
+        acceptable = isinstance(value, datetime)
+    if not acceptable:
         raise PydanticCustomError(
             "timestamp",
-            "timestamp outside the storable range: from 1970-01-01T00:00:00Z to year 9999 in UTC",
+            "not a timestamp: "
+            + TIMESTAMP_HELP
+            + f"; unix milliseconds are an integer from 0 (1970-01-01T00:00:00Z) to {MAX_UNIX_MS}"
+            + " (got {value})",
+            {"value": repr(value)[:40]},
         )
-    return utc
+    return value
+
+
+def _storable_timestamp(moment: datetime) -> datetime:
+    """The moment in UTC (none sent means UTC), from year 1970 as written (ISO_YEAR_PATTERN). A
+    time in year 9999 whose offset takes it past the calendar's end is later than any real one: it
+    gets the latest instant, so the far-future rule gives its record the receive time."""
+    if moment.year < EARLIEST_YEAR:
+        raise PydanticCustomError(
+            "timestamp",
+            "timestamp before 1970 as written: send one from 1970-01-01T00:00:00Z to the year 9999",
+        )
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 # pydantic-core parses ISO 8601 and unix time (numbers above 2e10 are milliseconds, as SDKs send
@@ -135,13 +232,22 @@ Timestamp = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "format": "date-time"},
-                {"type": "string", "pattern": "^[0-9]+$", "description": "unix milliseconds"},
-                {"type": "integer", "minimum": 0, "description": "unix milliseconds"},
+                {"type": "string", "format": "date-time", "pattern": ISO_YEAR_PATTERN},
+                {
+                    "type": "string",
+                    "pattern": UNIX_MS_TEXT_PATTERN,
+                    "description": "unix milliseconds",
+                },
+                {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": MAX_UNIX_MS,
+                    "description": "unix milliseconds",
+                },
             ],
             "description": (
-                "ISO 8601 or unix milliseconds (integers below 2e10 are read as seconds), "
-                "from 1970-01-01T00:00:00Z; server time when absent."
+                "ISO 8601 from year 1970 to 9999, or unix milliseconds (integers below 2e10 are "
+                "read as seconds); server time when absent."
             ),
         }
     ),
@@ -152,8 +258,8 @@ EventUuid = Annotated[
     StringConstraints(pattern=UUID_PATTERN, to_lower=True),
     WithJsonSchema({"type": "string", "format": "uuid"}),
 ]
-Platform = Literal["javascript", "node", "rust", "python"]
-SessionStatus = Literal["exited", "crashed", "abnormal", "errored"]
+Platform = Literal[streams.PLATFORM.values]  # type: ignore[valid-type]
+SessionStatus = Literal[streams.SESSION_STATUSES]  # type: ignore[valid-type]
 
 # Events with these names are identity operations and land in the identities stream.
 IDENTITY_EVENTS: dict[str, str] = {
@@ -165,17 +271,27 @@ IDENTITY_EVENTS: dict[str, str] = {
 }
 
 
+# The values of properties the models store in columns of their own (warehouse/streams.py).
+EXTRACTED_PROPERTIES = [
+    item
+    for items in streams.EXTRACTED.values()
+    for item in items
+    if isinstance(item, streams.Extracted) and item.column == "properties"
+]
 # What an identity event needs in its properties: the other id it links.
 LINKED_ID = {
-    "$identify": "$anon_distinct_id",
-    "$create_alias": "alias",
-    "$merge_dangerously": "alias",
+    event: item.key
+    for item in EXTRACTED_PROPERTIES
+    for event in item.events
+    if event in IDENTITY_EVENTS
 }
 
 
-def check_identity_properties(event: str | None, properties: dict[str, Any]) -> None:
-    """Identity events must carry what makes them usable downstream."""
-    # Every identity event name starts with '$': skip the normalization for all other events.
+def check_event_properties(event: str | None, properties: dict[str, Any]) -> None:
+    """Identity events must carry what makes them usable downstream, and what the models take
+    out of properties into a column of its own must be storable there."""
+    # Every event name whose properties models read starts with '$': skip the normalization for
+    # all other events.
     name = event and "$" in event and normalize_event_name(event)[0]
     if name in LINKED_ID:
         field = LINKED_ID[name]
@@ -184,18 +300,31 @@ def check_identity_properties(event: str | None, properties: dict[str, Any]) -> 
         if (other is None and not optional) or (other is not None and not _is_id(other)):
             raise PydanticCustomError(
                 "identity",
-                "{event} needs properties.{field}: the distinct_id (1-200 characters) it links",
+                "{event} needs properties.{field}: the distinct_id it links (1-200 characters, "
+                "no control character)",
                 {"event": name, "field": field},
             )
-    for field in ("$set", "$set_once"):
-        if field in properties and not isinstance(properties[field], dict):
-            raise PydanticCustomError(
-                "identity", "properties.{field} must be an object", {"field": field}
-            )
+    for field in PERSON_PROPERTY_OPERATIONS:
+        if field in properties:
+            if not isinstance(properties[field], dict):
+                raise PydanticCustomError(
+                    "identity", "properties.{field} must be an object", {"field": field}
+                )
+            _person_property_names(properties[field])
+    for item in EXTRACTED_PROPERTIES:
+        value = properties.get(item.key)
+        if name in item.events and isinstance(value, str):
+            problem = text_problem(item.kind, value)
+            if problem is not None:
+                raise PydanticCustomError(
+                    "event_property",
+                    "properties.{key} {problem}",
+                    {"key": item.key, "problem": problem},
+                )
 
 
 def _is_id(value: Any) -> bool:
-    return isinstance(value, str) and 1 <= len(value) <= 200
+    return isinstance(value, str) and text_problem(streams.ID, value) is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,7 +360,7 @@ class CaptureEvent(Native):
     @field_validator("properties")
     @classmethod
     def _identity(cls, properties: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        check_identity_properties(info.data.get("event"), properties)
+        check_event_properties(info.data.get("event"), properties)
         return properties
 
 
@@ -246,7 +375,9 @@ class BatchRequest(Native, KeyInBody):
 class IdentifyRequest(Native, KeyInBody):
     distinct_id: Id = Field(description="The identified user; their person wins conflicts.")
     anonymous_id: Id | None = Field(None, description="The anonymous id merged into it.")
-    properties: Properties = Field(default_factory=dict, description="Person properties to set.")
+    properties: PersonProperties = Field(
+        default_factory=dict, description="Person properties to set."
+    )
     timestamp: Timestamp | None = None
     uuid: EventUuid | None = None
     environment: Environment = "production"
@@ -269,8 +400,10 @@ class AliasRequest(Native, KeyInBody):
 
 class SetRequest(Native, KeyInBody):
     distinct_id: Id
-    properties: Properties = Field(description="Person properties to set (overwrite).")
-    set_once: Properties | None = Field(None, description="Person properties set only if unset.")
+    properties: PersonProperties = Field(description="Person properties to set (overwrite).")
+    set_once: PersonProperties | None = Field(
+        None, description="Person properties set only if unset."
+    )
     timestamp: Timestamp | None = None
     uuid: EventUuid | None = None
     environment: Environment = "production"
@@ -296,7 +429,7 @@ class TrackEvent(BaseModel):
     @field_validator("properties")
     @classmethod
     def _identity(cls, properties: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        check_identity_properties(info.data.get("event"), properties)
+        check_event_properties(info.data.get("event"), properties)
         return properties
 
 
@@ -332,16 +465,41 @@ TrackBody = Annotated[
 # PostHog-compatible capture
 
 
+# posthog-js sends an event's session id as properties.$session_id: a string there is an id.
+PostHogProperties = Annotated[
+    Properties,
+    WithJsonSchema(
+        {
+            **PROPERTIES_SCHEMA,
+            "properties": {
+                **PROPERTIES_SCHEMA["properties"],
+                SESSION_ID_PROPERTY: {
+                    "anyOf": [
+                        {
+                            "type": "string",
+                            "minLength": streams.ID.min_length,
+                            "maxLength": streams.ID.max_length,
+                            "pattern": streams.ID.pattern,
+                        },
+                        {"not": {"type": "string"}},
+                    ]
+                },
+            },
+        }
+    ),
+]
+
+
 class PostHogEvent(BaseModel):
     model_config = ConfigDict(extra="ignore", coerce_numbers_to_str=True, populate_by_name=True)
 
     event: DisplayEventName
     distinct_id: Id
-    properties: Properties = Field(default_factory=dict, validate_default=True)
+    properties: PostHogProperties = Field(default_factory=dict, validate_default=True)
     timestamp: Timestamp | None = None
     uuid: EventUuid | None = None
-    set: Properties | None = Field(None, alias="$set")
-    set_once: Properties | None = Field(None, alias="$set_once")
+    set: PersonProperties | None = Field(None, alias="$set")
+    set_once: PersonProperties | None = Field(None, alias="$set_once")
 
     @model_validator(mode="before")
     @classmethod
@@ -356,7 +514,21 @@ class PostHogEvent(BaseModel):
     @field_validator("properties")
     @classmethod
     def _identity(cls, properties: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        check_identity_properties(info.data.get("event"), properties)
+        check_event_properties(info.data.get("event"), properties)
+        return properties
+
+    @field_validator("properties")
+    @classmethod
+    def _session_id(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        # posthog-js sends the session id in properties; it lands as the event's session_id.
+        session_id = properties.get(SESSION_ID_PROPERTY)
+        problem = isinstance(session_id, str) and text_problem(streams.ID, session_id)
+        if problem:
+            raise PydanticCustomError(
+                "session_id",
+                "properties.{key} {problem}",
+                {"key": SESSION_ID_PROPERTY, "problem": problem},
+            )
         return properties
 
     @model_validator(mode="after")
@@ -399,27 +571,26 @@ PostHogBody = Annotated[
 class SessionStart(Native, KeyInBody):
     session_id: Id = Field(examples=["ses_xxx"])
     distinct_id: Id = Field(examples=["user_123"])
-    release: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    release: Release | None = None
     environment: Environment = "production"
     platform: Platform
     started_at: Timestamp
     sample_rate: float = Field(
         1.0,
         strict=True,
-        ge=MIN_SAMPLE_RATE,
-        le=1,
-        description=f"Share of sessions sent, in [{MIN_SAMPLE_RATE}, 1].",
+        ge=streams.SAMPLE_RATE.minimum,
+        le=streams.SAMPLE_RATE.maximum,
+        description=f"Share of sessions sent, in [{streams.MIN_SAMPLE_RATE}, 1].",
     )
 
 
 class SessionEnd(Native, KeyInBody):
     session_id: Id = Field(examples=["ses_xxx"])
     status: SessionStatus
-    # Strict: the schema says integer, so true, 1.0 and "1" are refused rather than converted.
-    error_count: int = Field(0, strict=True, ge=0, le=INTEGER_MAX, description="Handled errors.")
-    crash_count: int = Field(0, strict=True, ge=0, le=INTEGER_MAX, description="Unhandled errors.")
+    error_count: integer(streams.COUNT, "Handled errors.") = 0  # type: ignore[valid-type]
+    crash_count: integer(streams.COUNT, "Unhandled errors.") = 0  # type: ignore[valid-type]
     ended_at: Timestamp | None = None
-    duration_ms: int | None = Field(None, strict=True, ge=0, le=BIGINT_MAX)
+    duration_ms: integer(streams.DURATION_MS) | None = None  # type: ignore[valid-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -429,7 +600,6 @@ class SessionEnd(Native, KeyInBody):
 # Relay (Sentry's ingestion) treats a nil UUID as "no distinct id"; so does Loom.
 NIL_DISTINCT_IDS = frozenset({"00000000-0000-0000-0000-000000000000", "0" * 32})
 SentryStatus = Literal["ok", "exited", "crashed", "abnormal", "errored"]
-Release = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 SENTRY_TIME_HELP = "send ISO 8601 (2026-01-18T12:00:00Z) or seconds since the epoch"
@@ -461,8 +631,11 @@ def _distinct_id(value: str | None) -> str | None:
     return None if value is None or not value or value in NIL_DISTINCT_IDS else value
 
 
+# Empty is no distinct id, as in Sentry.
 DistinctId = Annotated[
-    Annotated[str, StringConstraints(max_length=200)] | None, AfterValidator(_distinct_id)
+    Annotated[str, StringConstraints(max_length=streams.ID.max_length, pattern=TEXT_PATTERN)]
+    | None,
+    AfterValidator(_distinct_id),
 ]
 
 
@@ -492,7 +665,7 @@ class SentryItem(BaseModel):
     attrs: SentryAttributes = Field(default_factory=dict, validate_default=True)
 
 
-SessionCount = Annotated[int, Field(strict=True, ge=0, le=INTEGER_MAX)]
+SessionCount = integer(streams.COUNT)
 
 
 class SentrySessionUpdate(SentryItem):
@@ -504,7 +677,9 @@ class SentrySessionUpdate(SentryItem):
     timestamp: SentryTimestamp | None = None
     status: SentryStatus = "ok"
     errors: SessionCount = 0
-    duration: float | None = Field(None, strict=True, ge=0, le=INTEGER_MAX, description="Seconds.")
+    duration: float | None = Field(
+        None, strict=True, ge=0, le=streams.INTEGER_MAX, description="Seconds."
+    )
 
 
 class SentryAggregate(BaseModel):

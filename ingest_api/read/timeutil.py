@@ -1,6 +1,7 @@
 """Query-string times. The warehouse stores naive UTC; an ISO 8601 value with an offset is
-converted to UTC, one without is taken as UTC. Ranges are half-open: ``start <= t < end``, and
-must lie within :data:`EARLIEST` .. :data:`LATEST` (so window arithmetic can never overflow)."""
+converted to UTC, one without is taken as UTC. Ranges are half-open: ``start <= t < end``, in the
+years :data:`EARLIEST` .. :data:`LATEST` as written (so window arithmetic can never overflow), which
+the OpenAPI states as a pattern; an offset may move a time a day past either end in UTC."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import HTTPException
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from ingest_api.ingest.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
@@ -16,6 +17,7 @@ from warehouse.layout import naive_utc
 
 EARLIEST = datetime(1970, 1, 1)
 LATEST = datetime(2200, 1, 1)
+YEAR_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-"  # 1970 to 2199, as written
 
 
 def _iso_8601_only(value: Any) -> Any:
@@ -25,20 +27,24 @@ def _iso_8601_only(value: Any) -> Any:
     return value
 
 
-QueryTime = Annotated[datetime, BeforeValidator(_iso_8601_only)]
+QueryTime = Annotated[
+    datetime,
+    BeforeValidator(_iso_8601_only),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": YEAR_PATTERN}),
+]
 
 
 def query_time(moment: datetime | None, field: str) -> datetime | None:
     """``moment`` as naive UTC, or a 400 naming ``field`` when it is outside the range."""
     if moment is None:
         return None
-    if moment.tzinfo is not None and EARLIEST.year <= moment.year < LATEST.year:
-        moment = naive_utc(moment)
-    if moment.tzinfo is not None or not EARLIEST <= moment <= LATEST:
+    if not EARLIEST.year <= moment.year < LATEST.year:
         raise HTTPException(
-            400, f"{field}: must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}"
+            400,
+            f"{field}: must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} (its year as "
+            "written)",
         )
-    return moment
+    return naive_utc(moment) if moment.tzinfo is not None else moment
 
 
 def time_range(

@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.dagster_project.utils.dataset import H1, event, session_end, session_start
+from tests.dagster_project.utils.dataset import H1, event, identify, session_end, session_start
 from tests.dagster_project.utils.landing import land, record
 from tests.dagster_project.utils.pipeline import PipelineWarehouse
 
@@ -122,17 +122,99 @@ def test_poison_records_are_quarantined_and_the_rest_of_the_hour_loads(tmp_path:
     ) == [(3,)]
 
 
-def test_a_record_missing_its_org_is_quarantined_not_loaded(tmp_path: Path) -> None:
-    """A hand-written file can break the contract in ways the API never would."""
+NUL = "a\x00b"
+GOOD_EVENT = event("ok", "org_a", "u", "signed_up", AT, AT)
+GOOD_IDENTIFY = identify("i-ok", "org_a", "u", "anon", AT, AT)
+GOOD_START = session_start("s-ok", "u", "app@2.0", AT)
+FLAG_EVENT = event("flag", "org_a", "u", "$feature_flag_called", AT, AT, **{"$feature_flag": NUL})
+# Records a file written by hand can hold and the API never writes, by stream, with the reason
+# each is quarantined for. Before the raw load applied the API's rules, the object and the 5 MB
+# id loaded as text, and the first NUL failed the whole hour in dbt, for every org.
+HAND_WRITTEN = {
+    "events": [
+        (
+            record("events", uuid="x1", received_at=AT, event="signed_up", distinct_id="u"),
+            "org_id: is missing; project_id: is missing",
+        ),
+        ({**GOOD_EVENT, "distinct_id": NUL}, "distinct_id: holds a control character"),
+        ({**GOOD_EVENT, "anonymous_id": NUL}, "anonymous_id: holds a control character"),
+        ({**GOOD_EVENT, "device_id": NUL}, "device_id: holds a control character"),
+        ({**GOOD_EVENT, "session_id": NUL}, "session_id: holds a control character"),
+        ({**GOOD_EVENT, "environment": NUL}, "environment: holds a control character"),
+        (
+            {**GOOD_EVENT, "event_display_name": NUL},
+            "event_display_name: holds a control character",
+        ),
+        (
+            {**GOOD_EVENT, "properties": {"$set": {NUL: 1}}},
+            "properties.$set keys: holds a control character",
+        ),
+        (FLAG_EVENT, "properties.$feature_flag: holds a control character"),
+        ({**GOOD_EVENT, "distinct_id": {"id": 1}}, 'distinct_id: {"id":1} does not fit VARCHAR'),
+        (
+            {**GOOD_EVENT, "distinct_id": "x" * 5_000_000},
+            "distinct_id: not 1 to 200 characters long",
+        ),
+        ({**GOOD_EVENT, "properties": "plan=pro"}, "properties: not a JSON object"),
+    ],
+    "identities": [
+        ({**GOOD_IDENTIFY, "distinct_id": NUL}, "distinct_id: holds a control character"),
+        ({**GOOD_IDENTIFY, "other_id": NUL}, "other_id: holds a control character"),
+        ({**GOOD_IDENTIFY, "set": {NUL: 1}}, "set keys: holds a control character"),
+        (
+            {**GOOD_IDENTIFY, "other_id": None, "properties": {"$anon_distinct_id": NUL}},
+            "properties.$anon_distinct_id: holds a control character",
+        ),
+    ],
+    "sessions": [
+        ({**GOOD_START, "session_id": NUL}, "session_id: holds a control character"),
+        ({**GOOD_START, "release": NUL}, "release: holds a control character"),
+        ({**GOOD_START, "environment": NUL}, "environment: holds a control character"),
+        ({**GOOD_START, "error_count": True}, "error_count: true does not fit INTEGER"),
+    ],
+}
+
+
+def test_hand_written_records_breaking_the_api_rules_are_quarantined_and_the_hour_builds(
+    tmp_path: Path,
+) -> None:
     warehouse = PipelineWarehouse.create(tmp_path / "data")
-    orphan = record("events", uuid="x1", received_at=AT, event="signed_up", distinct_id="u")
-    (path,) = land(warehouse.layout, "events", [event("ok", "org_a", "u", "signed_up", AT, AT)])
-    path.write_bytes(path.read_bytes() + lines(orphan))
+    good = {"events": GOOD_EVENT, "identities": GOOD_IDENTIFY, "sessions": GOOD_START}
+    for stream, bad in HAND_WRITTEN.items():
+        (path,) = land(warehouse.layout, stream, [good[stream]])
+        path.write_bytes(lines(good[stream], *(line for line, _ in bad)))
+    # The other org's hour, in files of its own.
+    land(warehouse.layout, "events", [event("b1", "org_b", "buyer", "purchase", AT, AT)])
+    land(
+        warehouse.layout,
+        "identities",
+        [other_org(identify("ib", "org_b", "buyer", "anon-b", AT, AT))],
+    )
+    land(warehouse.layout, "sessions", [other_org(session_start("b-1", "buyer", "app@2.0", AT))])
 
     (run,) = warehouse.run(H1)
 
-    assert run.records_quarantined["events"] == 1
-    assert warehouse.query("select line_number, reason from raw.quarantined_records") == [
-        (2, "org_id: is missing; project_id: is missing")
+    assert run.records_quarantined == {
+        stream: len(HAND_WRITTEN.get(stream, [])) for stream in run.records_quarantined
+    }
+    quarantined = warehouse.query(
+        "select stream, line_number, reason from raw.quarantined_records"
+        " order by stream, line_number"
+    )
+    assert quarantined == [
+        (stream, number, reason)
+        for stream, bad in sorted(HAND_WRITTEN.items())
+        for number, (_, reason) in enumerate(bad, start=2)
     ]
-    assert warehouse.query("select uuid from analytics.fct_events") == [("ok",)]
+    # Everything else of the hour, of both orgs, went all the way to the marts.
+    assert warehouse.query("select org_id, uuid from analytics.fct_events order by uuid") == [
+        ("org_b", "b1"),
+        ("org_a", "ok"),
+    ]
+    assert warehouse.query(
+        "select org_id, session_id from analytics.fct_sessions order by session_id"
+    ) == [("org_b", "b-1"), ("org_a", "s-ok")]
+    assert warehouse.query(
+        "select org_id, count(*) from analytics.dim_persons_by_distinct_id"
+        " where distinct_id in ('u', 'anon', 'buyer', 'anon-b') group by org_id order by org_id"
+    ) == [("org_a", 2), ("org_b", 2)]

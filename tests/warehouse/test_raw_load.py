@@ -129,3 +129,104 @@ def test_a_stream_with_nothing_new_gets_no_file(layout: Layout) -> None:
         load_new_files(con, layout, "identities", [HOUR], load_id="quiet")
         load_hour(con, layout, "identities", HOUR)
     assert live_data_files(con).get("raw.identities", 0) == 0
+def _quarantined(con) -> list[tuple[int, str]]:
+    return con.execute(
+        "SELECT line_number, reason FROM raw.quarantined_records ORDER BY line_number"
+    ).fetchall()
+
+
+def test_values_of_another_json_type_are_quarantined_not_converted(layout: Layout) -> None:
+    """read_json alone would load an object as its JSON text, true as 1, "7" as 7, and drop an
+    offset: the load applies the API's types instead."""
+    good = _event("ok", "2026-01-18T12:01:00Z")
+    _land(
+        layout,
+        "org_a",
+        "part-1.ndjson",
+        [
+            good,
+            {**good, "uuid": "offset", "timestamp": "2026-01-18T14:00:00+02:00"},
+            {**good, "uuid": "object", "distinct_id": {"id": 1}},
+            {**good, "uuid": "huge", "distinct_id": "x" * 5_000_000},
+            {**good, "uuid": "string", "properties": "plan=pro"},
+            {**good, "uuid": "true", "project_id": True},
+            {**good, "uuid": "text", "project_id": "7"},
+            {**good, "uuid": "fraction", "project_id": 1.5},
+            {**good, "uuid": "number", "timestamp": 1768737600},
+            {**good, "uuid": "choice", "source": ["native"]},
+        ],
+    )
+    con = connect_pipeline(layout)
+
+    result = load_hour(con, layout, "events", HOUR)
+
+    assert (result.rows_loaded, result.records_quarantined) == (2, 8)
+    assert _quarantined(con) == [
+        (3, 'distinct_id: {"id":1} does not fit VARCHAR'),
+        (4, "distinct_id: not 1 to 200 characters long"),
+        (5, "properties: not a JSON object"),
+        (6, "project_id: true does not fit BIGINT"),
+        (7, 'project_id: "7" does not fit BIGINT'),
+        (8, "project_id: 1.5 does not fit BIGINT"),
+        (9, "timestamp: 1768737600 does not fit TIMESTAMP"),
+        (10, "source: not one of native, track, posthog, sessions, sentry"),
+    ]
+    assert con.execute("SELECT uuid, timestamp FROM raw.events ORDER BY uuid").fetchall() == [
+        ("offset", datetime(2026, 1, 18, 12)),
+        ("ok", datetime(2026, 1, 18, 12, 1)),
+    ]
+
+
+NUL = "a\x00b"
+GOOD = _event("ok", "2026-01-18T12:01:00Z")
+FLAG = {**GOOD, "event": "$feature_flag_called"}
+
+
+# A record of each kind, each in a file of its own with a good record: every such file fits its
+# types, so the fast path reads it, and must find the record itself.
+WITH_CONTROL_CHARACTERS = {
+    "distinct_id: holds a control character": {"distinct_id": NUL},
+    "org_id: holds a control character": {"org_id": "org\x1f"},
+    "ip: holds a control character": {"ip": "x\x7f"},
+    "environment: holds a control character": {"environment": "prod\x85"},
+    "properties.$set keys: holds a control character": {"properties": {"$set": {NUL: 1}}},
+    "properties.$feature_flag: holds a control character": {
+        **FLAG,
+        "properties": {"$feature_flag": NUL},
+    },
+}
+ESCAPED_SET_REASON = "properties.$set keys: holds a control character"
+# Text that is not ASCII, and control characters in free-text properties, load.
+KEPT = [
+    {**GOOD, "uuid": "accents", "distinct_id": 'zoë "q" \\ é'},
+    {**GOOD, "uuid": "free text", "properties": {"note": NUL, "k\x00": "\n"}},
+    {**FLAG, "uuid": "flag", "properties": {"$feature_flag": "f", "x": NUL, "$set": {}}},
+]
+
+
+def test_text_with_control_characters_is_quarantined_from_files_that_otherwise_load(
+    layout: Layout,
+) -> None:
+    for number, bad in enumerate(WITH_CONTROL_CHARACTERS.values()):
+        _land(layout, f"org_{number}", "part-1.ndjson", [GOOD, {**GOOD, **bad, "uuid": "bad"}])
+    _land(layout, "org_kept", "part-1.ndjson", KEPT)
+    # The fast path looks for "$set" in DuckDB's own JSON text, where no key is escaped.
+    escaped = orjson.dumps({**GOOD, "uuid": "bad"}).replace(
+        b'"properties":{"plan":"pro"}', b'"properties":{"\\u0024set":{"plan\\u0000":1}}'
+    )
+    escaped_file = layout.hour_dir("events", "org_escaped", HOUR) / "part-1.ndjson"
+    escaped_file.parent.mkdir(parents=True)
+    escaped_file.write_bytes(orjson.dumps(GOOD) + b"\n" + escaped + b"\n")
+    con = connect_pipeline(layout)
+
+    result = load_hour(con, layout, "events", HOUR)
+
+    assert (result.rows_loaded, result.records_quarantined) == (6 + 3 + 1, 6 + 1)
+    reasons = con.execute("SELECT reason, line_number FROM raw.quarantined_records").fetchall()
+    assert sorted(reasons) == sorted(
+        [*((reason, 2) for reason in WITH_CONTROL_CHARACTERS), (ESCAPED_SET_REASON, 2)]
+    )
+    kept = con.execute(
+        "SELECT distinct_id, properties->>'note' FROM raw.events WHERE uuid <> 'ok' ORDER BY uuid"
+    ).fetchall()
+    assert kept == [('zoë "q" \\ é', None), ("u1", None), ("u1", NUL)]

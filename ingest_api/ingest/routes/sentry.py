@@ -41,7 +41,6 @@ from ingest_api.ingest.routing import (
     parse_json,
 )
 from ingest_api.ingest.schemas import (
-    BIGINT_MAX,
     MAX_BATCH_ITEMS,
     Ack,
     Platform,
@@ -49,6 +48,7 @@ from ingest_api.ingest.schemas import (
     SentrySessionUpdate,
 )
 from warehouse.registry import ApiKey
+from warehouse.streams import BIGINT_MAX
 
 UPDATE = TypeAdapter(SentrySessionUpdate)
 AGGREGATES = TypeAdapter(SentrySessionAggregates)

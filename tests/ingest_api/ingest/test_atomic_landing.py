@@ -13,11 +13,13 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from uuid import uuid4
 
 import httpx
 import orjson
@@ -44,7 +46,12 @@ def visible_uuids(layout: Layout, stream: str = "events") -> list[str]:
 
 
 def leftovers(layout: Layout) -> list[Path]:
-    return [path for path in layout.data_dir.rglob(".*") if path.is_file()]
+    """Dot-files, but for the server's spill file, reserved while it runs."""
+    return [
+        path
+        for path in layout.data_dir.rglob(".*")
+        if path.is_file() and not path.name.startswith(".spill-")
+    ]
 
 
 def block_stream(layout: Layout, stream: str) -> Path:
@@ -334,14 +341,22 @@ def fill(path: Path) -> None:
         os.close(fd)
 
 
+def serve_on_small_disk(disk: Path, log: Path) -> tuple[ServerProcess, str, Layout]:
+    """``loom serve`` with its data on ``disk`` (a small tmpfs) and a key: a 512 KiB spill
+    file fits there (the default 64 MiB would not, and the server would answer async requests
+    only once written)."""
+    layout = Layout(disk / "data")
+    with Registry.open(layout) as registry:
+        key = registry.create_key("acme", "web", "write").key
+    spill = {"LOOM_ASYNC_SPILL_BYTES": str(512 * 1024)}
+    return ServerProcess(layout.data_dir, free_port(), log, None, spill).start(), key, layout
+
+
 @pytest.mark.slow
 def test_a_full_disk_refuses_records_then_accepts_them_once_space_is_freed(
     tmpfs_data_dir: Path, tmp_path: Path
 ) -> None:
-    layout = Layout(tmpfs_data_dir / "data")
-    with Registry.open(layout) as registry:
-        key = registry.create_key("acme", "web", "write").key
-    server = ServerProcess(layout.data_dir, free_port(), tmp_path / "server.log").start()
+    server, key, layout = serve_on_small_disk(tmpfs_data_dir, tmp_path / "server.log")
     filler = tmpfs_data_dir / "filler"
     try:
         with httpx.Client(
@@ -368,3 +383,56 @@ def test_a_full_disk_refuses_records_then_accepts_them_once_space_is_freed(
     assert resumed.status_code == 202
     assert exit_code in CLEAN_EXIT
     assert len(landed(layout, "events")) == 1
+
+
+@pytest.mark.slow
+def test_sigterm_on_a_full_disk_keeps_every_acknowledged_record(
+    tmpfs_data_dir: Path, tmp_path: Path
+) -> None:
+    """Async records acknowledged before the disk filled up cannot land; a shutdown then keeps
+    them in the spill file reserved at start, and the next start lands them: none is lost (the
+    reported case lost 530 of 6,960)."""
+    server, key, layout = serve_on_small_disk(tmpfs_data_dir, tmp_path / "server.log")
+    acknowledged: list[str] = []  # 202 (queued) and 200 (on disk): both promise the record
+    refused: Counter[int] = Counter()
+    stop = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(base_url=server.base_url, headers={"X-API-Key": key}) as client:
+            while not stop.is_set():
+                batch = [
+                    {**TRACK, "uuid": str(uuid4()), "properties": {"pad": "x" * 200}}
+                    for _ in range(20)
+                ]
+                try:
+                    answer = client.post("/track", json=batch)
+                except httpx.TransportError:
+                    return
+                if answer.status_code in (200, 202):
+                    acknowledged.extend(event["uuid"] for event in batch)
+                else:
+                    refused[answer.status_code] += 1
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    fill(tmpfs_data_dir / "filler")  # the disk fills up under load
+    wait_until(lambda: refused[503] >= 5)
+    exit_code = server.stop()  # SIGTERM while the disk is still full
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+    kept = server.logs
+
+    (tmpfs_data_dir / "filler").unlink()
+    server.start()  # lands what the spill file kept
+    assert server.stop() in CLEAN_EXIT
+
+    assert exit_code in CLEAN_EXIT
+    assert "lost" not in kept and "acknowledged record(s) kept in" in kept
+    counts = all_uuids(layout)
+    assert len(acknowledged) > 100
+    assert [uuid for uuid in acknowledged if counts[uuid] != 1] == []
+    assert "acknowledged record(s) a previous server kept" in server.logs
+    assert layout.spill_files() == []

@@ -202,3 +202,41 @@ def test_client_ip_is_stored_with_the_record_but_never_logged(
     assert '"POST /track?sync=true HTTP/1.1" 200' in logs  # the access log is on, and scrubbed
     assert '"POST /api/analytics/capture HTTP/1.1" 400' in logs
     assert ip not in logs
+
+
+@pytest.mark.slow
+def test_keys_never_reach_the_logs(server_process: ServerProcess, layout: Layout) -> None:
+    """Sentry's browser SDKs send the key as ?sentry_key=, clients put keys (valid or not)
+    wherever they think one goes: the access log shows the request with every key redacted."""
+    with Registry.open(layout) as registry:
+        created = registry.create_key("acme", "web", "write")
+        revoked = registry.create_key("acme", "web", "write")
+        registry.revoke(revoked.record.key_id)
+    key, project = created.key, created.record.project_id
+    unknown = "loom_analytics_write_" + "0" * 32
+    bogus = "not-a-key-but-secret-7f3a"
+    server = server_process.start()
+    session = b'{"sid":"s","started":"2026-01-18T12:00:00Z","attrs":{"release":"r@1"}}'
+    envelope = b'{}\n{"type":"session"}\n' + session + b"\n"
+    with httpx.Client(base_url=server.base_url) as client:
+        answers = [
+            client.post(
+                f"/api/{project}/envelope/?sentry_key={key}&sentry_version=7", content=envelope
+            ),
+            client.post(f"/api/{project}/envelope/?sentry%5Fkey={revoked.key}", content=envelope),
+            client.post(f"/api/{project}/envelope/?sentry_key={unknown}", content=envelope),
+            client.post(
+                f"/batch/?api_key={bogus}", json={"batch": [{"event": "e", "distinct_id": "u"}]}
+            ),
+            client.post(f"/track?token={key}", json={}, headers={"X-API-Key": key}),
+            client.get("/api/keys/me", headers={"Authorization": f"Bearer {unknown}"}),
+            client.post(f"/api/{key}/envelope/", content=envelope),
+        ]
+    assert [answer.status_code for answer in answers] == [200, 401, 401, 401, 400, 401, 400]
+    assert server.stop() in CLEAN_EXIT
+
+    logs = server.logs
+    assert '"POST /api/' + f"{project}/envelope/?sentry_key=[redacted]&sentry_version=7" in logs
+    assert '"POST /batch/?api_key=[redacted] HTTP/1.1" 401' in logs
+    for secret in (key, revoked.key, unknown, bogus):
+        assert secret not in logs

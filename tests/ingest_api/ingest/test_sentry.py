@@ -199,6 +199,18 @@ def test_a_resent_envelope_lands_with_the_same_uuids(
         assert len(uuids) == 2 * len(set(uuids)) > 0  # each once downstream, by uuid
 
 
+def test_an_update_timed_before_its_start_ends_at_the_start(
+    api: Api, tenant: Tenant, client: httpx.Client
+) -> None:
+    """Relay's rule: a session update's timestamp before its start (a client clock that moved)
+    is taken as the start, so no duration is negative."""
+    early = envelope(session("early", status="exited", timestamp="2026-01-18T11:00:00Z"))
+    assert post(client, tenant, early).status_code == 200
+
+    ends = [record for record in stored(api, tenant)["sessions"] if record["kind"] == "end"]
+    assert [end["ended_at"] for end in ends] == [STARTED]
+
+
 def test_aggregate_buckets_keep_their_distinct_id_and_skip_empty_ones(
     api: Api, tenant: Tenant, client: httpx.Client
 ) -> None:

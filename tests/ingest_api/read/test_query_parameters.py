@@ -204,3 +204,29 @@ def test_events_without_a_display_name_carry_null(client_a: httpx.Client) -> Non
 
     assert len(events) == 9  # 7 events, $identify and $set
     assert {event["event_display_name"] for event in events} == {None}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        (
+            "/api/analytics/funnel",
+            {"steps": ["a", "b"], "breakdown_flag": "x\x00y"},
+            "query.breakdown_flag",
+        ),
+        ("/api/analytics/events", {"distinct_id": "a\x00b"}, "query.distinct_id"),
+        ("/api/analytics/persons/a%00b", {}, "path.distinct_id"),
+        ("/api/analytics/experiments/flag%1F", {}, "path.flag_key"),
+    ],
+)
+def test_a_control_character_in_a_filter_is_a_400_not_a_500(
+    api: RunningApi, built: Built, path: str, params: dict, field: str
+) -> None:
+    """It can match no stored value, and a NUL in a filter constant failed DuckLake's file
+    pruning (a 500, found by schemathesis)."""
+    headers = Tenants.headers(built.tenants.key_a)
+    response = httpx.get(f"{api.base_url}{path}", params=params, headers=headers, timeout=30)
+
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert (error["field"], error["type"]) == (field, "control_character")

@@ -157,7 +157,11 @@ combined as (
 with_status as (
 
     select
-        combined.*,
+        -- Relay's rule: an end timed before its start (a client clock that moved, or a native
+        -- end sent apart from its start) ends at the start, so no duration is negative
+        combined.* replace (
+            if(combined.ended_at < combined.started_at, combined.started_at, combined.ended_at) as ended_at
+        ),
         combined.started_at + to_hours(clock.abnormal_timeout_hours) as end_deadline_at,
         case
             when coalesce(combined.crash_count, 0) > 0 or combined.reported_status = 'crashed'

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -88,13 +88,19 @@ class ServerProcess:
     port: int
     log_path: Path
     process: subprocess.Popen | None = None
+    environment: dict[str, str] = field(default_factory=dict)  # LOOM_* settings of its own
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ServerProcess:
-        env = {**os.environ, "LOOM_DATA_DIR": str(self.data_dir), "LOOM_PORT": str(self.port)}
+        env = {
+            **os.environ,
+            "LOOM_DATA_DIR": str(self.data_dir),
+            "LOOM_PORT": str(self.port),
+            **self.environment,
+        }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([*LOOM, "serve"], env=env, stdout=log, stderr=log)
         wait_healthy(self.base_url, process=self.process)
