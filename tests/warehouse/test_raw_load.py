@@ -129,6 +129,8 @@ def test_a_stream_with_nothing_new_gets_no_file(layout: Layout) -> None:
         load_new_files(con, layout, "identities", [HOUR], load_id="quiet")
         load_hour(con, layout, "identities", HOUR)
     assert live_data_files(con).get("raw.identities", 0) == 0
+
+
 def _quarantined(con) -> list[tuple[int, str]]:
     return con.execute(
         "SELECT line_number, reason FROM raw.quarantined_records ORDER BY line_number"
