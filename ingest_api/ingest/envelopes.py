@@ -19,15 +19,11 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, QueryParams
 
-from ingest_api.ingest.routing import gunzip
+from ingest_api.ingest.routing import gunzip, too_large
 from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 
 SESSION_ITEM_TYPES = frozenset({"session", "sessions"})
 ENCODINGS = "gzip, br or none"
-
-
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"request body is larger than {limit} bytes (LOOM_MAX_REQUEST_BYTES)")
 
 
 def unbrotli(raw: bytes, limit: int) -> bytes:
@@ -38,7 +34,7 @@ def unbrotli(raw: bytes, limit: int) -> bytes:
     except brotli.error:
         raise HTTPException(400, "body is not valid brotli (br)") from None
     if len(body) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     if not decompressor.is_finished():
         raise HTTPException(400, "body is not valid brotli (br): truncated")
     return body
