@@ -34,6 +34,7 @@ EVENTS: dict[str, str] = {
     "session_id": "VARCHAR",
     "properties": "JSON",
     "timestamp": "TIMESTAMP",
+    "client_time": "JSON",  # see CLIENT_TIME
 }
 
 # An identity operation. ``distinct_id`` is the id whose person is merged *into* (it wins
@@ -53,6 +54,7 @@ IDENTITIES: dict[str, str] = {
     "set_once": "JSON",
     "properties": "JSON",
     "timestamp": "TIMESTAMP",
+    "client_time": "JSON",  # see CLIENT_TIME
 }
 
 # A session start or end, from the session endpoints. An end carries only what the SDK sends at
@@ -75,6 +77,7 @@ SESSIONS: dict[str, str] = {
     "crash_count": "INTEGER",
     "ended_at": "TIMESTAMP",
     "duration_ms": "BIGINT",
+    "client_time": "JSON",  # see CLIENT_TIME
 }
 
 # A Sentry ``sessions`` item's bucket: the sessions of one release and environment (and, when the
@@ -91,6 +94,28 @@ SESSION_AGGREGATES: dict[str, str] = {
     "errored": "INTEGER",
     "abnormal": "INTEGER",
     "crashed": "INTEGER",
+    "client_time": "JSON",  # see CLIENT_TIME
+}
+
+# ``client_time`` (events, identities, sessions, session_aggregates): what the client sent about
+# when the record happened, as sent, e.g. ``{"timestamp": ..., "sent_at": ..., "offset": ...}``
+# (PostHog) or ``{"started": ..., "sent_at": ...}`` (Sentry); null when nothing. The record's own
+# times are what ingest made of it (docs/ingest-api.md, "Event time"); this keeps that replayable.
+CLIENT_TIME = "client_time"
+
+# A correction or fallback ingest applied to a record (PostHog's "ingestion warnings"): one per
+# record, kind and field, landed in the same flush as the record.
+#   kind = event_timestamp_in_future   a time over 23 h ahead replaced by the receive time
+#   kind = ignored_invalid_timestamp   an invalid timestamp, sent_at or offset ignored
+#   kind = clock_drift                 a Sentry time corrected by the envelope's sent_at
+#   kind = key_filtered                strings holding an API key replaced by [Filtered]
+INGESTION_WARNINGS: dict[str, str] = {
+    **COMMON,
+    "record_stream": "VARCHAR",  # the stream of the record it concerns
+    "record_uuid": "VARCHAR",
+    "kind": "VARCHAR",
+    "field": "VARCHAR",  # the field it concerns: timestamp, sent_at, offset, started, ...
+    "details": "JSON",  # e.g. the value sent and why it was not taken
 }
 
 STREAM_COLUMNS: dict[str, dict[str, str]] = {
@@ -98,6 +123,7 @@ STREAM_COLUMNS: dict[str, dict[str, str]] = {
     "identities": IDENTITIES,
     "sessions": SESSIONS,
     "session_aggregates": SESSION_AGGREGATES,
+    "ingestion_warnings": INGESTION_WARNINGS,
 }
 
 # The column whose time a record happened at, to tell late records from others.
@@ -106,6 +132,7 @@ EVENT_TIME: dict[str, str] = {
     "identities": "timestamp",
     "sessions": "started_at",
     "session_aggregates": "started_at",
+    "ingestion_warnings": "received_at",
 }
 
 # Bounds every stored value keeps, so that every model can compute with every row. The ingest API
@@ -173,5 +200,9 @@ RECORD_RULES: dict[str, list[RecordRule]] = {
         *_required("uuid", "org_id", "project_id", "received_at", "release", "started_at"),
         *_at_least_zero("exited", "errored", "abnormal", "crashed"),
         *_timestamps(SESSION_AGGREGATES),
+    ],
+    "ingestion_warnings": [
+        *_required("uuid", "org_id", "project_id", "received_at", "record_uuid", "kind"),
+        *_timestamps(INGESTION_WARNINGS),
     ],
 }

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers, QueryParams
 
 from ingest_api.auth import key_from_headers, key_in
-from ingest_api.ingest import ingest_router, lz64
+from ingest_api.ingest import event_time, ingest_router, lz64
 from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
 from ingest_api.ingest.records import Receipt, Records
 from ingest_api.ingest.routes.common import land
@@ -232,8 +232,10 @@ def _body_errors(payload: Payload) -> list[dict[str, Any]]:
     return []
 
 
-def posthog_records(payload: Payload, receipt: Receipt) -> Records:
-    """The records of the request's events, each parsed, validated and serialized in turn."""
+def posthog_records(payload: Payload, receipt: Receipt, query_sent_at: Any = None) -> Records:
+    """The records of the request's events, each parsed, validated and serialized in turn.
+    Their times are corrected by the batch's ``sent_at``, else the query's (PostHog's order)."""
+    sent_at = payload.members.get("sent_at") or query_sent_at
     errors = [] if payload.shape == "event" else _body_errors(payload)
     records = Records(receipt, "posthog")
     for index, raw in enumerate(payload.events):
@@ -245,7 +247,7 @@ def posthog_records(payload: Payload, receipt: Receipt) -> Records:
             errors.extend(located(error.errors(include_url=False), payload.location(index)))
         else:
             if not errors:  # nothing will land: only find what else is invalid
-                records.posthog_event(event)
+                records.posthog_event(event, sent_at)
     if errors:
         raise RequestValidationError(errors)
     return records
@@ -257,7 +259,10 @@ async def capture(
     """Capture PostHog events. Identity events ($identify, $create_alias, $merge_dangerously,
     $set, $set_once) land in the identities stream, all others in events."""
     payload = await request.payload()
-    records = await request.off_loop(len(payload.body), posthog_records, payload, receipt)
+    query_sent_at = event_time.query_sent_at(request.query_params)
+    records = await request.off_loop(
+        len(payload.body), posthog_records, payload, receipt, query_sent_at
+    )
     await land(writer, records, sync)
     return PostHogAck()
 
