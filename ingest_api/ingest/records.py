@@ -18,8 +18,11 @@ about the time lands as sent in ``client_time``, so the rule can be replayed; ev
 fallback lands as an ``ingestion_warnings`` record beside the record it concerns, in the same
 flush.
 
+No API key lands: a record whose line holds the keys' prefix has every string holding a key
+replaced by ``[Filtered]`` (:mod:`ingest_api.ingest.scrubbing`), with a ``key_filtered`` warning.
+
 This is the per-event hot path of the API: plain dicts, and one ``orjson.dumps`` per record
-(which also writes the datetimes).
+(which also writes the datetimes), plus one scan of its line for the keys' prefix.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from ingest_api.ingest.schemas import (
     TrackEvent,
     normalize_event_name,
 )
+from ingest_api.ingest.scrubbing import FILTERED, NAMED_FIELDS, may_hold_key, scrubbed
 from warehouse.layout import floor_hour
 from warehouse.registry import ApiKey
 
@@ -65,6 +69,7 @@ REQUEST_NAMESPACE = UUID("0f6f4f8e-93c5-4b8e-8d1c-2b7b5e0a9c41")
 # A warning's uuid is derived from its record's, its kind and field: a retry lands it once more.
 WARNING_NAMESPACE = UUID("b3a5c1d2-7e4f-4a8b-9c6d-0e1f2a3b4c5d")
 WARNINGS_STREAM = "ingestion_warnings"
+KEY_FILTERED = "key_filtered"
 DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
@@ -153,12 +158,27 @@ class Records:
         return str(uuid_module.uuid5(REQUEST_NAMESPACE, f"{self._uuid_prefix}\x1f{self.count}"))
 
     def _land(self, stream: str, record: dict[str, Any]) -> str:
-        self._lines[stream].append(orjson.dumps(record, option=DUMPS_OPTIONS))
+        line = orjson.dumps(record, option=DUMPS_OPTIONS)
+        if may_hold_key(line):
+            line = self._scrubbed(stream, record)
+        self._lines[stream].append(line)
         self.count += 1
         for warning in self._warnings:
             self._land_warning(stream, record["uuid"], warning)
         self._warnings.clear()
         return record["uuid"]
+
+    def _scrubbed(self, stream: str, record: dict[str, Any]) -> bytes:
+        """The record's line with every string holding an API key ``[Filtered]``, and a warning
+        naming where they were."""
+        found: list[str] = []
+        clean = scrubbed(record, "", found)
+        if stream == "events" and clean["event"] == FILTERED:  # still an event name
+            clean["event"] = normalize_event_name(FILTERED)[0]
+        if found:
+            details = {"fields": found[:NAMED_FIELDS], "count": len(found)}
+            self._warnings.append(IngestionWarning(KEY_FILTERED, found[0], details))
+        return orjson.dumps(clean, option=DUMPS_OPTIONS)
 
     def _land_warning(self, stream: str, uuid: str, warning: IngestionWarning) -> None:
         """An ingestion warning about record ``uuid`` of ``stream`` (not counted as a record the
@@ -173,7 +193,10 @@ class Records:
             "field": warning.field,
             "details": warning.details,
         }
-        self._lines[WARNINGS_STREAM].append(orjson.dumps(record, option=DUMPS_OPTIONS))
+        line = orjson.dumps(record, option=DUMPS_OPTIONS)
+        if may_hold_key(line):  # a value quoted in the details
+            line = orjson.dumps(scrubbed(record, "", []), option=DUMPS_OPTIONS)
+        self._lines[WARNINGS_STREAM].append(line)
 
     def _resolved(self, resolved: Resolved) -> datetime:
         """The time a record lands with; its warnings land with it."""
