@@ -109,6 +109,7 @@ CLIENT_TIME = "client_time"
 #   kind = ignored_invalid_timestamp   an invalid timestamp, sent_at or offset ignored
 #   kind = clock_drift                 a Sentry time corrected by the envelope's sent_at
 #   kind = key_filtered                strings holding an API key replaced by [Filtered]
+#   kind = invalid_process_person_profile, invalid_event_when_process_person_profile_is_false
 INGESTION_WARNINGS: dict[str, str] = {
     **COMMON,
     "record_stream": "VARCHAR",  # the stream of the record it concerns

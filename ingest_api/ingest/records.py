@@ -39,7 +39,7 @@ import orjson
 from pydantic import SecretStr
 
 from ingest_api.ingest import event_time
-from ingest_api.ingest.event_time import EnvelopeClock, IngestionWarning, Resolved
+from ingest_api.ingest.event_time import EnvelopeClock, IngestionWarning, Resolved, shown
 from ingest_api.ingest.landing import Chunk, Target
 from ingest_api.ingest.schemas import (
     IDENTITY_EVENTS,
@@ -70,6 +70,8 @@ REQUEST_NAMESPACE = UUID("0f6f4f8e-93c5-4b8e-8d1c-2b7b5e0a9c41")
 WARNING_NAMESPACE = UUID("b3a5c1d2-7e4f-4a8b-9c6d-0e1f2a3b4c5d")
 WARNINGS_STREAM = "ingestion_warnings"
 KEY_FILTERED = "key_filtered"
+PERSON_PROFILE = "$process_person_profile"
+LINK_WITHOUT_PERSON = "invalid_event_when_process_person_profile_is_false"
 DUMPS_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
@@ -80,6 +82,20 @@ def digest(body: bytes) -> str:
 
 def iso(moment: datetime) -> str:
     return orjson.dumps(moment, option=DUMPS_OPTIONS)[1:-1].decode()
+
+
+def person_profile_warnings(event: str, processes_person: Any) -> list[IngestionWarning]:
+    """PostHog's warnings about ``$process_person_profile``: only a boolean counts (anything else
+    processes persons), and an event that links ids may not turn it off (PostHog drops such an
+    event; Loom stores it and the models apply it to no person)."""
+    field = f"properties.{PERSON_PROFILE}"
+    if not isinstance(processes_person, bool):
+        details = {"value": shown(processes_person), "event": event}
+        return [IngestionWarning("invalid_process_person_profile", field, details)]
+    if not processes_person and event in LINKED_ID:
+        details = {"event": event}
+        return [IngestionWarning(LINK_WITHOUT_PERSON, field, details)]
+    return []
 
 
 def client_time(**sent: Any) -> dict[str, Any] | None:
@@ -233,6 +249,8 @@ class Records:
         if resolved.clamped is not None:  # far future: keep the time it would have had
             properties = {**properties, "$sent_timestamp": iso(resolved.clamped)}
         when = self._resolved(resolved)
+        if PERSON_PROFILE in properties:
+            self._warnings.extend(person_profile_warnings(name, properties[PERSON_PROFILE]))
         kind = IDENTITY_EVENTS.get(name)
         if kind is not None:
             linked = LINKED_ID.get(name)

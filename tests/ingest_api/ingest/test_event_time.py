@@ -272,3 +272,27 @@ def test_sentry_times_within_55_minutes_of_the_server_stay_as_sent(
         "2026-01-18T09:10:00Z",
     )
     assert landed(api.layout, "ingestion_warnings", tenant.org_id) == []
+
+
+def test_person_profile_flags_that_posthog_warns_of(
+    client: httpx.Client, api: Api, tenant: Tenant
+) -> None:
+    """Only a boolean $process_person_profile counts; an identify may not turn it off (stored,
+    applied to no person by the models: test_marts.py)."""
+    batch = [
+        {"event": "viewed", "properties": {"$process_person_profile": "false"}},
+        {"event": "quiet", "properties": {"$process_person_profile": False}},
+        {"event": "$identify", "properties": {"$process_person_profile": False,
+                                              "$anon_distinct_id": "anon_1"}},
+    ]  # fmt: skip
+    body = {"api_key": tenant.key, "batch": [{**e, "distinct_id": "u"} for e in batch]}
+    assert client.post("/batch/", json=body).status_code == 200
+
+    [identify] = landed(api.layout, "identities", tenant.org_id)
+    assert identify["properties"]["$process_person_profile"] is False
+    landed_warnings = landed(api.layout, "ingestion_warnings", tenant.org_id)
+    warnings = {(w["kind"], w["details"]["event"]) for w in landed_warnings}
+    assert warnings == {
+        ("invalid_process_person_profile", "viewed"),
+        ("invalid_event_when_process_person_profile_is_false", "$identify"),
+    }
