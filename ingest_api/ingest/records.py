@@ -57,7 +57,13 @@ from ingest_api.ingest.schemas import (
     TrackEvent,
     normalize_event_name,
 )
-from ingest_api.ingest.scrubbing import FILTERED, NAMED_FIELDS, may_hold_key, scrubbed
+from ingest_api.ingest.scrubbing import (
+    FILTERED,
+    KEY_PREFIX_BYTES,
+    NAMED_FIELDS,
+    may_hold_key,
+    scrubbed,
+)
 from warehouse.layout import floor_hour
 from warehouse.registry import ApiKey
 
@@ -175,13 +181,14 @@ class Records:
 
     def _land(self, stream: str, record: dict[str, Any]) -> str:
         line = orjson.dumps(record, option=DUMPS_OPTIONS)
-        if may_hold_key(line):
+        if KEY_PREFIX_BYTES in line:  # scrubbing.may_hold_key, inlined: once per record
             line = self._scrubbed(stream, record)
         self._lines[stream].append(line)
         self.count += 1
-        for warning in self._warnings:
-            self._land_warning(stream, record["uuid"], warning)
-        self._warnings.clear()
+        if self._warnings:
+            for warning in self._warnings:
+                self._land_warning(stream, record["uuid"], warning)
+            self._warnings.clear()
         return record["uuid"]
 
     def _scrubbed(self, stream: str, record: dict[str, Any]) -> bytes:
@@ -216,11 +223,24 @@ class Records:
 
     def _resolved(self, resolved: Resolved) -> datetime:
         """The time a record lands with; its warnings land with it."""
-        self._warnings.extend(resolved.warnings)
+        if resolved.warnings:
+            self._warnings.extend(resolved.warnings)
         return resolved.moment
 
     def _loom_time(self, sent: datetime | None, field: str) -> datetime:
+        if sent is None:
+            return self._received_at
+        if sent - self._received_at <= self._tolerance:  # nearly always: the hot path
+            return sent
         return self._resolved(event_time.loom(sent, field, self._received_at, self._tolerance))
+
+    def _loom_time_and_sent(
+        self, sent: datetime | None, field: str
+    ) -> tuple[datetime, dict[str, Any] | None]:
+        """Loom's own routes: the time to land, and the ``client_time`` to keep: on these routes
+        the time sent is the time landed, so only the one the far-future rule replaced."""
+        when = self._loom_time(sent, field)
+        return when, None if sent is None or when is sent else {field: sent}
 
     def _sentry_time(self, clock: EnvelopeClock, sent: datetime | None, field: str) -> datetime:
         """A Sentry time less the envelope's clock drift, then under Loom's far-future rule."""
@@ -236,7 +256,8 @@ class Records:
         display_name: str | None,
         distinct_id: str | None,
         properties: dict[str, Any],
-        resolved: Resolved,
+        when: datetime,
+        clamped: datetime | None,
         uuid: str | None,
         sent_time: dict[str, Any] | None,
         environment: str = "production",
@@ -244,11 +265,10 @@ class Records:
         device_id: str | None = None,
         session_id: str | None = None,
     ) -> str:
-        """One event at the ``resolved`` time; PostHog's identity events ($identify,
-        $create_alias, ...) go to identities."""
-        if resolved.clamped is not None:  # far future: keep the time it would have had
-            properties = {**properties, "$sent_timestamp": iso(resolved.clamped)}
-        when = self._resolved(resolved)
+        """One event, at ``when``; ``clamped``: the far-future time it replaced. PostHog's
+        identity events ($identify, $create_alias, ...) go to identities."""
+        if clamped is not None:  # far future: keep the time it would have had
+            properties = {**properties, "$sent_timestamp": iso(clamped)}
         if PERSON_PROFILE in properties:
             self._warnings.extend(person_profile_warnings(name, properties[PERSON_PROFILE]))
         kind = IDENTITY_EVENTS.get(name)
@@ -324,14 +344,16 @@ class Records:
         distinct_id: str | None,
     ) -> str:
         """An SDK event (native or track): the rest of its fields land as sent."""
+        when, sent = self._loom_time_and_sent(item.timestamp, "timestamp")
         return self.event(
             name,
             display_name,
             distinct_id,
             item.properties,
-            event_time.loom(item.timestamp, "timestamp", self._received_at, self._tolerance),
+            when,
+            None if sent is None else item.timestamp,
             item.uuid,
-            client_time(timestamp=item.timestamp),
+            sent,
             item.environment,
             item.anonymous_id,
             item.device_id,
@@ -355,7 +377,8 @@ class Records:
             display_name,
             item.distinct_id,
             item.properties,
-            resolved,
+            self._resolved(resolved),
+            resolved.clamped,
             item.uuid,
             client_time(timestamp=item.timestamp, sent_at=sent_at, offset=item.offset),
             session_id=session_id if isinstance(session_id, str) else None,
@@ -369,10 +392,10 @@ class Records:
         set_: dict[str, Any] | None,
         set_once: dict[str, Any] | None,
     ) -> str:
+        when, sent = self._loom_time_and_sent(body.timestamp, "timestamp")
         return self.identity(
-            kind, kind, body.distinct_id, other_id, set_, set_once, {},
-            self._loom_time(body.timestamp, "timestamp"), body.uuid, body.environment,
-            client_time(timestamp=body.timestamp),
+            kind, kind, body.distinct_id, other_id, set_, set_once, {}, when, body.uuid,
+            body.environment, sent,
         )  # fmt: skip
 
     def identify(self, body: IdentifyRequest) -> str:
@@ -431,17 +454,17 @@ class Records:
         return self._land("sessions", record)
 
     def session_start(self, body: SessionStart) -> str:
+        started_at, sent = self._loom_time_and_sent(body.started_at, "started_at")
         return self._session_start(
             body.session_id, body.distinct_id, body.release, body.environment, body.platform,
-            self._loom_time(body.started_at, "started_at"), body.sample_rate,
-            client_time(started_at=body.started_at),
+            started_at, body.sample_rate, sent,
         )  # fmt: skip
 
     def session_end(self, body: SessionEnd) -> str:
+        ended_at, sent = self._loom_time_and_sent(body.ended_at, "ended_at")
         return self._session_end(
             body.session_id, "end", body.status, body.error_count, body.crash_count,
-            self._loom_time(body.ended_at, "ended_at"), body.duration_ms,
-            client_time(ended_at=body.ended_at),
+            ended_at, body.duration_ms, sent,
         )  # fmt: skip
 
     # -- Sentry sessions ---------------------------------------------------------------------
