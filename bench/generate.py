@@ -105,6 +105,7 @@ def event_record(
         "session_id": session_id,
         "properties": properties if properties is not None else {},
         "timestamp": iso(timestamp),
+        "client_time": None,
     }
 
 
@@ -142,6 +143,7 @@ def identity_record(
         "set_once": set_once,
         "properties": {},
         "timestamp": iso(timestamp),
+        "client_time": None,
     }
 
 
@@ -184,6 +186,7 @@ def session_start_record(
         "crash_count": None,
         "ended_at": None,
         "duration_ms": None,
+        "client_time": None,
     }
 
 
@@ -220,6 +223,7 @@ def session_end_record(
         "crash_count": crash_count,
         "ended_at": iso(ended_at),
         "duration_ms": duration_ms,
+        "client_time": None,
     }
 
 
@@ -579,7 +583,7 @@ def _event_lines(
             f'"environment":"{"staging" if is_staging else "production"}",'
             f'"event":"{name}","event_display_name":null,"distinct_id":"{person.actor(moment_us)}",'
             f'"anonymous_id":null,"device_id":null,"session_id":null,"properties":{properties},'
-            f'"timestamp":"{ts}"}}'
+            f'"timestamp":"{ts}","client_time":null}}'
         )
         yield (head + rec + tail).encode(), org_id, received_us
         if retried:

@@ -105,9 +105,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(TimeNotKept, on_time_not_kept)
     # Browsers call the API from any site (posthog-js on a customer's pages). Keys travel in
     # headers or bodies, never in cookies, so an origin gains nothing a key would not give it.
+    # Credentials allowed (so the origin is echoed, as PostHog's capture does): posthog-js
+    # releases before 1.1xx send every request withCredentials.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=["*"],
+        allow_credentials=True,
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type", "X-API-Key", "X-Sentry-Auth"],
     )

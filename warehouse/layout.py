@@ -37,7 +37,13 @@ from pathlib import Path
 
 from warehouse.settings import Settings, get_settings
 
-STREAMS: tuple[str, ...] = ("events", "identities", "sessions", "session_aggregates")
+STREAMS: tuple[str, ...] = (
+    "events",
+    "identities",
+    "sessions",
+    "session_aggregates",
+    "ingestion_warnings",
+)
 LAKE_ALIAS = "warehouse"  # the catalog name analysts write: warehouse.analytics.events
 PART_GLOB = "part-*.ndjson"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)

@@ -123,10 +123,26 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection, streams: Iterable[str] = S
     for stream in streams:
         columns = {**STREAM_COLUMNS[stream], **LOAD_COLUMNS}
         con.execute(f"CREATE TABLE IF NOT EXISTS raw.{stream} ({_ddl(columns)})")
+    _add_new_columns(con, streams)
     con.execute(f"CREATE TABLE IF NOT EXISTS {QUARANTINE_TABLE} ({_ddl(QUARANTINE_COLUMNS)})")
     con.execute("CREATE SCHEMA IF NOT EXISTS ops")
     con.execute(f"CREATE TABLE IF NOT EXISTS {LEDGER_TABLE} ({_ddl(LEDGER_COLUMNS)})")
     ensure_lake_options(con, parallel_write_tables=[f"raw.{stream}" for stream in streams])
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, streams: Iterable[str]) -> None:
+    """Columns a stream gained since its raw table was created (streams only ever gain them),
+    added empty; one catalog read, and a DDL commit only when one is missing."""
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = 'raw' AND table_catalog = current_database()"
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
+    for stream in streams:
+        for name, kind in STREAM_COLUMNS[stream].items():
+            if name not in existing.get(stream, {name}):
+                con.execute(f'ALTER TABLE raw.{stream} ADD COLUMN "{name}" {kind}')
 
 
 def load_landed(layout: Layout) -> list[StreamLoad]:

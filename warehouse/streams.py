@@ -140,6 +140,7 @@ EVENTS: dict[str, Kind] = {
     "session_id": ID,
     "properties": OBJECT,
     "timestamp": TIMESTAMP,
+    "client_time": OBJECT,  # see CLIENT_TIME
 }
 
 # An identity operation. ``distinct_id`` is the id whose person is merged *into* (it wins
@@ -159,6 +160,7 @@ IDENTITIES: dict[str, Kind] = {
     "set_once": OBJECT,
     "properties": OBJECT,
     "timestamp": TIMESTAMP,
+    "client_time": OBJECT,  # see CLIENT_TIME
 }
 
 # A session start or end, from the session endpoints. An end carries only what the SDK sends at
@@ -181,6 +183,7 @@ SESSIONS: dict[str, Kind] = {
     "crash_count": COUNT,
     "ended_at": TIMESTAMP,
     "duration_ms": DURATION_MS,
+    "client_time": OBJECT,  # see CLIENT_TIME
 }
 
 # A Sentry ``sessions`` item's bucket: the sessions of one release and environment (and, when the
@@ -197,6 +200,30 @@ SESSION_AGGREGATES: dict[str, Kind] = {
     "errored": COUNT,
     "abnormal": COUNT,
     "crashed": COUNT,
+    "client_time": OBJECT,  # see CLIENT_TIME
+}
+
+# ``client_time`` (events, identities, sessions, session_aggregates): what the client sent about
+# when the record happened, as sent, e.g. ``{"timestamp": ..., "sent_at": ..., "offset": ...}``
+# (PostHog) or ``{"started": ..., "sent_at": ...}`` (Sentry); null when nothing, or when the time
+# sent is the time landed (Loom's own routes). The record's own times are what ingest made of it
+# (docs/ingest-api.md, "Event time"); this keeps that replayable.
+CLIENT_TIME = "client_time"
+
+# A correction or fallback ingest applied to a record (PostHog's "ingestion warnings"): one per
+# record, kind and field, landed in the same flush as the record.
+#   kind = event_timestamp_in_future   a time over 23 h ahead replaced by the receive time
+#   kind = ignored_invalid_timestamp   an invalid timestamp, sent_at or offset ignored
+#   kind = clock_drift                 a Sentry time corrected by the envelope's sent_at
+#   kind = key_filtered                strings holding an API key replaced by [Filtered]
+#   kind = invalid_process_person_profile, invalid_event_when_process_person_profile_is_false
+INGESTION_WARNINGS: dict[str, Kind] = {
+    **COMMON,
+    "record_stream": Choice(("events", "identities", "sessions", "session_aggregates")),
+    "record_uuid": ID,
+    "kind": ID,
+    "field": LABEL,  # the field it concerns: timestamp, sent_at, offset, started, ...
+    "details": OBJECT,  # e.g. the value sent and why it was not taken
 }
 
 STREAM_KINDS: dict[str, dict[str, Kind]] = {
@@ -204,6 +231,7 @@ STREAM_KINDS: dict[str, dict[str, Kind]] = {
     "identities": IDENTITIES,
     "sessions": SESSIONS,
     "session_aggregates": SESSION_AGGREGATES,
+    "ingestion_warnings": INGESTION_WARNINGS,
 }
 STREAM_COLUMNS: dict[str, dict[str, str]] = {
     stream: {name: kind.sql_type for name, kind in kinds.items()}
@@ -216,6 +244,7 @@ EVENT_TIME: dict[str, str] = {
     "identities": "timestamp",
     "sessions": "started_at",
     "session_aggregates": "started_at",
+    "ingestion_warnings": "received_at",
 }
 
 
@@ -257,6 +286,7 @@ EXTRACTED: dict[str, list[Extracted | Keys]] = {
     ],
     "sessions": [],
     "session_aggregates": [],
+    "ingestion_warnings": [],
 }
 
 
@@ -368,6 +398,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "identities": ("uuid", "org_id", "project_id", "received_at"),
     "sessions": ("uuid", "org_id", "project_id", "received_at", "session_id", "kind"),
     "session_aggregates": ("uuid", "org_id", "project_id", "received_at", "release", "started_at"),
+    "ingestion_warnings": ("uuid", "org_id", "project_id", "received_at", "record_uuid", "kind"),
 }
 
 

@@ -19,15 +19,11 @@ from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, QueryParams
 
-from ingest_api.ingest.routing import gunzip
+from ingest_api.ingest.routing import gunzip, too_large
 from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
 
 SESSION_ITEM_TYPES = frozenset({"session", "sessions"})
 ENCODINGS = "gzip, br or none"
-
-
-def _too_large(limit: int) -> HTTPException:
-    return HTTPException(413, f"request body is larger than {limit} bytes (LOOM_MAX_REQUEST_BYTES)")
 
 
 def unbrotli(raw: bytes, limit: int) -> bytes:
@@ -38,7 +34,7 @@ def unbrotli(raw: bytes, limit: int) -> bytes:
     except brotli.error:
         raise HTTPException(400, "body is not valid brotli (br)") from None
     if len(body) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     if not decompressor.is_finished():
         raise HTTPException(400, "body is not valid brotli (br): truncated")
     return body
@@ -62,6 +58,18 @@ class Item:
     index: int  # position among the envelope's items, from 0
     type: str
     payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    sent_at: Any  # the envelope header's, as sent: when the SDK sent it, by its clock
+    items: tuple[Item, ...]  # the session and sessions items
+
+
+class _EnvelopeHeader(msgspec.Struct):
+    """What Loom reads of the envelope header; msgspec skips the rest unparsed."""
+
+    sent_at: Any = None
 
 
 class _ItemHeader(msgspec.Struct):
@@ -95,14 +103,15 @@ def _content_end(body: bytes) -> int:
     return end
 
 
-def split_envelope(body: bytes, max_payload_bytes: int) -> tuple[Item, ...]:
-    """The session and sessions items of ``body``; 400 for a malformed envelope, 413 for more
-    than ``MAX_BATCH_ITEMS`` items or a session payload over ``max_payload_bytes``."""
+def split_envelope(body: bytes, max_payload_bytes: int) -> Envelope:
+    """The header's ``sent_at`` and the session and sessions items of ``body``; 400 for a
+    malformed envelope, 413 for more than ``MAX_BATCH_ITEMS`` items or a session payload over
+    ``max_payload_bytes``."""
     content_end = _content_end(body)
     if not content_end:
         raise invalid(("envelope header",), "the body is empty: an envelope starts with a header")
     end = _line_end(body, 0)
-    _header(body, 0, end, dict[str, msgspec.Raw], ("envelope header",))
+    envelope = _header(body, 0, end, _EnvelopeHeader, ("envelope header",))
     position, index, items = end + 1, 0, []
     while position < content_end:
         if index == MAX_BATCH_ITEMS:
@@ -133,4 +142,4 @@ def split_envelope(body: bytes, max_payload_bytes: int) -> tuple[Item, ...]:
                 )
             items.append(Item(index, header.type, body[start:end]))
         position, index = end + 1, index + 1
-    return tuple(items)
+    return Envelope(envelope.sent_at, tuple(items))

@@ -56,6 +56,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=BaseModel)
 
 JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
 GZIP_MAGIC = b"\x1f\x8b"
 # Below this size a body is parsed right on the event loop: a thread hop would cost more.
 INLINE_BYTES = 64 * 1024
@@ -85,7 +86,7 @@ def max_event_bytes(max_properties_bytes: int) -> int:
     return max_properties_bytes + EVENT_FIELDS_BYTES
 
 
-def _too_large(limit: int) -> HTTPException:
+def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"request body is larger than {limit} bytes (LOOM_MAX_REQUEST_BYTES)")
 
 
@@ -101,7 +102,7 @@ def gunzip(raw: bytes, limit: int) -> bytes:
     except zlib.error as error:
         raise HTTPException(400, f"body is not valid gzip: {error}") from None
     if len(body) > limit:
-        raise _too_large(limit)
+        raise too_large(limit)
     if not decompressor.eof:
         raise HTTPException(400, "body is not valid gzip: truncated")
     if decompressor.unused_data:
@@ -122,11 +123,13 @@ def decode(raw: bytes, headers: Headers, query: QueryParams, limit: int) -> byte
 
 
 def expands(raw: bytes, headers: Headers, query: QueryParams) -> bool:
-    """Whether decoding may make the body much larger than it is (gzip, however flagged)."""
+    """Whether decoding may make the body much larger than it is: gzip or LZ64, however
+    flagged (a form may flag it inside)."""
     return (
         headers.get("content-encoding", "identity").strip().lower() != "identity"
         or "compression" in query
         or raw.startswith(GZIP_MAGIC)
+        or media_type(headers.get("content-type")) == FORM
     )
 
 
@@ -431,12 +434,12 @@ class IngestRequest(Request):
     async def _read(self, limit: int) -> bytes:
         declared = self.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
-            raise _too_large(limit)
+            raise too_large(limit)
         chunks, size = [], 0
         async for chunk in self.stream():
             size += len(chunk)
             if size > limit:
-                raise _too_large(limit)
+                raise too_large(limit)
             chunks.append(chunk)
         return b"".join(chunks)
 

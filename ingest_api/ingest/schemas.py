@@ -464,6 +464,11 @@ TrackBody = Annotated[
 # ---------------------------------------------------------------------------------------------
 # PostHog-compatible capture
 
+POSTHOG_TIME_HELP = (
+    "ISO 8601 or unix milliseconds, corrected for the client's clock by the batch's sent_at as "
+    "PostHog does; an invalid one means the receive time and an ingestion warning."
+)
+
 
 # posthog-js sends an event's session id as properties.$session_id: a string there is an id.
 PostHogProperties = Annotated[
@@ -496,7 +501,10 @@ class PostHogEvent(BaseModel):
     event: DisplayEventName
     distinct_id: Id
     properties: PostHogProperties = Field(default_factory=dict, validate_default=True)
-    timestamp: Timestamp | None = None
+    # As sent: PostHog's rule reads them (ingest_api/ingest/event_time.py), and an invalid one
+    # means the receive time and an ingestion warning, not a 400.
+    timestamp: Any = Field(None, description=POSTHOG_TIME_HELP)
+    offset: Any = Field(None, description="Milliseconds between the event and its sending.")
     uuid: EventUuid | None = None
     set: PersonProperties | None = Field(None, alias="$set")
     set_once: PersonProperties | None = Field(None, alias="$set_once")
@@ -546,7 +554,7 @@ class PostHogBatch(BaseModel):
 
     batch: list[PostHogEvent] = Field(min_length=1, max_length=MAX_BATCH_ITEMS)
     api_key: str | None = None
-    sent_at: str | None = None
+    sent_at: Any = Field(None, description="When the batch was sent, by the client's clock.")
     historical_migration: bool | None = None
 
 

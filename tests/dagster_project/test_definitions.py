@@ -21,7 +21,13 @@ from dagster_project.run_launcher import WarmRunLauncher
 from warehouse.layout import Layout
 from warehouse.settings import get_settings
 
-RAW = {"raw_events", "raw_identities", "raw_sessions", "raw_session_aggregates"}
+RAW = {
+    "raw_events",
+    "raw_identities",
+    "raw_sessions",
+    "raw_session_aggregates",
+    "raw_ingestion_warnings",
+}
 
 
 def _manifest() -> dict:

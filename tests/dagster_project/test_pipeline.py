@@ -100,7 +100,7 @@ def test_one_hour_gives_the_exact_marts(in_order: InOrder) -> None:
 def test_the_run_reports_what_it_loaded_and_checked(in_order: InOrder) -> None:
     (run,) = in_order.first_runs
     # Per org and received hour a file: H1 has 4 event files (one holds the retried e2) of 7 lines.
-    nothing = {"session_aggregates": 0}  # the hour has no Sentry aggregates
+    nothing = {"session_aggregates": 0, "ingestion_warnings": 0}  # none in the hour
     assert run.rows_loaded == {"events": 7, "identities": 1, "sessions": 6, **nothing}
     assert run.files_read == {"events": 4, "identities": 1, "sessions": 1, **nothing}
     assert run.late_records == {"events": 0, "identities": 0, "sessions": 0, **nothing}

@@ -69,6 +69,7 @@ def test_poison_records_are_quarantined_and_the_rest_of_the_hour_loads(tmp_path:
         "identities": 0,
         "sessions": 4,
         "session_aggregates": 0,
+        "ingestion_warnings": 0,
     }
     assert run.checks_failed == 2  # the quarantine checks of raw_events and raw_sessions
     quarantined = warehouse.query(
@@ -110,6 +111,7 @@ def test_poison_records_are_quarantined_and_the_rest_of_the_hour_loads(tmp_path:
         "identities": 0,
         "sessions": 0,
         "session_aggregates": 0,
+        "ingestion_warnings": 0,
     }
     assert rerun.checks_failed == 1
     assert warehouse.query("select count(*) from raw.quarantined_records") == [(1,)]

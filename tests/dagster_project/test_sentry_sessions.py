@@ -28,12 +28,14 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 import pytest
 import uvicorn
 
+from dagster_project.runner import HourRun
 from ingest_api.main import create_app
 from ingest_api.server import uvicorn_config
 from tests.dagster_project.utils.pipeline import PipelineWarehouse
@@ -66,6 +68,27 @@ class Reported:
     warehouse: PipelineWarehouse
     client: httpx.Client  # the running API, with an rw key
     project_id: int
+    runs: list[HourRun]
+
+
+def _drifted_envelope(client: httpx.Client, key: str, project_id: int) -> None:
+    """Another org's app whose clock is three hours slow: its envelope's sent_at says so."""
+    slow = datetime.now(UTC) - timedelta(hours=3)
+    session = {
+        "sid": "0b9e5c3e-0000-4000-8000-00000000d21f",
+        "did": "user-drift",
+        "started": (slow - timedelta(minutes=5)).isoformat(),
+        "timestamp": slow.isoformat(),
+        "status": "exited",
+        "attrs": {"release": "clock@1.0.0"},
+    }
+    lines = [{"sent_at": slow.isoformat()}, {"type": "session"}, session]
+    response = client.post(
+        f"/api/{project_id}/envelope/",
+        content=b"\n".join(orjson.dumps(line) for line in lines),
+        headers={"X-Sentry-Auth": f"Sentry sentry_key={key}"},
+    )
+    assert response.status_code == 200, response.text
 
 
 def _native_session(client: httpx.Client, session_id: str, user: str, status: str) -> None:
@@ -94,6 +117,7 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reported]:
     with Registry.open(warehouse.layout) as registry:
         write_key = registry.create_key("acme", "shop", "write")
         read_key = registry.create_key("acme", "shop", "rw")
+        drift_key = registry.create_key("drift", "clock", "write")
     project_id = write_key.record.project_id
     sdk_dsn = dsn(base_url, write_key.key, project_id)
     headers = {"Authorization": f"Bearer {read_key.key}"}
@@ -108,10 +132,11 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reported]:
         run_script(sdk_dsn, "shop@1.1.0", "user-a", "clean")
         run_script(sdk_dsn, "shop@1.1.0", "user-c", "handled")
         run_wsgi(sdk_dsn, "shop@1.1.0", ["/", "/", "/"])
+        _drifted_envelope(client, drift_key.key, drift_key.record.project_id)
 
         hours = set().union(*(warehouse.layout.landed_hours(stream) for stream in STREAMS))
-        warehouse.run(*sorted(hours))
-        yield Reported(warehouse, client, project_id)
+        runs = warehouse.run(*sorted(hours))
+        yield Reported(warehouse, client, project_id, runs)
     server.should_exit = True
     thread.join(timeout=10)
 
@@ -181,3 +206,20 @@ def test_the_read_api_shows_the_same_numbers(reported: Reported) -> None:
     assert shown == {"shop@1.0.0": expected(SENTRY_ONLY), "shop@1.1.0": expected(MIXED)}
     detail = reported.client.get(f"/api/projects/{reported.project_id}/releases/shop@1.0.0")
     assert (detail.json()["crashed_users"], detail.json()["total_users"]) == (1, 3)
+
+
+def test_a_slow_sdk_clock_is_corrected_and_shown_as_ingestion_warnings(reported: Reported) -> None:
+    """Relay's correction: the session lands three hours on, in the hour it really happened;
+    both of its records were corrected, which analysts see in ingestion_warnings and the
+    Dagster UI as the warning check of that asset."""
+    [(started_at, received_at)] = reported.warehouse.query(
+        "select started_at, start_received_at from analytics.fct_sessions"
+        " where release = 'clock@1.0.0'"
+    )
+    assert received_at - started_at < timedelta(minutes=6)
+    assert reported.warehouse.query(
+        "select kind, example_record_stream, sum(warnings) from analytics.ingestion_warnings"
+        " group by all"
+    ) == [("clock_drift", "sessions", 2)]
+    assert sum(run.checks_warned for run in reported.runs) >= 1
+    assert all(run.checks_failed == 0 for run in reported.runs)

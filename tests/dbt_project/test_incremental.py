@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -119,6 +119,19 @@ def test_windows_in_reverse_order_give_the_same_marts(
     for window in reversed(scenario.WINDOWS):
         run_window(layout, window, dbt_target)
     assert marts(layout) == in_order["marts"]
+
+
+def test_sub_hour_windows_give_the_same_marts(
+    scenario_layout_factory, dbt_target: Path, built: Layout
+) -> None:
+    """Micro-batches cut hours anywhere: here at 10:30, between two copies of one warning and
+    between person-less events and the identify of their id, and at 14:30."""
+    layout = scenario_layout_factory("sub-hour")
+    day = scenario.DAY_1
+    cuts = [day, day + timedelta(hours=10, minutes=30), day + timedelta(hours=14, minutes=30)]
+    for window in zip(cuts, [*cuts[1:], scenario.WINDOWS[-1][1]], strict=True):
+        run_window(layout, window, dbt_target)
+    assert marts(layout) == marts(built)
 
 
 def test_rerunning_a_window_changes_nothing(in_order: dict, dbt_target: Path) -> None:

@@ -140,6 +140,45 @@ def test_duplicate_uuid_counts_once_with_its_earliest_copy(built: Layout) -> Non
     assert rows == [(datetime(2026, 1, 18, 12, 40, 1),)]
 
 
+def test_person_less_events_are_stored_but_make_and_change_no_person(built: Layout) -> None:
+    events = dict(
+        query(
+            built,
+            "select distinct_id, person_id from analytics.fct_events"
+            " where org_id = ? and distinct_id like '%pl%' and event = '$pageview'",
+            [ORG],
+        )
+    )
+    # pl1's own later event made its person, which its person-less event then belongs to; its
+    # $set counted for nothing, and the person dates from the event that made it
+    ids, (person_id, _identified, properties, created, _seen) = person_of(built, "pl1")
+    assert (ids, events["pl1"], properties) == (("pl1",), person_id, {})
+    assert created == datetime(2026, 1, 18, 14, 0)
+    # pl2 never got a person: its events have none
+    assert events["pl2"] is None
+    assert all("pl2" not in ids for ids in persons(built))
+    # pl3 was identified by u_pl3: its person-less event belongs to that person now
+    ids, (person_id, identified, properties, *_rest) = person_of(built, "pl3")
+    assert (ids, events["pl3"], identified, properties) == (("pl3", "u_pl3"), person_id, True, {})
+    # a person-less identify links nothing and makes no person
+    assert all(not {"u_pl4", "a_pl4"} & set(ids) for ids in persons(built))
+
+
+def test_ingestion_warnings_count_each_warning_once_per_hour_and_kind(built: Layout) -> None:
+    rows = query_dicts(
+        built,
+        "select hour, kind, warnings, example_details ->> 'value' as example"
+        " from analytics.ingestion_warnings where org_id = ? order by hour, kind",
+        [ORG],
+    )
+    assert rows == [
+        {"hour": datetime(2026, 1, 18, 10), "kind": "event_timestamp_in_future", "warnings": 2,
+         "example": "w1"},
+        {"hour": datetime(2026, 1, 19, 11), "kind": "ignored_invalid_timestamp", "warnings": 1,
+         "example": "w3"},
+    ]  # fmt: skip
+
+
 def test_seed_analyst_query_runs_as_written(built: Layout) -> None:
     rows = query(
         built,

@@ -21,6 +21,8 @@ typed as (
         nullif(device_id, '') as device_id,
         nullif(session_id, '') as session_id,
         coalesce(properties, '{}'::json) as properties,
+        -- PostHog's person-less events: only a JSON false turns person processing off
+        (properties -> '$."$process_person_profile"') is distinct from 'false'::json as processes_person,
         "timestamp",
         received_at,
         _received_hour as received_hour,

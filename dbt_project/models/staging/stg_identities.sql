@@ -36,6 +36,8 @@ typed as (
         coalesce("set", properties -> '$."$set"') as set_properties,
         coalesce(set_once, properties -> '$."$set_once"') as set_once_properties,
         coalesce(properties, '{}'::json) as properties,
+        -- PostHog's person-less events: only a JSON false turns person processing off
+        (properties -> '$."$process_person_profile"') is distinct from 'false'::json as processes_person,
         "timestamp" as occurred_at,
         received_at,
         _received_hour as received_hour,
@@ -50,8 +52,10 @@ classified as (
     select
         *,
         -- whether PostHog would apply this operation as a link: identify, alias or
-        -- merge_dangerously between two different ids, neither of them illegal
+        -- merge_dangerously between two different ids, neither of them illegal, from an event
+        -- allowed to change persons
         (kind in ('identify', 'alias', 'merge_dangerously')
+            and processes_person
             and other_id is not null
             and other_id <> distinct_id
             and {{ is_mergeable_distinct_id('distinct_id') }}

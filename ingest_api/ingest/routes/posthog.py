@@ -3,7 +3,7 @@ new host.
 
 ``/batch/``, ``/capture/``, ``/e/`` and ``/i/v0/e/`` each take one event, ``{"batch": [...]}`` or
 an array of events, in whatever encoding PostHog's SDKs use
-(:func:`ingest_api.ingest.routing.decode`).
+(:func:`decode_posthog`).
 The key is a header, the body's ``api_key`` / ``token``, or the one every event carries in
 ``properties.token``, as posthog-js sends it.
 
@@ -27,73 +27,148 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.datastructures import Headers, QueryParams
 
 from ingest_api.auth import key_from_headers, key_in
-from ingest_api.ingest import ingest_router
+from ingest_api.ingest import event_time, ingest_router, lz64
 from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
 from ingest_api.ingest.records import Receipt, Records
 from ingest_api.ingest.routes.common import land
 from ingest_api.ingest.routing import (
+    FORM,
     GZIP_MAGIC,
     IngestRequest,
     IngestRoute,
     InvalidJson,
     Payload,
-    decode,
     gunzip,
     is_json,
     located,
     media_type,
     parse_json,
+    too_large,
 )
 from ingest_api.ingest.schemas import PostHogAck, PostHogBody, PostHogEvent
 
 PATHS = ("/batch/", "/capture/", "/e/", "/i/v0/e/")
-FORM = "application/x-www-form-urlencoded"
-GZIP_COMPRESSIONS = frozenset({"gzip", "gzip-js"})
 # posthog-js labels its gzip bodies and beacons text/plain, and sends base64 as a form.
 MEDIA_TYPES = "JSON, text/plain (what posthog-js labels gzip) or " + FORM
 EVENT = TypeAdapter(PostHogEvent)
 BODY = TypeAdapter(PostHogBody)
 
 
-def _unbase64(data: bytes) -> bytes:
-    # Form decoding turns an unescaped '+' into a space; base64 has no spaces, so undo it.
+# What ``compression`` (query, form or Content-Encoding) may say, PostHog's names for each.
+GZIP, LZ64, BASE64 = "gzip", "lz64", "base64"
+COMPRESSIONS = {
+    "gzip": GZIP, "gzip-js": GZIP, "lz64": LZ64, "lz-string": LZ64, "base64": BASE64, "b64": BASE64,
+}  # fmt: skip
+# PostHog looks this far into a body to tell a form or base64 from anything else.
+SNIFFED_BYTES = 128
+FORM_FIELDS = (b"data=", b"_=", b"ip=", b"compression=")
+# Decoded in Python at ~2 us a byte: a bigger body would hold a parsing thread for seconds. The
+# posthog-js releases that sent LZ64 batched at most 100 events, tens of kilobytes.
+MAX_LZ64_BYTES = 1024 * 1024
+BASE64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
+
+
+def _is_form(body: bytes) -> bool:
+    """PostHog's test: a field it knows starts the body or follows an ``&``."""
+    head = body[:SNIFFED_BYTES]
+    return any(head.startswith(field) or b"&" + field in head for field in FORM_FIELDS)
+
+
+def _is_base64(body: bytes) -> bool:
+    """PostHog's test: base64's alphabet as far as it looks, and a whole number of quads."""
+    return bool(body) and len(body) % 4 == 0 and BASE64_BYTES.issuperset(body[:SNIFFED_BYTES])
+
+
+def _unbase64(body: bytes) -> bytes | None:
     try:
-        return base64.b64decode(data.replace(b" ", b"+"), validate=True)
-    except binascii.Error as error:
-        reason = f"body is not valid base64 (compression=base64): {error}"
-        raise HTTPException(400, reason) from None
+        return base64.b64decode(body, validate=True)
+    except binascii.Error:
+        return None
 
 
 def _form_data(body: bytes) -> tuple[bytes, str | None]:
-    """posthog-js's form body: ``data=<JSON or base64>``, maybe with ``compression=...``."""
+    """posthog-js's form body: ``data=<JSON, base64 or LZ64>``, maybe with ``compression=...``."""
+    if not _is_form(body):
+        raise HTTPException(400, f"a {FORM} body must be a form: data=<the events>")
     try:
         form = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError) as error:
         raise HTTPException(400, f"body is not a valid form ({FORM}): {error}") from None
     if "data" not in form:
-        raise HTTPException(400, f"a {FORM} body needs a data field holding the JSON")
-    return form["data"][0].encode(), form.get("compression", [None])[0]
+        raise HTTPException(400, f"a {FORM} body needs a data field holding the events")
+    # Form decoding turns an unescaped '+' into a space; base64 has no spaces, so undo it.
+    data = form["data"][0].encode().replace(b" ", b"+")
+    return data, form.get("compression", [None])[0]
+
+
+def _compression(name: str | None) -> str | None:
+    return COMPRESSIONS.get(name.strip().lower()) if name else None
+
+
+def _content_encoding(raw: bytes, headers: Headers, limit: int) -> tuple[bytes, str | None]:
+    """The body less HTTP's gzip; any other Content-Encoding PostHog knows is a compression
+    hint, as PostHog reads it."""
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    if encoding == "gzip":
+        return gunzip(raw, limit), None
+    if encoding in ("identity", "") or encoding in COMPRESSIONS:
+        return raw, _compression(encoding)
+    raise HTTPException(
+        415, f"unsupported Content-Encoding {encoding!r}; use gzip, or none with ?compression="
+    )
 
 
 def decode_posthog(raw: bytes, headers: Headers, query: QueryParams, limit: int) -> bytes:
-    """What PostHog's SDKs send, decoded: after any Content-Encoding, a form's ``data`` field,
-    then what ``compression`` (the query's, or the form's) says: ``gzip-js``, ``gzip`` or
-    ``base64``. Without it, gzip is recognized by its magic bytes (JSON never starts so): the
-    only way posthog-js flags it since 1.399."""
-    body = decode(raw, headers, query, limit)
-    compression = query.get("compression")
+    """What PostHog's SDKs send, decoded as PostHog's capture decodes it (rust/capture's
+    ``extract_payload_bytes`` and ``decompress_payload``):
+
+    1. HTTP's ``Content-Encoding: gzip``;
+    2. a body that is all base64 (and not a form) is decoded, unless flagged LZ64 (which PostHog
+       garbles so, but no SDK sends outside a form);
+    3. a form's ``data`` field is the payload, its ``compression`` a hint;
+    4. gzip is recognized by its magic bytes, whatever the hint says (JSON never starts so: the
+       only flag posthog-js sends since 1.399), else a ``lz64`` hint means LZString base64;
+    5. a payload still base64 after that is decoded (``compression=base64``, or no flag at all,
+       as posthog-js 1.78 sends its forms).
+
+    The hint is ``compression`` of the query, else of the form, else the Content-Encoding.
+    """
+    body, header_hint = _content_encoding(raw, headers, limit)
+    query_hint = _compression(query.get("compression"))
+    # LZ64 is base64 text too: PostHog's decoding of it here would garble it.
+    if LZ64 not in (query_hint, header_hint) and not _is_form(body) and _is_base64(body):
+        body = _unbase64(body) or body
+    form_hint = None
     if media_type(headers.get("content-type")) == FORM:
         body, form_compression = _form_data(body)
-        compression = form_compression or compression
-    if compression in GZIP_COMPRESSIONS or (compression is None and body.startswith(GZIP_MAGIC)):
+        form_hint = _compression(form_compression)
+    hint = query_hint or form_hint or header_hint
+    if body.startswith(GZIP_MAGIC):
         return gunzip(body, limit)
-    if compression == "base64":
-        return _unbase64(body)  # no larger than what it decodes
-    if compression is not None:
-        raise HTTPException(
-            415, f"unsupported compression {compression!r}; use gzip-js, gzip or base64"
-        )
+    if hint == LZ64:
+        return _unlz64(body, limit)
+    if _is_base64(body):
+        decoded = _unbase64(body)
+        if decoded is not None:
+            return decoded  # no larger than what it decodes
+    if hint == BASE64 and body:
+        raise HTTPException(400, "body is not valid base64 (compression=base64)")
     return body
+
+
+def _unlz64(body: bytes, limit: int) -> bytes:
+    if len(body) > MAX_LZ64_BYTES:
+        raise HTTPException(
+            413,
+            f"an LZ64 body may be at most {MAX_LZ64_BYTES} bytes as sent: send gzip "
+            "(compression=gzip-js), which posthog-js has used since 2021",
+        )
+    try:
+        return lz64.decompress_to_utf8(body, limit)
+    except lz64.Lz64TooLarge:
+        raise too_large(limit) from None
+    except lz64.Lz64Error as error:
+        raise HTTPException(400, f"body is not valid LZ64 (compression=lz64): {error}") from None
 
 
 class _Properties(msgspec.Struct):
@@ -157,8 +232,10 @@ def _body_errors(payload: Payload) -> list[dict[str, Any]]:
     return []
 
 
-def posthog_records(payload: Payload, receipt: Receipt) -> Records:
-    """The records of the request's events, each parsed, validated and serialized in turn."""
+def posthog_records(payload: Payload, receipt: Receipt, query_sent_at: Any = None) -> Records:
+    """The records of the request's events, each parsed, validated and serialized in turn.
+    Their times are corrected by the batch's ``sent_at``, else the query's (PostHog's order)."""
+    sent_at = payload.members.get("sent_at") or query_sent_at
     errors = [] if payload.shape == "event" else _body_errors(payload)
     records = Records(receipt, "posthog")
     for index, raw in enumerate(payload.events):
@@ -170,7 +247,7 @@ def posthog_records(payload: Payload, receipt: Receipt) -> Records:
             errors.extend(located(error.errors(include_url=False), payload.location(index)))
         else:
             if not errors:  # nothing will land: only find what else is invalid
-                records.posthog_event(event)
+                records.posthog_event(event, sent_at)
     if errors:
         raise RequestValidationError(errors)
     return records
@@ -182,7 +259,10 @@ async def capture(
     """Capture PostHog events. Identity events ($identify, $create_alias, $merge_dangerously,
     $set, $set_once) land in the identities stream, all others in events."""
     payload = await request.payload()
-    records = await request.off_loop(len(payload.body), posthog_records, payload, receipt)
+    query_sent_at = event_time.query_sent_at(request.query_params)
+    records = await request.off_loop(
+        len(payload.body), posthog_records, payload, receipt, query_sent_at
+    )
     await land(writer, records, sync)
     return PostHogAck()
 

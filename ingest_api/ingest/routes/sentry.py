@@ -29,7 +29,14 @@ from pydantic import TypeAdapter, ValidationError
 from ingest_api.auth import check_key, key_from_headers
 from ingest_api.ingest import deps, ingest_router
 from ingest_api.ingest.deps import DurableByDefault, Writer
-from ingest_api.ingest.envelopes import Item, decode_envelope, invalid, split_envelope
+from ingest_api.ingest.envelopes import (
+    Envelope,
+    Item,
+    decode_envelope,
+    invalid,
+    split_envelope,
+)
+from ingest_api.ingest.event_time import EnvelopeClock
 from ingest_api.ingest.records import Receipt, Records
 from ingest_api.ingest.routes.common import accepted, land
 from ingest_api.ingest.routing import (
@@ -166,16 +173,18 @@ def _sessions(
         yield group[0], end, distinct_id
 
 
-def sentry_records(items: tuple[Item, ...], receipt: Receipt, platform: Platform | None) -> Records:
-    updates, aggregates = _validated(items)
+def sentry_records(envelope: Envelope, receipt: Receipt, platform: Platform | None) -> Records:
+    """The envelope's records, their times corrected for the SDK's clock as Relay does."""
+    updates, aggregates = _validated(envelope.items)
+    clock = EnvelopeClock.of(envelope.sent_at, receipt.received_at)
     records = Records(receipt, "sentry")
     for first, end, distinct_id in _sessions(updates):
-        records.sentry_session_start(first, distinct_id, platform)
-        records.sentry_session_end(end)
+        records.sentry_session_start(first, distinct_id, platform, clock)
+        records.sentry_session_end(end, clock)
     for item in aggregates:
         for bucket in item.aggregates:
             if bucket.sessions:
-                records.session_aggregate(item.attrs, bucket, platform)
+                records.session_aggregate(item.attrs, bucket, platform, clock)
     return records
 
 
@@ -204,9 +213,9 @@ async def envelope(
     receipt = await deps.receipt(request)  # reads and decodes the body
     body = await request.body()
     max_payload = max_event_bytes(request.app.state.settings.max_properties_bytes)
-    items = await request.off_loop(len(body), split_envelope, body, max_payload)
+    split = await request.off_loop(len(body), split_envelope, body, max_payload)
     records = await request.off_loop(
-        len(body), sentry_records, items, receipt, platform_of(request)
+        len(body), sentry_records, split, receipt, platform_of(request)
     )
     if not records.count:  # only items Loom does not store: nothing to wait for
         return Ack(accepted=0, durable=True)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from bench.generate import (
     event_record,
     identity_record,
+    iso,
     session_end_record,
     session_start_record,
     write_records,
@@ -160,6 +161,23 @@ def events() -> list[dict]:
         # another org with the same ids: never mixed with org_a
         _event("a1", at(d1, "10:00"), org=OTHER_ORG, project=OTHER_PROJECT),
         _event("u1", at(d1, "10:30"), org=OTHER_ORG, project=OTHER_PROJECT),
+        *_person_less_events(),
+    ]
+
+
+PERSON_LESS = {"$process_person_profile": False}
+
+
+def _person_less_events() -> list[dict]:
+    """PostHog's person-less events: pl1's make no person until its own event (in the third
+    window) does, pl2's never get one, pl3's join the person that identifies pl3."""
+    d1 = DAY_1
+    return [
+        _event("pl1", at(d1, "10:05"), properties={**PERSON_LESS, "$set": {"plan": "ghost"}}),
+        _event("pl1", at(d1, "14:00"), "signed_up"),
+        _event("pl2", at(d1, "10:06"), properties={**PERSON_LESS, "$set_once": {"a": 1}}),
+        _event("pl3", at(d1, "10:07"), properties=PERSON_LESS),
+        _event("u_pl3", at(d1, "10:30")),
     ]
 
 
@@ -245,6 +263,16 @@ def identities() -> list[dict]:
         _identity(
             "set", "u10", None, at(d1, "10:40"), set={"tier": "gold"}, set_once={"tier": "silver"}
         ),
+        _identity("identify", "u_pl3", "pl3", at(d1, "10:40")),
+        # person-less identity operations apply to no person: no link, no property
+        {
+            **_identity("identify", "u_pl4", "a_pl4", at(d1, "10:40"), set={"x": 1}),
+            "properties": PERSON_LESS,
+        },
+        {
+            **_identity("set", "u_pl3", None, at(d1, "10:41"), set={"x": 1}),
+            "properties": PERSON_LESS,
+        },
     ]
 
 
@@ -404,8 +432,40 @@ def late_identify_after_prune() -> list[dict]:
     return [_identity("identify", "pu3", "pu2", moment)]
 
 
+def _warning(name: str, kind: str, received_at: datetime) -> dict:
+    """An ingestion warning about event ``name`` (a copy of it lands again with a retry)."""
+    return {
+        "uuid": stable_uuid("warning", name),
+        "org_id": ORG,
+        "project_id": PROJECT,
+        "received_at": iso(received_at),
+        "source": "posthog",
+        "ip": None,
+        "record_stream": "events",
+        "record_uuid": stable_uuid("event", name),
+        "kind": kind,
+        "field": "timestamp",
+        "details": {"value": name},
+    }
+
+
+def ingestion_warnings() -> list[dict]:
+    """w1 retried within its hour and again two hours later (each count once, in 10:00), w2 in
+    the same hour, w3 on day 2. Sub-hour windows cut at 10:30 split w1's first two copies."""
+    d1, d2 = DAY_1, DAY_2
+    future, invalid = "event_timestamp_in_future", "ignored_invalid_timestamp"
+    return [
+        _warning("w1", future, at(d1, "10:05")),
+        _warning("w1", future, at(d1, "10:40")),
+        _warning("w2", future, at(d1, "10:20")),
+        _warning("w1", future, at(d1, "12:10")),
+        _warning("w3", invalid, at(d2, "11:30")),
+    ]
+
+
 def land(layout: Layout) -> None:
     """Write the scenario (without the after-prune record) into ``layout``'s landing area."""
     write_records(layout, "events", events(), tag="scenario")
     write_records(layout, "identities", identities(), tag="scenario")
     write_records(layout, "sessions", sessions(), tag="scenario")
+    write_records(layout, "ingestion_warnings", ingestion_warnings(), tag="scenario")

@@ -1,10 +1,12 @@
-"""An API key sent inside event properties (posthog-js puts ``properties.token`` on every event)
-is never stored: not in the landing file, so not in the warehouse or what the read API returns."""
+"""An API key is never stored: not in the landing file, so not in the warehouse or what the read
+API returns. posthog-js puts ``properties.token`` on every event: that property is dropped; any
+other string holding a key becomes ``[Filtered]``."""
 
 from __future__ import annotations
 
 import httpx
 
+from tests.ingest_api.ingest.utils.bodies import SESSION_START
 from tests.ingest_api.ingest.utils.server import Api, Tenant, landed
 
 KEY_FIELDS = ("token", "api_key", "$token")
@@ -75,3 +77,77 @@ def test_properties_that_only_look_like_a_token_are_kept(
     assert response.status_code == 200
     [event] = landed(api.layout, "events", tenant.org_id)
     assert event["properties"] == kept
+
+
+def test_a_key_anywhere_in_a_record_lands_as_filtered(
+    client: httpx.Client, api: Api, tenant: Tenant, new_tenant
+) -> None:
+    """Any org's key, at any depth, under any name, inside a longer text: replaced, as Sentry's
+    data scrubbing does, and a warning says where."""
+    other = new_tenant().key  # a key of another org is filtered too: only the format counts
+    event = {
+        "event": "$pageview",
+        "distinct_id": f"user {other}",
+        "properties": {
+            "debug": {"auth": f"Bearer {tenant.key}", "list": ["ok", [f"x{other}y"]]},
+            other: "a key as a property name",
+            "$set": {"note": tenant.key},
+            "prefix_only": "loom_analytics_ is how our keys start",
+            "not_a_key": "loom_analytics_write_nothex",
+        },
+    }
+    response = client.post("/batch/", json={"api_key": tenant.key, "batch": [event]})
+    assert response.status_code == 200
+
+    [record] = landed(api.layout, "events", tenant.org_id)
+    assert record["distinct_id"] == "[Filtered]"
+    assert record["properties"] == {
+        "debug": {"auth": "[Filtered]", "list": ["ok", ["[Filtered]"]]},
+        "[Filtered]": "a key as a property name",
+        "$set": {"note": "[Filtered]"},
+        "prefix_only": "loom_analytics_ is how our keys start",
+        "not_a_key": "loom_analytics_write_nothex",
+    }
+    [warning] = landed(api.layout, "ingestion_warnings", tenant.org_id)
+    assert (warning["record_uuid"], warning["kind"]) == (record["uuid"], "key_filtered")
+    assert warning["details"] == {
+        "fields": [
+            "distinct_id",
+            "properties.debug.auth",
+            "properties.debug.list[1][0]",
+            "properties.[Filtered]",
+            "properties.$set.note",
+        ],
+        "count": 5,
+    }
+    files = b"".join(
+        path.read_bytes() for path in api.layout.data_dir.joinpath("landing").rglob("part-*")
+    )
+    assert tenant.key.encode() not in files and other.encode() not in files
+
+
+def test_keys_are_filtered_on_every_route_and_stream(
+    client: httpx.Client, api: Api, tenant: Tenant
+) -> None:
+    leak = f"see {tenant.key}"
+    native = {"event": tenant.key, "distinct_id": "u", "properties": {"note": leak}}
+    assert client.post("/api/analytics/capture", json=native, headers=tenant.headers).is_success
+    identify = {"distinct_id": "u", "anonymous_id": leak, "properties": {"email": leak}}
+    assert client.post("/api/analytics/identify", json=identify, headers=tenant.headers).is_success
+    start = {**SESSION_START, "release": leak}
+    assert client.post("/api/sessions/start", json=start, headers=tenant.headers).is_success
+
+    [event] = landed(api.layout, "events", tenant.org_id)
+    # an event name holding a key stays an event name
+    assert (event["event"], event["event_display_name"]) == ("filtered", None)
+    assert event["properties"] == {"note": "[Filtered]"}
+    [identity] = landed(api.layout, "identities", tenant.org_id)
+    assert (identity["other_id"], identity["set"]) == ("[Filtered]", {"email": "[Filtered]"})
+    [session] = landed(api.layout, "sessions", tenant.org_id)
+    assert session["release"] == "[Filtered]"
+    warnings = landed(api.layout, "ingestion_warnings", tenant.org_id)
+    assert sorted((w["record_stream"], w["field"]) for w in warnings) == [
+        ("events", "event"),
+        ("identities", "other_id"),
+        ("sessions", "release"),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterator
+from datetime import datetime
 from uuid import uuid4
 
 import httpx
@@ -12,6 +13,10 @@ import pytest
 from posthog import Posthog
 
 from tests.ingest_api.ingest.utils.server import Api, Tenant, landed
+
+
+def moment(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 @pytest.fixture
@@ -64,7 +69,11 @@ def test_posthog_client_capture_set_set_once_alias_and_identify(
         ("$pageview", None, "anon_1"),
     ]
     assert events[0]["uuid"] == capture_uuid  # the SDK's uuid is kept
-    assert events[0]["timestamp"] == "2026-01-18T12:00:00Z"
+    # PostHog's rule: the timestamp corrected by the batch's sent_at for the client's clock.
+    sent = events[0]["client_time"]
+    assert moment(sent["timestamp"]) == moment("2026-01-18T12:00:00Z")
+    skew = moment(sent["timestamp"]) - moment(sent["sent_at"])
+    assert moment(events[0]["timestamp"]) == moment(events[0]["received_at"]) + skew
     assert events[0]["properties"]["amount"] == 49.99
     assert events[0]["properties"]["$lib"] == "posthog-python"
     assert {e["source"] for e in events + identities} == {"posthog"}

@@ -2,9 +2,11 @@
 
 The SDK comes from npm (tests/ingest_api/utils/browser/package-lock.json pins it; ``make test`` runs
 ``npm ci`` there) and is served with the page from a local HTTP server, another origin than the
-API's, as on a customer's site. Two releases: the current one, and 1.398, the last that sends a
+API's, as on a customer's site. Three releases: the current one; 1.398, the last that sends a
 bare array of events flagged ``?compression=gzip-js`` with the key only in
-``properties.token`` (still on many sites)."""
+``properties.token`` (still on many sites); and 1.78.5, the oldest npm still serves, which sends
+a form of base64 flagged by nothing. Each lands every event it sends, at the time PostHog would
+give it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -52,7 +55,7 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 def browse(site: str, api: Api) -> Callable[..., list[dict]]:
     """Open the page with posthog-js ``sdk`` and return the requests it made to the API."""
 
-    def run(sdk: str, key: str, **extra: str) -> list[dict]:
+    def run(sdk: str, key: str, **extra: object) -> list[dict]:
         scenario = {"sdk": sdk, "api": api.base_url, "key": key, **extra}
         done = subprocess.run(
             ["node", "drive.mjs", f"{site}/index.html", orjson.dumps(scenario).decode()],
@@ -94,7 +97,28 @@ def check_landed(api: Api, tenant: Tenant, lib_version: str) -> tuple[list[dict]
         assert record["properties"]["$lib_version"] == lib_version
         # posthog-js put the key in properties.token of every event: it must not be stored.
         assert tenant.key not in orjson.dumps(record).decode()
+        assert moment(record["timestamp"]) == posthog_time(record), record["client_time"]
+    assert landed(api.layout, "ingestion_warnings", tenant.org_id) == []
     return events, identities
+
+
+def moment(text: str) -> datetime:
+    """ISO 8601, or the unix milliseconds posthog-js puts in the query as ``_``."""
+    return (
+        datetime.fromtimestamp(int(text) / 1000, UTC)
+        if text.isdigit()
+        else datetime.fromisoformat(text)
+    )
+
+
+def posthog_time(record: dict) -> datetime:
+    """The time PostHog gives an event, from what the client sent: queued events carry the
+    milliseconds between them and their sending (older releases), others their timestamp and
+    the request's send time, both by the browser's clock."""
+    sent, received = record["client_time"], moment(record["received_at"])
+    if "offset" in sent:
+        return received - timedelta(milliseconds=sent["offset"])
+    return received + (moment(sent["timestamp"]) - moment(sent["sent_at"]))
 
 
 @pytest.mark.timeout(180)
@@ -110,6 +134,22 @@ def test_posthog_js_1_398_sends_gzip_js_arrays_keyed_by_properties_token(
     }
     events, _ = check_landed(api, tenant, "1.398.1")
     assert sorted(event["event"] for event in events) == ["after_identify", "checkout_completed"]
+
+
+@pytest.mark.timeout(180)
+def test_posthog_js_1_78_sends_base64_forms_flagged_by_nothing(
+    browse: Callable[..., list[dict]], api: Api, tenant: Tenant
+) -> None:
+    requests = browse("posthog-js-1.78", tenant.key, script="array.full.js", quietMs=4000)
+
+    captures = [r for r in requests if urlparse(r["url"]).path == "/e/"]
+    assert captures and all(r["status"] == 200 for r in captures), requests
+    assert {(r["contentType"], "compression" in query(r)) for r in captures} == {
+        ("application/x-www-form-urlencoded", False)
+    }
+    events, _ = check_landed(api, tenant, "1.78.5")
+    assert sorted(event["event"] for event in events) == ["after_identify", "checkout_completed"]
+    assert all("offset" in event["client_time"] for event in events)
 
 
 @pytest.mark.timeout(180)

@@ -214,10 +214,14 @@ def test_posthog_decompression_is_bounded_too(
 
 def test_posthog_rejects_what_it_cannot_decode(client: httpx.Client, tenant: Tenant) -> None:
     body = orjson.dumps(browser_events(tenant.key, "a"))
-    assert client.post("/e/?compression=lz64", content=body, headers=JSON).status_code == 415
+    lz64 = client.post("/e/?compression=lz64", content=body, headers=JSON)
+    assert lz64.status_code == 400
+    assert "LZ64" in lz64.json()["detail"]
     assert (
         client.post("/e/", content=body, headers={"Content-Type": "image/png"}).status_code == 415
     )
+    brotli = {**JSON, "Content-Encoding": "br"}
+    assert client.post("/e/", content=body, headers=brotli).status_code == 415
     response = client.post(
         "/e/?compression=base64",
         content="data=not*base64",

@@ -41,6 +41,7 @@ def test_start_and_end_land_the_seed_fields(client: httpx.Client, api: Api, tena
             "crash_count": None,
             "ended_at": None,
             "duration_ms": None,
+            "client_time": None,
         },
         {
             **common,
@@ -56,6 +57,7 @@ def test_start_and_end_land_the_seed_fields(client: httpx.Client, api: Api, tena
             "crash_count": 0,
             "ended_at": "2026-01-18T12:30:00Z",
             "duration_ms": 1800000,
+            "client_time": None,
         },
     ]
     assert start.json()["uuid"] == records[0]["uuid"] and end.json()["uuid"] == records[1]["uuid"]

@@ -191,6 +191,11 @@ def test_far_future_timestamps_get_server_time_and_keep_the_sent_value(
     assert "$sent_timestamp" not in records["near"]["properties"]
     assert records["far"]["timestamp"] == records["far"]["received_at"]
     assert records["far"]["properties"] == {"plan": "pro", "$sent_timestamp": iso(far)}
+    # the time sent is kept where the rule replaced it, and only there
+    assert (records["near"]["client_time"], records["far"]["client_time"]) == (
+        None,
+        {"timestamp": iso(far)},
+    )
 
 
 def test_a_batch_is_atomic_and_lists_every_bad_item(

@@ -7,8 +7,9 @@
 }}
 
 -- One row per person property written: `$set` / `$set_once` inside event properties, and the
--- set / set_once of identity operations. Keyed by the record that wrote it, so a rerun or a
--- retried copy replaces its own rows.
+-- set / set_once of identity operations, but for person-less events' ($process_person_profile
+-- false), which PostHog ignores. Keyed by the record that wrote it, so a rerun or a retried copy
+-- replaces its own rows.
 
 with
 
@@ -26,6 +27,7 @@ events as (
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
+      and processes_person
     {{ first_copy_in_window() }}
 
 ),
@@ -44,6 +46,7 @@ identities as (
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
+      and processes_person
     {{ first_copy_in_window() }}
 
 ),

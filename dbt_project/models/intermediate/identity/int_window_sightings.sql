@@ -5,6 +5,7 @@
 -- Every distinct_id seen in the run's window with its earliest and latest event time: event
 -- actors, identity operations (both ids of an applied link), session starts and the users of
 -- Sentry session aggregates. An id "exists" for the identity rules from its first sighting on.
+-- Person-less events ($process_person_profile false) are no sighting: they create no person.
 
 with
 
@@ -14,6 +15,7 @@ events as (
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
+      and processes_person
 
 ),
 
@@ -23,6 +25,7 @@ identity_actors as (
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
       and distinct_id is not null
+      and processes_person
 
 ),
 

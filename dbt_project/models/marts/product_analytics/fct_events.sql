@@ -14,14 +14,16 @@
     )
 }}
 
--- depends_on: {{ ref('int_identity_replay') }}
+-- depends_on: {{ ref('int_identity_replay') }}, {{ ref('int_window_sightings') }}
 
 -- One row per event (uuid), attributed to its person. A run merges the window's events and
 -- re-attributes the stored events of every distinct_id it re-stitched. Of several copies of a
 -- uuid the earliest received is kept (the merge replaces a stored copy only by an earlier one), so
 -- the result does not depend on the order windows run in; a matched copy otherwise only updates
 -- person_id. Identity operations are events too, as PostHog lists them ($identify, ...): they
--- land in the identities stream only, so each is one row here.
+-- land in the identities stream only, so each is one row here. A person-less event
+-- ($process_person_profile false) makes no person: it gets the person its distinct_id has, else
+-- none until the id gets one (then the run that sights the id attributes it).
 
 with
 
@@ -39,7 +41,8 @@ window_events as (
         "timestamp",
         received_at,
         session_id,
-        device_id
+        device_id,
+        processes_person
 
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -76,7 +79,8 @@ window_identity_events as (
         occurred_at as "timestamp",
         received_at,
         null::varchar as session_id,
-        null::varchar as device_id
+        null::varchar as device_id,
+        true as processes_person  -- an identity operation always makes its person
 
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -101,12 +105,21 @@ restitched_events as (
         "timestamp",
         received_at,
         session_id,
-        device_id
+        device_id,
+        -- a stored event without a person is looked up again, as a person-less one
+        person_id is not null as processes_person
 
     from {{ this }} as stored
     where exists (
         select 1 from {{ ref('int_identity_replay') }} as restitched
         where restitched.org_id = stored.org_id and restitched.distinct_id = stored.distinct_id
+    )
+    or (
+        stored.person_id is null
+        and exists (
+            select 1 from {{ ref('int_window_sightings') }} as sighted
+            where sighted.org_id = stored.org_id and sighted.distinct_id = stored.distinct_id
+        )
     )
 
 ),
@@ -131,6 +144,28 @@ earliest_copies as (
 
 ),
 
+actors as (
+
+    select org_id, distinct_id, bool_or(processes_person) as processes_person
+    from earliest_copies
+    group by org_id, distinct_id
+
+),
+
+actors_with_person as (
+
+    select org_id, distinct_id from actors where processes_person
+    union all
+    -- an actor of person-less events only has the person some other record of its id made;
+    -- most runs have none, and then the join reads nothing of int_distinct_ids
+    select actors.org_id, actors.distinct_id
+    from actors
+    inner join {{ ref('int_distinct_ids') }} as known
+        on known.org_id = actors.org_id and known.distinct_id = actors.distinct_id
+    where not actors.processes_person
+
+),
+
 persons as (
 
     -- Per actor, not per event: an hour of a million events has some fifty thousand actors, and
@@ -143,7 +178,7 @@ persons as (
             {{ person_uuid('actors.org_id', 'actors.distinct_id') }}
         ) as person_id
 
-    from (select distinct org_id, distinct_id from earliest_copies) as actors
+    from actors_with_person as actors
     left join {{ ref('int_identity_map') }} as identities
         on identities.org_id = actors.org_id
         and identities.distinct_id = actors.distinct_id

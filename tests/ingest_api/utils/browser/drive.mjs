@@ -6,7 +6,8 @@ import { chromium } from 'playwright-core'
 const [pageUrl, scenarioJson] = process.argv.slice(2)
 const scenario = JSON.parse(scenarioJson)
 const apiOrigin = scenario.api
-const QUIET_MS = 1000
+// Done once nothing was sent for this long; posthog-js before 1.1xx flushes its queue every 3 s.
+const QUIET_MS = scenario.quietMs ?? 1000
 const TIMEOUT_MS = 30000
 
 const browser = await chromium.launch({
