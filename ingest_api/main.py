@@ -1,6 +1,7 @@
-"""The Loom API: ``create_app()`` composes the ingest routes (``ingest/``) and the read routes
-(``read/``), their error handlers, and the long-lived resources that live for the app's lifespan:
-the key registry, the landing writer and the published marts."""
+"""The Loom API: ``create_app()`` composes the ingest routes (``ingest/``), the read routes
+(``read/``) and the alert rules (``alerts/``), their error handlers, and the long-lived resources
+that live for the app's lifespan: the key registry (and the alert rules beside it), the landing
+writer and the published marts."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 
+import ingest_api.alerts.routes
 import ingest_api.ingest.routes
 import ingest_api.read.routes
+from ingest_api.alerts.watch import AlertWatcher
 from ingest_api.errors import (
     on_catalog_unavailable,
     on_lake_file_damaged,
@@ -29,6 +32,7 @@ from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.read.key_watch import KeyWatcher
 from ingest_api.read.routes import dashboard
 from ingest_api.stream_hub import hub
+from warehouse.alert_store import AlertStore
 from warehouse.layout import Layout
 from warehouse.published import (
     CatalogUnavailable,
@@ -49,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = Registry.open(layout)
         app.state.key_watcher = KeyWatcher(app.state.registry, hub)
+        app.state.alerts = AlertStore(app.state.registry)
+        app.state.alert_watcher = AlertWatcher(app.state.alerts, hub)
         app.state.writer = LandingWriter(
             layout, flush_interval=settings.async_flush_interval_seconds
         )
@@ -101,5 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(ingest_api.ingest.routes.api_router)
     app.include_router(ingest_api.read.routes.api_router)
+    app.include_router(ingest_api.alerts.routes.router)
     app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")
     return app
