@@ -99,6 +99,8 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> dg.SkipReason | No
 )
 def failing_checks_alert(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     state = json.loads(context.cursor) if context.cursor else None
+    # Deprecated for 2.0, and still the only call of 1.13 that reads every check's evaluations
+    # in storage order (the fetch_* calls cover materializations, observations, run statuses).
     records = context.instance.get_event_records(
         dg.EventRecordsFilter(
             dg.DagsterEventType.ASSET_CHECK_EVALUATION,

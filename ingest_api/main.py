@@ -27,6 +27,8 @@ from ingest_api.errors import (
     on_validation_error,
 )
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
+from ingest_api.metrics import ApiMetrics, MetricsMiddleware
+from ingest_api.metrics import router as metrics_router
 from ingest_api.query_parameters import known_query_parameters_only
 from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.read.key_watch import KeyWatcher
@@ -56,9 +58,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.alerts = AlertStore(app.state.registry)
         app.state.alert_watcher = AlertWatcher(app.state.alerts, hub)
         app.state.writer = LandingWriter(
-            layout, flush_interval=settings.async_flush_interval_seconds
+            layout, flush_interval=settings.async_flush_interval_seconds, observer=metrics
         )
         await app.state.writer.start()
+        if metrics is not None:
+            metrics.follow(app.state.marts, lambda: app.state.writer.pending_records)
         app.state.marts.start()  # follow new publishes while the app runs
         # Everything loaded so far (FastAPI, pydantic, the app) lives as long as the process:
         # move it out of the collector's way, so full collections scan only request garbage
@@ -87,6 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(known_query_parameters_only)],
     )
     app.state.settings = settings
+    # Off only to measure what counting costs (bench/bench_ingest.py).
+    metrics = (
+        ApiMetrics(settings.metrics_max_orgs, layout.pipeline_metrics_path)
+        if settings.metrics_enabled
+        else None
+    )
+    app.state.metrics = metrics
     # Opened on the first read, then switched to each newer published snapshot.
     app.state.marts = PublishedMarts(layout)
     app.state.health_watcher = HealthWatcher(app.state.marts, hub)
@@ -108,5 +119,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ingest_api.ingest.routes.api_router)
     app.include_router(ingest_api.read.routes.api_router)
     app.include_router(ingest_api.alerts.routes.router)
+    if metrics is not None:
+        app.include_router(metrics_router)
+        # Added last, so outermost: it times everything the app does for a request.
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")
     return app

@@ -6,7 +6,8 @@ the API itself, at the machine's loopback services or at a cloud metadata endpoi
 (SSRF). So a URL is refused, when the rule is created and again before every delivery, when any
 address its host resolves to is:
 
-* the API's own (its bind address and port, or its public URL's);
+* the API's own: its bind address and port, any loopback address on its port, its public URL's
+  host and port, and the host and port a rule was created through;
 * loopback (``127.0.0.0/8``, ``::1``), unless ``LOOM_ALERT_ALLOW_LOOPBACK`` (a receiver on the
   same machine: tests, a single-machine setup); the API's own address stays refused;
 * link-local (``169.254.0.0/16`` with the metadata endpoints, ``fe80::/10``), unspecified,
@@ -104,12 +105,11 @@ class WebhookPolicy:
         return Target(url, addresses[0])
 
     def _on_every_interface(self, address: IpAddress, port: int) -> bool:
-        """An API bound to every interface answers on each of this machine's addresses."""
-        return (
-            self.binds_everywhere
-            and port == self.own_port
-            and (address.is_loopback or address in own_machine_addresses())
-        )
+        """Any loopback address on the API's port is the API (however it binds: 127.0.0.1,
+        ::1, both); so is every address of this machine's when it binds every interface."""
+        if port != self.own_port:
+            return False
+        return address.is_loopback or (self.binds_everywhere and address in own_machine_addresses())
 
     def _own_addresses(self) -> set[tuple[IpAddress, int]]:
         own: set[tuple[IpAddress, int]] = set()

@@ -32,6 +32,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 from warehouse.layout import Layout
 
@@ -62,11 +63,27 @@ class LandingUnavailable(RuntimeError):
     """Records could not be made durable; the request must not be acknowledged."""
 
 
+class LandingObserver(Protocol):
+    """What the writer tells about its work (the API's metrics, ingest_api/metrics.py)."""
+
+    def submitted(self, chunks: list[Chunk]) -> None: ...
+
+    def flushed(self, chunks: list[Chunk], seconds: float) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+
 class LandingWriter:
     def __init__(
-        self, layout: Layout, *, flush_interval: float, max_queued_records: int = 100_000
+        self,
+        layout: Layout,
+        *,
+        flush_interval: float,
+        max_queued_records: int = 100_000,
+        observer: LandingObserver | None = None,
     ) -> None:
         self._layout = layout
+        self._observer = observer
         self._flush_interval = flush_interval
         self._max_queued = max_queued_records
         self._pending: list[Chunk] = []  # async: acknowledged already
@@ -110,6 +127,8 @@ class LandingWriter:
             raise LandingUnavailable("the landing writer is not running")
         if not chunks:
             return True  # nothing to write is on disk already
+        if self._observer is not None:
+            self._observer.submitted(chunks)
         count = sum(chunk.records for chunk in chunks)
         if not durable and (
             self._pending_records + count > self._max_queued or self._failure is not None
@@ -141,11 +160,14 @@ class LandingWriter:
             queued, durable, waiters = self._pending, self._pending_durable, self._waiters
             self._pending, self._pending_durable, self._waiters = [], [], []
             self._pending_records, self._oldest_pending = 0, None
+            started = time.perf_counter()
             try:
                 await asyncio.to_thread(
                     write_chunks, self._layout, durable + queued, self._known_dirs
                 )
             except Exception as error:
+                if self._observer is not None:
+                    self._observer.failed(error)
                 self._fail(error)
                 for waiter in waiters:
                     if not waiter.done():
@@ -163,6 +185,8 @@ class LandingWriter:
                 self._oldest_pending = time.monotonic()
                 await asyncio.sleep(self._flush_interval)  # do not spin on a failing disk
                 continue
+            if self._observer is not None:
+                self._observer.flushed(durable + queued, time.perf_counter() - started)
             self._recovered()
             for waiter in waiters:
                 if not waiter.done():
