@@ -10,11 +10,14 @@ app with two endpoints that answer 200 without authenticating or landing anythin
 
 For batches of 1 and 100 events, a bounded number of concurrent httpx clients post for a fixed
 time to each, and to the API with ``sync=false`` (answer after enqueue, on disk within 1 s) and
-``sync=true`` (answer after fsync). At the end the API is stopped (which flushes) and the landed
-records are counted against the acknowledged ones.
+``sync=true`` (answer after fsync). A third server, the API with its Prometheus metrics off
+(``LOOM_METRICS_ENABLED=false``), measures what counting costs: async throughput with metrics
+against without. At the end the APIs are stopped (which flushes) and the landed records are
+counted against the acknowledged ones.
 
 Knobs: ``LOOM_BENCH_SECONDS`` per scenario (default 6), ``LOOM_BENCH_CONCURRENCY`` (default 4).
-Target: async batch-100 throughput at least 0.5x the baseline's.
+Targets: async batch-100 throughput at least 0.5x the baseline's; the metrics cost at most 5 %
+of async throughput.
 """
 
 from __future__ import annotations
@@ -48,9 +51,11 @@ CONCURRENCY = int(os.environ.get("LOOM_BENCH_CONCURRENCY", "4"))
 WARMUP_SECONDS = 0.25
 BATCH_SIZES = (1, 100)
 TARGET_RATIO = 0.5
+METRICS_COST_TARGET = 0.05
 RESULTS = Path(__file__).parent / "results" / "ingest.md"
 PATH = "/api/analytics/batch"
 BASELINE, PARSE_ONLY, ASYNC, SYNC = "baseline", "parse only", "ingest async", "ingest sync"
+ASYNC_NO_METRICS = "ingest async, metrics off"
 
 
 PARSE_ONLY_PATH = "/parse-only"
@@ -105,13 +110,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(app: str, port: int, data_dir: Path) -> subprocess.Popen:
+def start_server(
+    app: str, port: int, data_dir: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     argv = [
         sys.executable, "-m", "uvicorn", app, "--factory", "--host", "127.0.0.1",
         "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    env = {**os.environ, "LOOM_DATA_DIR": str(data_dir)}
-    process = subprocess.Popen(argv, env=env)
+    process = subprocess.Popen(
+        argv, env={**os.environ, "LOOM_DATA_DIR": str(data_dir), **(env or {})}
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -244,33 +252,48 @@ def main() -> None:
         layout = Layout(Path(tmp) / "data")
         with Registry.open(layout) as registry:
             key = registry.create_key("bench", "bench", "write").key
-        api_port, baseline_port = free_port(), free_port()
+        api_port, baseline_port, bare_port = free_port(), free_port(), free_port()
         api = start_server("ingest_api.main:create_app", api_port, layout.data_dir)
         baseline = start_server("bench.bench_ingest:baseline_app", baseline_port, layout.data_dir)
+        # The same app without its metrics: landing files name their process, so both share.
+        bare = start_server(
+            "ingest_api.main:create_app",
+            bare_port,
+            layout.data_dir,
+            {"LOOM_METRICS_ENABLED": "false"},
+        )
         auth = {"Authorization": f"Bearer {key}"}
         scenarios = []
         for batch in BATCH_SIZES:
             twin, ingest = f"http://127.0.0.1:{baseline_port}", f"http://127.0.0.1:{api_port}"
+            bare_ingest = f"http://127.0.0.1:{bare_port}"
             scenarios += [
                 Scenario(PARSE_ONLY, batch, f"{twin}{PARSE_ONLY_PATH}", {}),
                 Scenario(BASELINE, batch, f"{twin}{PATH}", {}),
                 Scenario(ASYNC, batch, f"{ingest}{PATH}?sync=false", auth),
+                Scenario(ASYNC_NO_METRICS, batch, f"{bare_ingest}{PATH}?sync=false", auth),
                 Scenario(SYNC, batch, f"{ingest}{PATH}?sync=true", auth),
             ]
         try:
             results = measure(scenarios)
         finally:
-            baseline.send_signal(signal.SIGTERM)
-            api.send_signal(signal.SIGTERM)  # graceful: the API flushes what it queued
-            baseline.wait(timeout=30)
-            api.wait(timeout=30)
+            for server in (baseline, api, bare):
+                server.send_signal(signal.SIGTERM)  # graceful: an API flushes what it queued
+            for server in (baseline, api, bare):
+                server.wait(timeout=30)
         landed = count_landed(layout)
-    acknowledged = sum(r.acknowledged_events for r in results if r.scenario.name in (ASYNC, SYNC))
+    ingested = (ASYNC, ASYNC_NO_METRICS, SYNC)
+    acknowledged = sum(r.acknowledged_events for r in results if r.scenario.name in ingested)
 
     text = table(results)
     by_row = {(r.scenario.name, r.scenario.batch): r.events_per_s for r in results}
     ratio = by_row[ASYNC, 100] / by_row[BASELINE, 100]
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
+    costs = {
+        batch: 1 - by_row[ASYNC, batch] / by_row[ASYNC_NO_METRICS, batch] for batch in BATCH_SIZES
+    }
+    metrics_verdict = "met" if max(costs.values()) <= METRICS_COST_TARGET else "NOT met"
+    cost_text = ", ".join(f"batch {batch}: {cost:+.1%}" for batch, cost in costs.items())
     report = f"""# Ingest benchmark
 
 Real uvicorn over loopback (one worker each, access log off for both), `POST {PATH}`;
@@ -285,6 +308,8 @@ Machine: {os.cpu_count()} CPU(s), {platform.system()} {platform.machine()}, Pyth
 {text}
 
 Target (async batch-100 throughput >= {TARGET_RATIO}x baseline): **{verdict}** ({ratio:.2f}x).
+Target (Prometheus metrics cost <= {METRICS_COST_TARGET:.0%} of async throughput, against the same
+API with `LOOM_METRICS_ENABLED=false`): **{metrics_verdict}** ({cost_text}; negative: within noise).
 Records on disk after shutdown: {landed:,} of {acknowledged:,} acknowledged by the API
 (warm-up included){"" if landed == acknowledged else " -- MISMATCH"}.
 """

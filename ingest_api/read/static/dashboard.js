@@ -2,6 +2,7 @@
 // loads the releases, trends and sessions of a project's environment from the read API, and keeps
 // them current from the project's live stream.
 
+import { markedRule, renderAlerts } from './alerts.js'
 import { Api } from './api.js'
 import { colour, drawTimeChart, rateRange } from './charts.js'
 import { ago, clock, count, percent, utc } from './format.js'
@@ -31,6 +32,7 @@ const state = {
   trend: [],
   selectedReleases: new Set(), // empty: the project's overall rates
   status: '',
+  alerts: [], // the project's alert rules with their states
   sessions: [], // from the warehouse
   live: new Map(), // id → session from the stream, not yet in the warehouse
   refreshTimer: null,
@@ -206,6 +208,10 @@ async function loadCharts() {
   })
 }
 
+async function loadAlerts() {
+  state.alerts = (await state.api.alerts()).alerts
+}
+
 async function loadSessions() {
   const { sessions } = await state.api.sessions({ status: state.status, limit: SESSIONS_SHOWN })
   state.sessions = sessions
@@ -217,7 +223,7 @@ async function reload() {
   document.body.dataset.state = 'loading'
   try {
     await loadReleases()
-    await Promise.all([loadCharts(), loadSessions()])
+    await Promise.all([loadCharts(), loadSessions(), loadAlerts()])
   } catch (error) {
     fail(error)
     return false
@@ -391,6 +397,7 @@ function renderAll() {
   renderHealthChart(colours)
   renderAdoptionChart(colours, adoption)
   renderSessionTable()
+  renderAlerts($('#alerts'), state.alerts, markedRule())
   $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC`
 }
 
@@ -447,6 +454,19 @@ function onHealthChanged(data) {
   scheduleChartRefresh()
 }
 
+// A rule changed state: its row shows the new state at once, then the list is read again.
+async function onAlert(data) {
+  const rule = state.alerts.find((r) => r.id === data.rule.id)
+  if (rule) Object.assign(rule, { state: data.state, value: data.value })
+  renderAlerts($('#alerts'), state.alerts, data.rule.id)
+  try {
+    await loadAlerts()
+  } catch (error) {
+    return fail(error)
+  }
+  renderAlerts($('#alerts'), state.alerts, data.rule.id)
+}
+
 function scheduleReload() {
   clearTimeout(state.refreshTimer)
   state.refreshTimer = setTimeout(reload, REFRESH_DELAY_MS)
@@ -463,6 +483,7 @@ function startStream() {
     onEvent: (name, data) => {
       if (name.startsWith('session.')) onSessionEvent(name, data)
       else if (name === 'release.health_changed') onHealthChanged(data)
+      else if (name.startsWith('alert.')) onAlert(data)
       else if (name === 'stream.lagged') scheduleReload()
     },
   })
