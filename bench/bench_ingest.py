@@ -85,6 +85,7 @@ class Scenario:
     batch: int
     url: str
     headers: dict[str, str]
+    server_pid: int  # whose CPU time the scenario's requests cost
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,11 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     acknowledged_events: int  # warm-up included
+    server_cpu_s: float  # the server process's CPU time over the slice, warm-up included
+
+    @property
+    def cpu_us_per_request(self) -> float:
+        return self.server_cpu_s / (self.acknowledged_events / self.scenario.batch) * 1e6
 
     @property
     def events_per_s(self) -> float:
@@ -155,9 +161,16 @@ def bodies(batch: int, count: int = 20) -> list[bytes]:
     ]  # fmt: skip
 
 
+def cpu_seconds(pid: int) -> float:
+    """A process's user and system CPU time so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(scenario: Scenario, seconds: float) -> Result:
     """``CONCURRENCY`` threads, each with its own keep-alive connection (a shared httpx pool
     serializes the clients and would measure itself instead of the server)."""
+    cpu_before = cpu_seconds(scenario.server_pid)
     payloads = bodies(scenario.batch)
     headers = {**scenario.headers, "Content-Type": "application/json"}
     latencies: list[list[float]] = [[] for _ in range(CONCURRENCY)]
@@ -196,6 +209,7 @@ def run(scenario: Scenario, seconds: float) -> Result:
         elapsed,
         measured,
         sum(acknowledged),
+        cpu_seconds(scenario.server_pid) - cpu_before,
     )
 
 
@@ -207,6 +221,7 @@ def merge(slices: list[Result]) -> Result:
         sum(r.seconds for r in slices),
         [latency for r in slices for latency in r.latencies_ms],
         sum(r.acknowledged_events for r in slices),
+        sum(r.server_cpu_s for r in slices),
     )
 
 
@@ -229,8 +244,8 @@ def table(results: list[Result]) -> str:
 
     lines = [
         "| endpoint | batch | events/s | requests/s | p50 ms | p99 ms "
-        "| vs baseline | vs parse only |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| vs baseline | vs parse only | server CPU µs/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         batch = r.scenario.batch
@@ -238,7 +253,7 @@ def table(results: list[Result]) -> str:
             f"| {r.scenario.name} | {batch} | {r.events_per_s:,.0f} | "
             f"{r.requests / r.seconds:,.0f} | {r.percentile(50):.2f} | {r.percentile(99):.2f} | "
             f"{r.events_per_s / rate(BASELINE, batch):.2f}x | "
-            f"{r.events_per_s / rate(PARSE_ONLY, batch):.2f}x |"
+            f"{r.events_per_s / rate(PARSE_ONLY, batch):.2f}x | {r.cpu_us_per_request:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -268,11 +283,13 @@ def main() -> None:
             twin, ingest = f"http://127.0.0.1:{baseline_port}", f"http://127.0.0.1:{api_port}"
             bare_ingest = f"http://127.0.0.1:{bare_port}"
             scenarios += [
-                Scenario(PARSE_ONLY, batch, f"{twin}{PARSE_ONLY_PATH}", {}),
-                Scenario(BASELINE, batch, f"{twin}{PATH}", {}),
-                Scenario(ASYNC, batch, f"{ingest}{PATH}?sync=false", auth),
-                Scenario(ASYNC_NO_METRICS, batch, f"{bare_ingest}{PATH}?sync=false", auth),
-                Scenario(SYNC, batch, f"{ingest}{PATH}?sync=true", auth),
+                Scenario(PARSE_ONLY, batch, f"{twin}{PARSE_ONLY_PATH}", {}, baseline.pid),
+                Scenario(BASELINE, batch, f"{twin}{PATH}", {}, baseline.pid),
+                Scenario(ASYNC, batch, f"{ingest}{PATH}?sync=false", auth, api.pid),
+                Scenario(
+                    ASYNC_NO_METRICS, batch, f"{bare_ingest}{PATH}?sync=false", auth, bare.pid
+                ),
+                Scenario(SYNC, batch, f"{ingest}{PATH}?sync=true", auth, api.pid),
             ]
         try:
             results = measure(scenarios)
@@ -289,11 +306,16 @@ def main() -> None:
     by_row = {(r.scenario.name, r.scenario.batch): r.events_per_s for r in results}
     ratio = by_row[ASYNC, 100] / by_row[BASELINE, 100]
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
-    costs = {
-        batch: 1 - by_row[ASYNC, batch] / by_row[ASYNC_NO_METRICS, batch] for batch in BATCH_SIZES
+    cpu = {(r.scenario.name, r.scenario.batch): r.cpu_us_per_request for r in results}
+    costs = {batch: cpu[ASYNC, batch] / cpu[ASYNC_NO_METRICS, batch] - 1 for batch in BATCH_SIZES}
+    throughput = {
+        batch: by_row[ASYNC, batch] / by_row[ASYNC_NO_METRICS, batch] for batch in BATCH_SIZES
     }
     metrics_verdict = "met" if max(costs.values()) <= METRICS_COST_TARGET else "NOT met"
-    cost_text = ", ".join(f"batch {batch}: {cost:+.1%}" for batch, cost in costs.items())
+    cost_text = "; ".join(
+        f"batch {batch}: CPU per request {costs[batch]:+.1%}, throughput {throughput[batch]:.2f}x"
+        for batch in BATCH_SIZES
+    )
     report = f"""# Ingest benchmark
 
 Real uvicorn over loopback (one worker each, access log off for both), `POST {PATH}`;
@@ -309,7 +331,10 @@ Machine: {os.cpu_count()} CPU(s), {platform.system()} {platform.machine()}, Pyth
 
 Target (async batch-100 throughput >= {TARGET_RATIO}x baseline): **{verdict}** ({ratio:.2f}x).
 Target (Prometheus metrics cost <= {METRICS_COST_TARGET:.0%} of async throughput, against the same
-API with `LOOM_METRICS_ENABLED=false`): **{metrics_verdict}** ({cost_text}; negative: within noise).
+API with `LOOM_METRICS_ENABLED=false`): **{metrics_verdict}** ({cost_text}). Judged on the
+server's CPU time per request, which bounds a saturated single-worker server's throughput: on a
+machine shared with other work the wall-clock throughput of two identical servers differs by
+tens of percent from slice to slice (a negative cost is noise).
 Records on disk after shutdown: {landed:,} of {acknowledged:,} acknowledged by the API
 (warm-up included){"" if landed == acknowledged else " -- MISMATCH"}.
 """
