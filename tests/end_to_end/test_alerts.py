@@ -26,6 +26,7 @@ from ingest_api.main import create_app
 from ingest_api.server import uvicorn_config
 from tests.ingest_api.ingest.utils.server import wait_healthy
 from tests.ingest_api.read.utils.sse import Message, SseReader
+from tests.utils.alerts import CRASH_FREE_PRODUCTION
 from tests.utils.network import free_port
 from tests.utils.webhook_receiver import HANG, Receiver, webhook_receiver
 from warehouse.layout import floor_hour
@@ -36,14 +37,7 @@ pytestmark = pytest.mark.slow
 
 TIMEOUT_S = 1.5
 RETRY_S = 0.3
-RULE = {
-    "name": "Crash-free sessions in production",
-    "metric": "crash_free_session_rate",
-    "environment": "production",
-    "window_hours": 1,
-    "critical_threshold": 99,
-    "min_sessions": 10,
-}
+RULE = CRASH_FREE_PRODUCTION
 
 
 @dataclass

@@ -16,20 +16,13 @@ import uvicorn
 from ingest_api.main import create_app
 from ingest_api.server import uvicorn_config
 from tests.ingest_api.ingest.utils.server import wait_healthy
+from tests.utils.alerts import CRASH_FREE_PRODUCTION
 from tests.utils.network import free_port
 from warehouse.layout import Layout
 from warehouse.registry import Registry
 from warehouse.settings import Settings
 
-RULE = {
-    "name": "Crash-free sessions in production",
-    "metric": "crash_free_session_rate",
-    "environment": "production",
-    "window_hours": 1,
-    "critical_threshold": 99,
-    "min_sessions": 10,
-    "webhook_url": "http://10.20.30.40:8080/loom",  # a private network: allowed
-}
+RULE = {**CRASH_FREE_PRODUCTION, "webhook_url": "http://10.20.30.40:8080/loom"}  # private: allowed
 
 
 @dataclass(frozen=True)
