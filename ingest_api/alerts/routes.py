@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 
 from ingest_api.read import READ_ERRORS
 from ingest_api.read.deps import LiveProjectScope
@@ -17,7 +19,24 @@ from warehouse.alert_rules import AlertRule
 from warehouse.alert_store import AlertStore
 from warehouse.webhooks import WebhookPolicy, WebhookRefused
 
-router = APIRouter(prefix="/api/projects", tags=["alerts"], responses=READ_ERRORS)
+
+class SharedPathRoute(APIRoute):
+    """``/alerts`` is two routes, GET and POST. For a method neither takes, Starlette answers
+    405 with the first route's methods only (``Allow: POST``); this names every method the path
+    takes, as HTTP asks (and the OpenAPI contract test checks)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            methods = {
+                m for route in router.routes if route.path == self.path for m in route.methods
+            }
+            raise HTTPException(405, headers={"Allow": ", ".join(sorted(methods))})
+        await super().handle(scope, receive, send)
+
+
+router = APIRouter(
+    prefix="/api/projects", tags=["alerts"], responses=READ_ERRORS, route_class=SharedPathRoute
+)
 
 
 def _store(request: Request) -> AlertStore:

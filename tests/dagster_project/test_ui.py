@@ -132,6 +132,7 @@ def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
         "release_health": "marts",
         "compacted_lake_files": "maintenance",
         "published_snapshot": "serving",
+        "release_health_alerts": "serving",  # reported on by the alert sensors
     }
     assert {asset: placed.get(asset) for asset in expected} == expected
 

@@ -128,3 +128,8 @@ def test_rules_need_an_rw_key_of_the_projects_org(api: Api) -> None:
         "alerts": []
     }
     assert httpx.delete(f"{api.alerts()}/{created['id']}", headers=api.rw).status_code == 204
+
+
+def test_a_method_the_path_does_not_take_names_every_method_it_does(api: Api) -> None:
+    response = httpx.request("PUT", api.alerts(), json=RULE, headers=api.rw)
+    assert response.status_code == 405 and response.headers["Allow"] == "GET, POST"
