@@ -6,7 +6,8 @@ check again. Why each is here:
 
 * ``partition_range_tags``: a run over a range of hourly partitions (a backfill run, a
   micro-batch across the hour's turn) is asked for with two tags; ``RunRequest`` reads them but
-  Dagster exports their names only from ``dagster._core.storage.tags``.
+  Dagster exports their names only from ``dagster._core.storage.tags``; ``partitions_of_run``
+  reads them back (with the single partition's tag) for the pipeline's alerts.
 * ``RunLauncher``, ``LaunchRunContext``, ``CheckRunHealthResult``, ``WorkerStatus``,
   ``ConfigurableClass``, ``ConfigurableClassData``: the base classes and types a custom run
   launcher implements (Dagster documents custom launchers configured in dagster.yaml, and its own
@@ -18,6 +19,7 @@ check again. Why each is here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from dagster._core.launcher import (  # noqa: F401 - re-exported for run_launcher.py
@@ -29,6 +31,7 @@ from dagster._core.launcher import (  # noqa: F401 - re-exported for run_launche
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
 )
 from dagster._serdes import (  # noqa: F401 - re-exported for run_launcher.py
     ConfigurableClass,
@@ -44,6 +47,12 @@ PINNED_DAGSTER = "1.13.27"
 def partition_range_tags(first_key: str, last_key: str) -> dict[str, str]:
     """Tags of a run over the partitions ``first_key``..``last_key`` (inclusive)."""
     return {ASSET_PARTITION_RANGE_START_TAG: first_key, ASSET_PARTITION_RANGE_END_TAG: last_key}
+
+
+def partitions_of_run(tags: Mapping[str, str]) -> str | None:
+    """The partition a run was asked for, or its range as ``first..last``; None for neither."""
+    first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    return tags.get(PARTITION_NAME_TAG) or (f"{first}..{last}" if first and last else None)
 
 
 def execute_run_in_this_process(run_id: str, instance: DagsterInstance) -> None:

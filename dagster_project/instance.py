@@ -33,6 +33,11 @@ event_log_storage:
 run_launcher:
   module: dagster_project.run_launcher
   class: WarmRunLauncher
+# Sensors tick in threads of their own: an alert webhook that hangs (up to its timeout) never
+# holds back the micro-batch sensor's look (dagster_project/alerts.py).
+sensors:
+  use_threads: true
+  num_workers: 4
 telemetry:
   enabled: false
 nux:

@@ -1,6 +1,7 @@
-"""The Loom API: ``create_app()`` composes the ingest routes (``ingest/``) and the read routes
-(``read/``), their error handlers, and the long-lived resources that live for the app's lifespan:
-the key registry, the landing writer and the published marts."""
+"""The Loom API: ``create_app()`` composes the ingest routes (``ingest/``), the read routes
+(``read/``) and the alert rules (``alerts/``), their error handlers, and the long-lived resources
+that live for the app's lifespan: the key registry (and the alert rules beside it), the landing
+writer and the published marts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.requests import ClientDisconnect
 
+import ingest_api.alerts.routes
 import ingest_api.ingest.routes
 import ingest_api.read.routes
+from ingest_api.alerts.watch import AlertWatcher
 from ingest_api.errors import (
     on_catalog_unavailable,
     on_client_disconnect,
@@ -26,6 +29,8 @@ from ingest_api.errors import (
     on_validation_error,
 )
 from ingest_api.ingest.landing import LandingUnavailable, LandingWriter
+from ingest_api.metrics import ApiMetrics, MetricsMiddleware
+from ingest_api.metrics import router as metrics_router
 from ingest_api.query_parameters import (
     known_query_parameters_only,
     no_control_characters,
@@ -35,6 +40,7 @@ from ingest_api.read.health_watch import HealthWatcher
 from ingest_api.read.key_watch import KeyWatcher
 from ingest_api.read.routes import dashboard
 from ingest_api.stream_hub import hub
+from warehouse.alert_store import AlertStore
 from warehouse.layout import Layout
 from warehouse.published import (
     CatalogUnavailable,
@@ -55,12 +61,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.registry = Registry.open(layout)
         app.state.key_watcher = KeyWatcher(app.state.registry, hub)
+        app.state.alerts = AlertStore(app.state.registry)
+        app.state.alert_watcher = AlertWatcher(app.state.alerts, hub)
         app.state.writer = LandingWriter(
             layout,
             flush_interval=settings.async_flush_interval_seconds,
             spill_bytes=settings.async_spill_bytes,
+            observer=metrics,
         )
         await app.state.writer.start()
+        if metrics is not None:
+            metrics.follow(app.state.marts, lambda: app.state.writer.pending_records)
         app.state.marts.start()  # follow new publishes while the app runs
         # Everything loaded so far (FastAPI, pydantic, the app) lives as long as the process:
         # move it out of the collector's way, so full collections scan only request garbage
@@ -92,6 +103,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     generated_openapi = app.openapi  # FastAPI's, which keeps what it generates
     app.openapi = lambda: stating_text_rules(generated_openapi())  # type: ignore[method-assign]
     app.state.settings = settings
+    # Off only to measure what counting costs (bench/bench_ingest.py).
+    metrics = (
+        ApiMetrics(settings.metrics_max_orgs, layout.pipeline_metrics_path)
+        if settings.metrics_enabled
+        else None
+    )
+    app.state.metrics = metrics
     # Opened on the first read, then switched to each newer published snapshot.
     app.state.marts = PublishedMarts(layout)
     app.state.health_watcher = HealthWatcher(app.state.marts, hub)
@@ -116,5 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.include_router(ingest_api.ingest.routes.api_router)
     app.include_router(ingest_api.read.routes.api_router)
+    app.include_router(ingest_api.alerts.routes.router)
+    if metrics is not None:
+        app.include_router(metrics_router)
+        # Added last, so outermost: it times everything the app does for a request.
+        app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")
     return app

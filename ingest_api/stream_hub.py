@@ -38,7 +38,7 @@ END_FIELDS = (
 class StreamEvent:
     org_id: str
     project_id: int
-    name: str  # session.started | session.ended | session.crashed | release.health_changed
+    name: str  # session.*, release.health_changed, alert.triggered or alert.resolved
     data: dict[str, Any]
 
 

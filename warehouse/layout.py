@@ -8,6 +8,7 @@ Everything under ``LOOM_DATA_DIR`` (default ``./data``)::
     registry.sqlite3        orgs, projects and API-key hashes (unless the catalog is PostgreSQL)
     demo-keys.json          the demo keys `make up` creates
     dagster/                DAGSTER_HOME (run storage, schedules, logs)
+    metrics/pipeline.prom   the pipeline's Prometheus metrics, which the API's /metrics adds
     scratch/                the pipeline's DuckDB spill space: nothing that cannot be rebuilt
     duckdb-extensions/      links to the DuckDB extensions installed from PyPI
 
@@ -177,6 +178,10 @@ class Layout:
     @property
     def demo_keys_path(self) -> Path:
         return self.data_dir / "demo-keys.json"
+
+    @property
+    def pipeline_metrics_path(self) -> Path:
+        return self.data_dir / "metrics" / "pipeline.prom"
 
     @property
     def dagster_home(self) -> Path:

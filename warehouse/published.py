@@ -425,6 +425,10 @@ class PublishedMarts:
         snapshot.release()
         return snapshot.publish
 
+    def newest_seen(self) -> Publish | None:
+        """The newest publish this process has seen, without looking again (for metrics)."""
+        return self._publishes.newest()
+
     def snapshot_id(self) -> int:
         """The snapshot this process answers from now (opening it if need be)."""
         return self.answering().snapshot_id

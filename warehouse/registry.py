@@ -256,6 +256,11 @@ class Registry:
     def close(self) -> None:
         self._db.close()
 
+    @property
+    def database(self) -> Database:
+        """The database it lives in, for the other shared state kept beside it (alert rules)."""
+        return self._db
+
     def __enter__(self) -> Registry:
         return self
 

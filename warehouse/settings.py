@@ -107,11 +107,72 @@ class Settings(BaseSettings):
         30, gt=0, description="A request's body must arrive within this long of its headers."
     )
 
-    @field_validator("lake_catalog", "lake_data_path")
+    public_url: str | None = Field(
+        None,
+        description=(
+            "The API's address as its users reach it, for the dashboard links alerts carry. "
+            "Default: http://<LOOM_HOST>:<LOOM_PORT>."
+        ),
+    )
+    dagster_url: str | None = Field(
+        None,
+        description=(
+            "The Dagster UI's address, for the run links pipeline alerts carry. Default: "
+            "http://127.0.0.1:<LOOM_DAGSTER_PORT>."
+        ),
+    )
+    alert_webhook: str | None = Field(
+        None,
+        description="Where pipeline alerts (a failed run, a failing asset check) are posted.",
+    )
+    alert_allow_loopback: bool = Field(
+        False,
+        description=(
+            "Let alert rules post to loopback addresses (a receiver on this machine); the API's "
+            "own address stays refused."
+        ),
+    )
+    alert_webhook_timeout_seconds: float = Field(
+        5, gt=0, le=60, description="How long one webhook delivery may take before it is retried."
+    )
+    alert_retry_seconds: float = Field(
+        10,
+        gt=0,
+        description=(
+            "A failed webhook delivery is retried after this long, then three times longer each "
+            "time, up to 5 attempts."
+        ),
+    )
+    metrics_enabled: bool = Field(
+        True, description="Count requests and records for /metrics (off only to measure its cost)."
+    )
+    metrics_max_orgs: int = Field(
+        100,
+        ge=0,
+        description=(
+            "Orgs that get their own label in /metrics, in the order they are first seen; the "
+            "others are counted as `other`."
+        ),
+    )
+
+    @field_validator("lake_catalog", "lake_data_path", "alert_webhook")
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         # LOOM_LAKE_CATALOG="" means the default, as if it were not set at all.
         return value or None
+
+    @field_validator("public_url", "dagster_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def api_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def dagster_ui_url(self) -> str:
+        return self.dagster_url or f"http://127.0.0.1:{self.dagster_port}"
 
     @field_validator("data_dir")
     @classmethod

@@ -37,6 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 import orjson
 
@@ -97,6 +98,16 @@ class LandingUnavailable(RuntimeError):
     """Records could not be made durable; the request must not be acknowledged."""
 
 
+class LandingObserver(Protocol):
+    """What the writer tells about its work (the API's metrics, ingest_api/metrics.py)."""
+
+    def submitted(self, chunks: list[Chunk]) -> None: ...
+
+    def flushed(self, chunks: list[Chunk], seconds: float) -> None: ...
+
+    def failed(self, error: BaseException) -> None: ...
+
+
 class LandingWriter:
     def __init__(
         self,
@@ -105,8 +116,10 @@ class LandingWriter:
         flush_interval: float,
         spill_bytes: int = DEFAULT_ASYNC_SPILL_BYTES,
         max_queued_records: int = 100_000,
+        observer: LandingObserver | None = None,
     ) -> None:
         self._layout = layout
+        self._observer = observer
         self._flush_interval = flush_interval
         self._spill_bytes = spill_bytes
         self._max_queued = max_queued_records
@@ -217,6 +230,8 @@ class LandingWriter:
             raise LandingUnavailable("the landing writer is not running")
         if not chunks:
             return True  # nothing to write is on disk already
+        if self._observer is not None:
+            self._observer.submitted(chunks)
         count = sum(chunk.records for chunk in chunks)
         size = spilled_size(chunks)
         room = self._spill.capacity - self._unwritten_bytes if self._spill is not None else 0
@@ -255,11 +270,14 @@ class LandingWriter:
             recovered, self._from_spills = self._from_spills, []
             self._pending, self._pending_durable, self._waiters = [], [], []
             self._pending_records, self._oldest_pending = 0, None
+            started = time.perf_counter()
             try:
                 await asyncio.to_thread(
                     write_chunks, self._layout, durable + recovered + queued, self._known_dirs
                 )
             except Exception as error:
+                if self._observer is not None:
+                    self._observer.failed(error)
                 self._fail(error)
                 for waiter in waiters:
                     if not waiter.done():
@@ -279,6 +297,8 @@ class LandingWriter:
                 await asyncio.sleep(self._flush_interval)  # do not spin on a failing disk
                 continue
             self._unwritten_bytes -= spilled_size(queued)
+            if self._observer is not None:
+                self._observer.flushed(durable + recovered + queued, time.perf_counter() - started)
             self._writes_succeed()
             for waiter in waiters:
                 if not waiter.done():

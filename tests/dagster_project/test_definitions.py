@@ -203,3 +203,28 @@ def test_dbt_outputs_are_yielded_in_the_manifests_dependency_order() -> None:
     ordered = in_dependency_order(events, manifest)
 
     assert [getattr(e, "output_name", "check") for e in ordered] == ["stg_a", "int_b", "check"]
+
+
+def test_alerts_are_judged_and_posted_by_sensors_outside_every_run(tmp_path: Path) -> None:
+    """No job can wait on an alert: the alerts asset is not materializable (its sensor reports
+    on it), and sensors tick in threads of their own, so a hanging webhook holds back no other
+    sensor's look either."""
+    graph = defs.resolve_asset_graph()
+    alerts = dg.AssetKey("release_health_alerts")
+    assert alerts not in graph.materializable_asset_keys
+    assert graph.get(alerts).parent_keys == {published_snapshot.key}
+    assert graph.get(alerts).group_name == "serving"
+    for name in ("hourly_pipeline", "micro_batch", "retention", "data_tests"):
+        assert alerts not in defs.resolve_job_def(name).asset_layer.executable_asset_keys
+    for name in (
+        "release_health_alerts_sensor",
+        "alert_deliveries_sensor",
+        "run_failure_alert",
+        "failing_checks_alert",
+        "pipeline_metrics_sensor",
+    ):
+        sensor = defs.resolve_sensor_def(name)
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, name
+        assert not sensor.targets, name  # starts no run
+    config = yaml.safe_load((prepare_dagster_home(Layout(tmp_path)) / "dagster.yaml").read_text())
+    assert config["sensors"] == {"use_threads": True, "num_workers": 4}

@@ -134,6 +134,7 @@ def test_the_ui_shows_the_asset_graph_and_its_hourly_partitions(
         "release_health": "release_health",
         "compacted_lake_files": "maintenance",
         "published_snapshot": "serving",
+        "release_health_alerts": "serving",  # reported on by the alert sensors
     }
     assert {asset: placed.get(asset) for asset in expected} == expected
 

@@ -3,6 +3,8 @@
 Events: ``session.started``, ``session.ended`` (every end) and ``session.crashed`` (an end that
 crashed, sent after its ``session.ended``) as the ingest API accepts session records;
 ``release.health_changed`` when a pipeline run publishes new numbers for a release;
+``alert.triggered`` / ``alert.resolved`` when an alert rule of the project changes state
+(:mod:`ingest_api.alerts.watch`);
 ``stream.lagged`` (``{"dropped": N}``) when this client fell more than the buffer behind and its
 oldest N events were dropped; and ``stream.ended`` (``{"reason": …}``), the last event, when the
 key that opened the stream is revoked (:mod:`ingest_api.read.key_watch`). The stream opens with
@@ -38,10 +40,12 @@ async def sessions_stream(reader: LiveProjectScope, request: Request) -> EventSo
     # Before the stream starts: the first thing it sends is still the `subscribed` comment.
     await request.app.state.health_watcher.watching()
     key_watcher = request.app.state.key_watcher
+    alert_watcher = request.app.state.alert_watcher
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         async with hub.subscribe(reader.org_id, reader.project_id, reader.key_id) as subscription:
             key_watcher.ensure_running()
+            alert_watcher.ensure_running()
             yield ServerSentEvent(comment="subscribed")
             while True:
                 item = await subscription.get()

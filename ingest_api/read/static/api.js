@@ -116,6 +116,10 @@ export class Api {
     return this.project('/sessions', params)
   }
 
+  alerts() {
+    return this.project('/alerts')
+  }
+
   session(id) {
     return this.project(`/sessions/${encodeURIComponent(id)}`)
   }

@@ -2,6 +2,7 @@
 // loads the releases, trends and sessions of a project's environment from the read API, and keeps
 // them current from the project's live stream.
 
+import { markedRule, renderAlerts } from './alerts.js'
 import { Api } from './api.js'
 import { colour, drawTimeChart, rateRange } from './charts.js'
 import { ago, clock, count, percent, utc } from './format.js'
@@ -32,6 +33,7 @@ const state = {
   trend: [],
   selectedReleases: new Set(), // empty: the project's overall rates
   status: '',
+  alerts: [], // the project's alert rules with their states
   sessions: [], // from the warehouse
   live: new Map(), // id → session from the stream, not yet in the warehouse
   refreshTimer: null,
@@ -179,7 +181,8 @@ function urlEnvironment() {
 
 function rememberEnvironment() {
   if (!state.environment || urlEnvironment() === state.environment) return
-  const fragment = new URLSearchParams({ environment: state.environment })
+  const fragment = new URLSearchParams(location.hash.slice(1)) // a webhook's alert=… stays
+  fragment.set('environment', state.environment)
   history.replaceState(null, '', `${location.pathname}${location.search}#${fragment}`)
 }
 
@@ -227,6 +230,10 @@ async function loadCharts() {
   })
 }
 
+async function loadAlerts() {
+  state.alerts = (await state.api.alerts()).alerts
+}
+
 async function loadSessions() {
   const { sessions } = await state.api.sessions({
     status: state.status, environment: state.environment, limit: SESSIONS_SHOWN,
@@ -240,7 +247,7 @@ async function reload() {
   document.body.dataset.state = 'loading'
   try {
     await loadReleases()
-    await Promise.all([loadCharts(), loadSessions()])
+    await Promise.all([loadCharts(), loadSessions(), loadAlerts()])
   } catch (error) {
     fail(error)
     return false
@@ -414,6 +421,7 @@ function renderAll() {
   renderHealthChart(colours)
   renderAdoptionChart(colours, adoption)
   renderSessionTable()
+  renderAlerts($('#alerts'), state.alerts, markedRule())
   $('#updated').textContent = `updated ${new Date().toISOString().slice(11, 19)} UTC`
 }
 
@@ -472,6 +480,19 @@ function onHealthChanged(data) {
   scheduleChartRefresh()
 }
 
+// A rule changed state: its row shows the new state at once, then the list is read again.
+async function onAlert(data) {
+  const rule = state.alerts.find((r) => r.id === data.rule.id)
+  if (rule) Object.assign(rule, { state: data.state, value: data.value })
+  renderAlerts($('#alerts'), state.alerts, data.rule.id)
+  try {
+    await loadAlerts()
+  } catch (error) {
+    return fail(error)
+  }
+  renderAlerts($('#alerts'), state.alerts, data.rule.id)
+}
+
 function scheduleReload() {
   clearTimeout(state.refreshTimer)
   state.refreshTimer = setTimeout(reload, REFRESH_DELAY_MS)
@@ -488,6 +509,7 @@ function startStream() {
     onEvent: (name, data) => {
       if (name.startsWith('session.')) onSessionEvent(name, data)
       else if (name === 'release.health_changed') onHealthChanged(data)
+      else if (name.startsWith('alert.')) onAlert(data)
       else if (name === 'stream.lagged') scheduleReload()
     },
   })
