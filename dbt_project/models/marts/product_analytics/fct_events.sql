@@ -80,7 +80,7 @@ window_identity_events as (
         received_at,
         null::varchar as session_id,
         null::varchar as device_id,
-        true as processes_person  -- an identity operation always makes its person
+        processes_person
 
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
