@@ -101,6 +101,7 @@ GROUPS_IN_LAYER_ORDER = (
     "sessions",
     "product_analytics",
     "release_health",
+    "ingestion",
     "maintenance",
     "serving",
 )
