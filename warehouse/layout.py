@@ -59,6 +59,7 @@ PART_GLOB = "part-*.ndjson"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
 SPILL_PREFIX = ".spill-"  # then the pid of the API process that reserved it
+CLOCK_PREFIX = ".clock-"  # then the host id of the pipeline host that reads the time there
 HOST_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._-")
 
 
@@ -184,6 +185,16 @@ class Layout:
     @property
     def landing_dir(self) -> Path:
         return self.landing_path or self.data_dir / "landing"
+
+    def landing_clock(self) -> float:
+        """Now, by the clock that stamps the landing files' times: on a shared filesystem its
+        server's, which may be seconds or minutes off this host's. What compares those times
+        (the sensors' cursors, a load's ``loaded_as_of``) takes "now" from here, so that no skew
+        between hosts hides a file that landed after a look."""
+        self.landing_dir.mkdir(parents=True, exist_ok=True)
+        clock = self.landing_dir / f"{CLOCK_PREFIX}{self.host_id}"
+        clock.touch()  # a time set to "now" is the file server's now (NFS: SET_TO_SERVER_TIME)
+        return clock.stat().st_mtime
 
     def spill_path(self, pid: int) -> Path:
         """The room ingest API process ``pid`` reserves for acknowledged records that landing

@@ -1,10 +1,12 @@
 """One landing path shared by two ingest hosts (``LOOM_LANDING_PATH``), each writing under its own
 host id: the hour's raw load (the hourly job's asset) reads both hosts' files, the late-file
 sensor reruns the hour when one host's file arrives after the load, and retention retires both
-hosts' files."""
+hosts' files. The pipeline host's clock runs ahead of the landing storage's, which stamps the
+files' times (an NFS server's clock, not the writer's): the sensor still sees the late file."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from warehouse.settings import environment
 pytestmark = pytest.mark.slow
 
 HOUR = datetime(2026, 1, 18, 10)
+CLOCK_AHEAD_S = 120  # the pipeline host's clock, ahead of the landing storage's
 
 
 def land_as(host: Layout, uuid: str) -> Path:
@@ -39,7 +42,11 @@ def land_as(host: Layout, uuid: str) -> Path:
     return path
 
 
-def test_every_hosts_files_are_loaded_rerun_when_late_and_retired(tmp_path: Path) -> None:
+def test_every_hosts_files_are_loaded_rerun_when_late_and_retired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host_time = time.time
+    monkeypatch.setattr(time, "time", lambda: host_time() + CLOCK_AHEAD_S)
     landing = tmp_path / "shared-landing"
     api_1, api_2 = (Layout(tmp_path / name, landing_path=landing) for name in ("api-1", "api-2"))
     pipeline = Layout(tmp_path / "pipeline", landing_path=landing)
