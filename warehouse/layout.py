@@ -36,16 +36,16 @@ Landing contract (what every later stage may rely on):
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import sqlite3
-import string
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
-from warehouse.settings import Settings, get_settings
+from warehouse.settings import HOST_ID_CHARACTERS, Settings, get_settings
 
 STREAMS: tuple[str, ...] = (
     "events",
@@ -60,7 +60,6 @@ HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
 SPILL_PREFIX = ".spill-"  # then the pid of the API process that reserved it
 CLOCK_PREFIX = ".clock-"  # then the host id of the pipeline host that reads the time there
-HOST_ID_CHARACTERS = frozenset(string.ascii_letters + string.digits + "._-")
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -150,7 +149,7 @@ class Layout:
     lake_catalog: str | None = None  # default: sqlite:<data_dir>/lake/catalog.sqlite
     lake_data_path: str | None = None  # default: <data_dir>/lake/files/
     landing_path: Path | None = None  # default: <data_dir>/landing
-    host: str | None = None  # default: see host_id
+    host: str | None = None  # LOOM_HOST_ID; None derives one (see host_id)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Layout:
@@ -170,7 +169,7 @@ class Layout:
         different for two API processes with data directories of their own on one machine."""
         if self.host is not None:
             return self.host
-        name = "".join(c if c in HOST_ID_CHARACTERS else "_" for c in socket.gethostname())
+        name = re.sub(f"[^{HOST_ID_CHARACTERS}]", "_", socket.gethostname())
         digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
         return f"{name.strip('._-')[:40] or 'host'}-{digest}"
 

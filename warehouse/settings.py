@@ -15,7 +15,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ASYNC_SPILL_BYTES = 64 * 1024 * 1024
 # A host id goes into landing file names: a safe file-name charset, never a leading dot or dash.
-HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+HOST_ID_CHARACTERS = "A-Za-z0-9._-"  # a regular expression's character class
+HOST_ID = re.compile(rf"[A-Za-z0-9][{HOST_ID_CHARACTERS}]{{0,63}}")
 
 
 class Settings(BaseSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,7 +179,9 @@ def test_start_removes_dot_files_of_this_hosts_dead_writers_only(layout: Layout)
     assert [path.exists() for path in paths] == [False, False, True, True, True, False, True]
 
 
-def test_landing_file_names_carry_the_host_id(tmp_path: Path) -> None:
+def test_landing_file_names_carry_the_host_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two API processes sharing one landing path, each with a data directory of its own, get
     different default host ids; an explicit LOOM_HOST_ID is used as is, and one unsafe in a file
     name is refused with the setting named."""
@@ -189,6 +192,8 @@ def test_landing_file_names_carry_the_host_id(tmp_path: Path) -> None:
     assert first.host_id != second.host_id
     assert first.host_id == Layout(tmp_path / "a").host_id  # stable for a data directory
     assert all(HOST_ID.fullmatch(layout.host_id) for layout in (first, second))
+    monkeypatch.setattr(socket, "gethostname", lambda: ".ünsafe host/name")
+    assert HOST_ID.fullmatch(Layout(tmp_path / "c").host_id)  # made safe for a file name
 
     async def land(layout: Layout) -> None:
         writer = LandingWriter(layout, flush_interval=60)
