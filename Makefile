@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # dagster-dbt and our own tooling find `dbt` on PATH: the venv's comes first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: install up test bench demo dbt-build dbt-docs lint clean chromium posthog-js postgresql
+.PHONY: install up test bench demo dbt-build dbt-docs lint clean chromium posthog-js postgresql nginx
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 up: install
 	$(BIN)/loom up
 
-test: install chromium posthog-js postgresql
+test: install chromium posthog-js postgresql nginx
 	$(BIN)/python -m pytest
 
 # The Dagster UI test drives Debian's headless chromium. Install it when it is missing and apt is
@@ -36,6 +36,14 @@ postgresql:
 	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; } || \
 	  echo "PostgreSQL is missing and apt could not install it: the shared-catalog test will fail"
+
+# The ingest-replicas test puts Debian's nginx in front of two APIs (it runs its own nginx in a
+# temporary directory, in the foreground; nothing is configured or started system-wide).
+nginx:
+	@{ command -v nginx || ls /usr/sbin/nginx; } >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; } || \
+	  echo "nginx is missing and apt could not install it: the ingest-replicas test will be skipped"
 
 # The posthog-js browser test loads the SDK releases its lockfile pins (and playwright-core to
 # drive chromium, which the dashboard test uses too) from npm. Install them when they are

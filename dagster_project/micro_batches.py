@@ -175,10 +175,10 @@ def fresh_while_data_lands(
 def micro_batch_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    scan_started = time.time()
+    scan_started = warehouse.layout.landing_clock()  # file times are the landing storage's
     # A batch whose worker was killed holds the warehouse slot until it is let go.
     release_runs_of_dead_owners(context.instance)
-    checked = [freshness(context.instance, warehouse.layout, scan_started)]
+    checked = [freshness(context.instance, warehouse.layout)]
     since = float(context.cursor) - SCAN_OVERLAP_S if context.cursor else 0.0
     hours = open_hours_with_new_files(warehouse.layout, since)
     if not hours:

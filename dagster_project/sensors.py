@@ -7,7 +7,6 @@ would otherwise never see it. Hours never loaded are the schedule's (or ``loom r
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 import dagster as dg
@@ -64,7 +63,7 @@ def loaded_as_of(instance: dg.DagsterInstance, stream: str, hour: datetime) -> f
 def late_landing_files_sensor(
     context: dg.SensorEvaluationContext, warehouse: WarehouseResource
 ) -> dg.SensorResult:
-    scan_started = time.time()
+    scan_started = warehouse.layout.landing_clock()  # file times are the landing storage's
     since = float(context.cursor) - SCAN_OVERLAP_S if context.cursor else 0.0
     stale: dict[str, float] = {}
     for (stream, hour), newest in changed_closed_hours(warehouse.layout, since).items():

@@ -2,7 +2,9 @@
 
 Everything under ``LOOM_DATA_DIR`` (default ``./data``)::
 
-    landing/<stream>/org_id=<org>/date=<YYYY-MM-DD>/hour=<HH>/part-<received>-<id>.ndjson
+    landing/<stream>/org_id=<org>/date=<YYYY-MM-DD>/hour=<HH>/part-<received>-<host>-<pid>-<id>.ndjson
+                            (unless LOOM_LANDING_PATH names a place every host reaches)
+    .spill-<pid>            room a running ingest API reserves for acknowledged records
     lake/catalog.sqlite     the DuckLake catalog (unless LOOM_LAKE_CATALOG names another)
     lake/files/             its Parquet data files (unless LOOM_LAKE_DATA_PATH names another place)
     registry.sqlite3        orgs, projects and API-key hashes (unless the catalog is PostgreSQL)
@@ -18,6 +20,9 @@ Landing contract (what every later stage may rely on):
 * ``date``/``hour`` are the UTC hour the *server received* the records, and every record in a
   file has ``date_trunc('hour', received_at)`` equal to its directory's hour. Late events keep
   their own ``timestamp``; only where they are filed depends on arrival.
+* Every file name carries its writer's host id (:attr:`Layout.host_id`) and pid: ingest hosts
+  sharing one landing path never write, clean up or load under each other's names, and the
+  pipeline loads every host's files of an hour together.
 * A file becomes visible only complete (written to a dot-file, fsynced, renamed, directory
   fsynced) and is never appended to afterwards. Readers glob ``part-*.ndjson`` and so never see
   a file being written.
@@ -30,13 +35,17 @@ Landing contract (what every later stage may rely on):
 
 from __future__ import annotations
 
+import hashlib
+import re
+import socket
 import sqlite3
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
-from warehouse.settings import Settings, get_settings
+from warehouse.settings import HOST_ID_CHARACTERS, Settings, get_settings
 
 STREAMS: tuple[str, ...] = (
     "events",
@@ -49,6 +58,8 @@ LAKE_ALIAS = "warehouse"  # the catalog name analysts write: warehouse.analytics
 PART_GLOB = "part-*.ndjson"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
+SPILL_PREFIX = ".spill-"  # then the pid of the API process that reserved it
+CLOCK_PREFIX = ".clock-"  # then the host id of the pipeline host that reads the time there
 
 
 def naive_utc(moment: datetime) -> datetime:
@@ -137,11 +148,30 @@ class Layout:
     data_dir: Path
     lake_catalog: str | None = None  # default: sqlite:<data_dir>/lake/catalog.sqlite
     lake_data_path: str | None = None  # default: <data_dir>/lake/files/
+    landing_path: Path | None = None  # default: <data_dir>/landing
+    host: str | None = None  # LOOM_HOST_ID; None derives one (see host_id)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> Layout:
         settings = settings or get_settings()
-        return cls(settings.data_dir, settings.lake_catalog, settings.lake_data_path)
+        return cls(
+            settings.data_dir,
+            settings.lake_catalog,
+            settings.lake_data_path,
+            settings.landing_path,
+            settings.host_id,
+        )
+
+    @cached_property
+    def host_id(self) -> str:
+        """This host's name in the landing files it writes (``LOOM_HOST_ID``). By default the
+        hostname and a digest of the data directory's path: stable across restarts, and
+        different for two API processes with data directories of their own on one machine."""
+        if self.host is not None:
+            return self.host
+        name = re.sub(f"[^{HOST_ID_CHARACTERS}]", "_", socket.gethostname())
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+        return f"{name.strip('._-')[:40] or 'host'}-{digest}"
 
     @property
     def lake(self) -> Lake:
@@ -153,15 +183,30 @@ class Layout:
 
     @property
     def landing_dir(self) -> Path:
-        return self.data_dir / "landing"
+        return self.landing_path or self.data_dir / "landing"
+
+    def landing_clock(self) -> float:
+        """Now, by the clock that stamps the landing files' times: on a shared filesystem its
+        server's, which may be seconds or minutes off this host's. What compares those times
+        (the sensors' cursors, a load's ``loaded_as_of``) takes "now" from here, so that no skew
+        between hosts hides a file that landed after a look."""
+        self.landing_dir.mkdir(parents=True, exist_ok=True)
+        clock = self.landing_dir / f"{CLOCK_PREFIX}{self.host_id}"
+        clock.touch()  # a time set to "now" is the file server's now (NFS: SET_TO_SERVER_TIME)
+        return clock.stat().st_mtime
 
     def spill_path(self, pid: int) -> Path:
-        """The room ingest API process ``pid`` reserves for acknowledged records a full disk
-        keeps from landing (ingest_api/ingest/spill.py): on the landing filesystem itself."""
-        return self.landing_dir / f".spill-{pid}"
+        """The room ingest API process ``pid`` reserves for acknowledged records that landing
+        cannot take (ingest_api/ingest/spill.py): in this host's data directory, never on a
+        shared landing path, since only this host knows whether ``pid`` still runs."""
+        return self.data_dir / f"{SPILL_PREFIX}{pid}"
 
     def spill_files(self) -> list[Path]:
-        return sorted(self.landing_dir.glob(".spill-*"))
+        """This host's spill files, with those kept where earlier versions put them (in the
+        landing directory under the data directory) until they are landed."""
+        legacy = self.data_dir / "landing"
+        pattern = f"{SPILL_PREFIX}*"
+        return sorted([*self.data_dir.glob(pattern), *legacy.glob(pattern)])
 
     @property
     def scratch_dir(self) -> Path:

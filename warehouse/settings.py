@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,6 +14,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_ASYNC_SPILL_BYTES = 64 * 1024 * 1024
+# A host id goes into landing file names: a safe file-name charset, never a leading dot or dash.
+HOST_ID_CHARACTERS = "A-Za-z0-9._-"  # a regular expression's character class
+HOST_ID = re.compile(rf"[A-Za-z0-9][{HOST_ID_CHARACTERS}]{{0,63}}")
 
 
 class Settings(BaseSettings):
@@ -35,6 +39,22 @@ class Settings(BaseSettings):
         description=(
             "Where the lake's Parquet files live: a directory every host reaches, or "
             "`s3://bucket/prefix/`. Default: lake/files/ under the data directory."
+        ),
+    )
+    landing_path: Path | None = Field(
+        None,
+        description=(
+            "Where the ingest API lands files and the pipeline reads them: a directory every "
+            "ingest and pipeline host reaches (a POSIX filesystem with atomic rename and fsync, "
+            "docs/deploy.md). Default: landing/ under the data directory."
+        ),
+    )
+    host_id: str | None = Field(
+        None,
+        description=(
+            "This host's name in the landing files it writes, so hosts sharing a landing path "
+            "never collide: letters, digits, `.`, `_` and `-`, at most 64. Default: the "
+            "hostname and a digest of the data directory's path."
         ),
     )
     lake_snapshot_retention_hours: int = Field(
@@ -155,7 +175,7 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("lake_catalog", "lake_data_path", "alert_webhook")
+    @field_validator("lake_catalog", "lake_data_path", "alert_webhook", "host_id")
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         # LOOM_LAKE_CATALOG="" means the default, as if it were not set at all.
@@ -174,11 +194,26 @@ class Settings(BaseSettings):
     def dagster_ui_url(self) -> str:
         return self.dagster_url or f"http://127.0.0.1:{self.dagster_port}"
 
-    @field_validator("data_dir")
+    @field_validator("host_id")
     @classmethod
-    def _absolute(cls, value: Path) -> Path:
+    def _file_name_safe(cls, value: str | None) -> str | None:
+        if value is not None and not HOST_ID.fullmatch(value):
+            raise ValueError(
+                f"LOOM_HOST_ID must be 1 to 64 letters, digits, '.', '_' or '-', starting with a "
+                f"letter or digit (it goes into file names), got {value!r}"
+            )
+        return value
+
+    @field_validator("landing_path", mode="before")
+    @classmethod
+    def _unset_when_blank(cls, value: object) -> object:
+        return value or None
+
+    @field_validator("data_dir", "landing_path")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
         # Relative paths would silently change meaning when dbt or Dagster change directory.
-        return value.expanduser().resolve()
+        return value.expanduser().resolve() if value is not None else None
 
 
 @lru_cache

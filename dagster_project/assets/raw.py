@@ -8,7 +8,6 @@ lineage from landing to marts.
 """
 # No `from __future__ import annotations`: Dagster inspects the `context` annotation at runtime.
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -147,7 +146,7 @@ def build_raw_asset(stream: str) -> dg.AssetsDefinition:
     def raw_stream(
         context: AssetExecutionContext, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        loaded_as_of = time.time()
+        loaded_as_of = warehouse.layout.landing_clock()
         window = context.partition_time_window
         with warehouse.connect() as con:
             if is_micro_batch(context):

@@ -42,7 +42,7 @@ from typing import Protocol
 import orjson
 
 from ingest_api.ingest.spill import Spill, kept_content
-from warehouse.layout import Layout
+from warehouse.layout import SPILL_PREFIX, Layout
 from warehouse.settings import DEFAULT_ASYNC_SPILL_BYTES
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,8 @@ class LandingWriter:
         """Land what the spill files of servers no longer running keep; what cannot land now
         (the disk is still full) lands with the first flush that succeeds."""
         for path in self._layout.spill_files():
-            pid = _writer_pid(path.name)
-            if pid == os.getpid() or (pid is not None and _process_alive(pid)):
+            pid = path.name.removeprefix(SPILL_PREFIX)
+            if pid.isdigit() and (int(pid) == os.getpid() or _process_alive(int(pid))):
                 continue
             try:
                 chunks = unspill(kept_content(path))
@@ -353,7 +353,7 @@ class LandingWriter:
 
     async def _probe(self) -> None:
         try:
-            await asyncio.to_thread(probe_write, self._layout.landing_dir)
+            await asyncio.to_thread(probe_write, self._layout)
         except Exception as error:
             self._fail(error)
         else:
@@ -412,11 +412,11 @@ def write_chunks(layout: Layout, chunks: list[Chunk], known_dirs: set[Path]) -> 
             make_durable_dir(directory, known_dirs)
             payload = b"".join(parts)
             try:
-                staged.append(stage_part(directory, payload))
+                staged.append(stage_part(directory, payload, layout.host_id))
             except FileNotFoundError:  # the directory was removed since (e.g. a wiped data dir)
                 known_dirs.discard(directory)
                 make_durable_dir(directory, known_dirs)
-                staged.append(stage_part(directory, payload))
+                staged.append(stage_part(directory, payload, layout.host_id))
         for temp, final in staged:
             os.rename(temp, final)
             published.append(final)
@@ -430,11 +430,11 @@ def write_chunks(layout: Layout, chunks: list[Chunk], known_dirs: set[Path]) -> 
         raise
 
 
-def stage_part(directory: Path, payload: bytes) -> tuple[Path, Path]:
+def stage_part(directory: Path, payload: bytes, host_id: str) -> tuple[Path, Path]:
     """Write ``payload`` to a fsynced dot-file in ``directory``: (dot-file, its final name).
     A dot-file whose write fails is removed at once."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    name = f"part-{stamp}-{os.getpid()}-{secrets.token_hex(4)}.ndjson"
+    name = f"part-{stamp}-{host_id}-{os.getpid()}-{secrets.token_hex(4)}.ndjson"
     temp = directory / f".{name}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
@@ -456,10 +456,10 @@ def remove_quietly(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def probe_write(directory: Path) -> None:
+def probe_write(layout: Layout) -> None:
     """Write, fsync and remove one small dot-file: whether the disk takes writes again."""
-    directory.mkdir(parents=True, exist_ok=True)
-    probe = directory / f".probe-{os.getpid()}.tmp"
+    layout.landing_dir.mkdir(parents=True, exist_ok=True)
+    probe = layout.landing_dir / f".probe-{layout.host_id}-{os.getpid()}.tmp"
     try:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -496,24 +496,36 @@ def fsync_dir(directory: Path) -> None:
 
 
 def remove_leftover_temp_files(layout: Layout) -> int:
-    """Delete dot-files of writers that are gone (a crash). Names carry the writer's pid, so a
-    second server process sharing the data dir keeps its in-flight files."""
+    """Delete dot-files of this host's writers that are gone (a crash). Names carry the writer's
+    host id and pid, so a second server process sharing the landing path, on this host or
+    another, keeps its in-flight files."""
     removed = 0
     for path in [*layout.landing_dir.glob(TEMP_GLOB), *layout.landing_dir.glob(PROBE_GLOB)]:
-        pid = _writer_pid(path.name)
-        if pid is None or pid == os.getpid() or not _process_alive(pid):
+        writer = _writer(path.name)
+        if writer is None:
+            path.unlink(missing_ok=True)  # not a writer's name: nothing writes it
+            removed += 1
+            continue
+        host_id, pid = writer
+        if host_id in (layout.host_id, None) and (pid == os.getpid() or not _process_alive(pid)):
             path.unlink(missing_ok=True)
             removed += 1
     return removed
 
 
-def _writer_pid(name: str) -> int | None:
-    # .part-<stamp>-<pid>-<random>.ndjson.tmp, .probe-<pid>.tmp or .spill-<pid>
-    if name.startswith((".probe-", ".spill-")):
-        pid = name.removeprefix(".probe-").removeprefix(".spill-").removesuffix(".tmp")
-        return int(pid) if pid.isdigit() else None
-    parts = name.split("-")
-    return int(parts[2]) if len(parts) >= 4 and parts[2].isdigit() else None
+def _writer(name: str) -> tuple[str | None, int] | None:
+    """(host id, pid) of a dot-file's writer, from ``.part-<stamp>-<host>-<pid>-<random>.ndjson
+    .tmp`` or ``.probe-<host>-<pid>.tmp`` (a host id may hold dashes: read from the right). The
+    host is None in the names of versions before host ids (``.part-<stamp>-<pid>-<random>…``,
+    ``.probe-<pid>.tmp``): this host's, as landing was never shared then."""
+    if name.startswith(".probe-"):
+        *host, pid = name.removeprefix(".probe-").removesuffix(".tmp").split("-")
+    else:
+        parts = name.removeprefix(".part-").split("-")
+        host, pid = parts[1:-2], parts[-2] if len(parts) >= 3 else ""
+    if not pid.isdigit():
+        return None
+    return "-".join(host) or None, int(pid)
 
 
 def _process_alive(pid: int) -> bool:

@@ -1,12 +1,14 @@
-"""The landing writer's spill file: room reserved on the landing filesystem when the server starts,
+"""The landing writer's spill file: room reserved in the data directory when the server starts,
 where records already acknowledged (202, async) are kept whenever landing files cannot be written
 (a full disk), so that none is lost, not even by a shutdown while the disk is still full.
 
-Each server reserves ``landing/.spill-<pid>``, preallocated (``posix_fallocate``) to
-``LOOM_ASYNC_SPILL_BYTES``: writing into it needs no free space. The writer acknowledges async
-records only while all it holds unwritten fits in it (else a request waits for its write, as a
-sync one does) and keeps them all there when a flush fails; the next start lands what the spill
-files of servers no longer running hold (``ingest_api/ingest/landing.py``).
+Each server reserves ``<data dir>/.spill-<pid>`` (on this host's own disk even when the landing
+path is shared: only this host knows whether ``pid`` still runs), preallocated
+(``posix_fallocate``) to ``LOOM_ASYNC_SPILL_BYTES``: writing into it needs no free space. The
+writer acknowledges async records only while all it holds unwritten fits in it (else a request
+waits for its write, as a sync one does) and keeps them all there when a flush fails; the next
+start lands what the spill files of servers no longer running hold
+(``ingest_api/ingest/landing.py``).
 
 A spill file is a header of ``HEADER_BYTES``, ``b"loom-spill 1 <length>\\n"`` padded with NULs
 (all NULs: it keeps nothing), then ``<length>`` bytes of records. The header is cleared first and

@@ -167,7 +167,7 @@ def test_a_probe_file_left_by_a_killed_writer_is_removed_at_the_next_start(
     dead = subprocess.Popen(["true"])
     dead.wait()
     layout.landing_dir.mkdir(parents=True)
-    left = layout.landing_dir / f".probe-{dead.pid}.tmp"
+    left = layout.landing_dir / f".probe-{layout.host_id}-{dead.pid}.tmp"
     left.write_text("\n")
 
     async def scenario() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import orjson
 import pytest
@@ -26,6 +28,7 @@ from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout
 from warehouse.raw_load import load_hour
 from warehouse.registry import ApiKey
+from warehouse.settings import HOST_ID, environment
 
 HOUR = datetime(2026, 1, 18, 12)
 KEY = ApiKey("key_1", "abcd", "write", "org_a", "acme", 7, "web", "2026-01-01T00:00:00Z", None)
@@ -153,19 +156,63 @@ def test_failed_flush_refuses_durable_requests_and_keeps_async_ones(layout: Layo
     assert asyncio.run(scenario()) == ["queued"]
 
 
-def test_start_removes_dot_files_of_dead_writers_only(layout: Layout) -> None:
+def test_start_removes_dot_files_of_this_hosts_dead_writers_only(layout: Layout) -> None:
+    """A shared landing path holds other hosts' dot-files too: their pids mean nothing here, so
+    only this host's (and those named before host ids, always this host's) are judged."""
     folder = layout.hour_dir("events", "org_a", HOUR)
     folder.mkdir(parents=True)
     dead = subprocess.Popen(["true"])
     dead.wait()
-    crashed = folder / f".part-20260118T120000000000-{dead.pid}-abcd.ndjson.tmp"
-    alive = folder / f".part-20260118T120000000000-{os.getppid()}-abcd.ndjson.tmp"
-    visible = folder / "part-20260118T120000000000-1-abcd.ndjson"
-    for path in (crashed, alive, visible):
+    stamp, me = "20260118T120000000000", layout.host_id
+    crashed = folder / f".part-{stamp}-{me}-{dead.pid}-abcd.ndjson.tmp"
+    crashed_before_host_ids = folder / f".part-{stamp}-{dead.pid}-abcd.ndjson.tmp"
+    alive = folder / f".part-{stamp}-{me}-{os.getppid()}-abcd.ndjson.tmp"
+    other_host = folder / f".part-{stamp}-api-2.internal-{dead.pid}-abcd.ndjson.tmp"
+    visible = folder / f"part-{stamp}-{me}-1-abcd.ndjson"
+    probe_here = layout.landing_dir / f".probe-{me}-{dead.pid}.tmp"
+    probe_there = layout.landing_dir / f".probe-api-2.internal-{dead.pid}.tmp"
+    paths = (crashed, crashed_before_host_ids, alive, other_host, visible, probe_here, probe_there)
+    for path in paths:
         path.write_text('{"uuid": "x"}\n')
 
-    assert remove_leftover_temp_files(layout) == 1
-    assert (crashed.exists(), alive.exists(), visible.exists()) == (False, True, True)
+    assert remove_leftover_temp_files(layout) == 3
+    assert [path.exists() for path in paths] == [False, False, True, True, True, False, True]
+
+
+def test_landing_file_names_carry_the_host_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two API processes sharing one landing path, each with a data directory of its own, get
+    different default host ids; an explicit LOOM_HOST_ID is used as is, and one unsafe in a file
+    name is refused with the setting named."""
+    shared = tmp_path / "shared-landing"
+    first = Layout(tmp_path / "a", landing_path=shared)
+    second = Layout(tmp_path / "b", landing_path=shared)
+    assert first.landing_dir == second.landing_dir == shared
+    assert first.host_id != second.host_id
+    assert first.host_id == Layout(tmp_path / "a").host_id  # stable for a data directory
+    assert all(HOST_ID.fullmatch(layout.host_id) for layout in (first, second))
+    monkeypatch.setattr(socket, "gethostname", lambda: ".ünsafe host/name")
+    assert HOST_ID.fullmatch(Layout(tmp_path / "c").host_id)  # made safe for a file name
+
+    async def land(layout: Layout) -> None:
+        writer = LandingWriter(layout, flush_interval=60)
+        await writer.start()
+        await writer.submit([chunk("events", [layout.host_id])], durable=True)
+        await writer.close()
+
+    for layout in (first, second):
+        asyncio.run(land(layout))
+    # Each file holds one record: the host id of the process that wrote it, named in the file's.
+    files = first.hour_files("events", HOUR)
+    assert sorted(visible_uuids(first)) == sorted([first.host_id, second.host_id])
+    for path in files:
+        writer = orjson.loads(path.read_bytes())["uuid"]
+        assert path.name.startswith("part-") and f"-{writer}-{os.getpid()}-" in path.name
+    with environment({"LOOM_HOST_ID": "api-1.internal"}):
+        assert Layout.from_settings().host_id == "api-1.internal"
+    with environment({"LOOM_HOST_ID": "../etc"}), pytest.raises(ValueError, match="LOOM_HOST_ID"):
+        Layout.from_settings()
 
 
 def test_landed_files_load_with_the_raw_loader(layout: Layout) -> None:
