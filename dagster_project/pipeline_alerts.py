@@ -3,9 +3,9 @@
 
 Dagster's run-failure sensor pattern: ``run_failure_alert`` hears of every failed run of the
 project's jobs (the micro-batches, the hourly runs, retention, the data tests);
-``failing_checks_alert`` reads the asset-check evaluations stored since its last tick (the raw
-loads' ``no_quarantined_records``, dbt's data tests, the freshness check) and tells of each check
-that went from passing (or never evaluated) to failing: once per transition, not once per run.
+``failing_checks_alert`` reads each asset check's latest evaluation (the raw loads'
+``no_quarantined_records``, dbt's data tests, the freshness check) and tells of each check that
+went from passing (or never evaluated) to failing: once per transition, not once per run.
 
 Each message is posted from the sensor itself, with two more attempts after 1 s and 3 s, each
 within ``LOOM_ALERT_WEBHOOK_TIMEOUT_SECONDS``. Not through the registry's delivery queue: on a
@@ -28,7 +28,6 @@ from warehouse.webhooks import Outcome, post_json
 
 RETRY_WAITS_S = (1.0, 3.0)
 CHECKS_EVERY_S = 30
-EVALUATIONS_PER_TICK = 1000
 
 
 def post_pipeline_alert(settings: Settings, body: dict[str, Any]) -> Outcome:
@@ -99,45 +98,35 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> dg.SkipReason | No
 )
 def failing_checks_alert(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     state = json.loads(context.cursor) if context.cursor else None
-    # Deprecated for 2.0, and still the only call of 1.13 that reads every check's evaluations
-    # in storage order (the fetch_* calls cover materializations, observations, run statuses).
-    records = context.instance.get_event_records(
-        dg.EventRecordsFilter(
-            dg.DagsterEventType.ASSET_CHECK_EVALUATION,
-            after_cursor=None if state is None else state["after"],
-        ),
-        limit=1 if state is None else EVALUATIONS_PER_TICK,
-        ascending=state is not None,
-    )
-    if state is None:  # the first tick: evaluations stored before it are not news
-        after = records[0].storage_id if records else 0
-        return dg.SensorResult(cursor=json.dumps({"after": after, "failing": []}))
-    failing = set(state["failing"])
+    # Each check's latest execution, from the index every event log storage keeps (the default
+    # SQLite one is sharded by run, and reads no evaluations across runs without a run cursor).
+    keys = list(context.repository_def.asset_graph.asset_check_keys)
+    latest = context.instance.event_log_storage.get_latest_asset_check_execution_by_key(keys)
+    failing = set() if state is None else set(state["failing"])
     started: list[dict[str, Any]] = []
     settings = get_settings()
-    for record in records:
-        event = record.event_log_entry.dagster_event
-        evaluation = event.asset_check_evaluation_data if event is not None else None
-        if evaluation is None:
-            continue
-        check = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-        if evaluation.passed:
+    for key, record in sorted(latest.items(), key=lambda item: item[1].id):
+        if record.status.value == "PLANNED":
+            continue  # in a run still going: judged once evaluated
+        check = f"{key.asset_key.to_user_string()}:{key.name}"
+        if record.status.value == "SUCCEEDED":
             failing.discard(check)
         elif check not in failing:
             failing.add(check)
-            run_id = record.event_log_entry.run_id
+            event = record.event.dagster_event if record.event is not None else None
+            evaluation = event.asset_check_evaluation_data if event is not None else None
             started.append(
                 {
-                    "asset": evaluation.asset_key.to_user_string(),
-                    "check": evaluation.check_name,
-                    "description": evaluation.description,
-                    "run_id": run_id or None,
-                    "link": run_link(settings, run_id) if run_id else None,
+                    "asset": key.asset_key.to_user_string(),
+                    "check": key.name,
+                    "description": evaluation.description if evaluation is not None else None,
+                    "run_id": record.run_id or None,
+                    "link": run_link(settings, record.run_id) if record.run_id else None,
                 }
             )
-    cursor = json.dumps(
-        {"after": records[-1].storage_id if records else state["after"], "failing": sorted(failing)}
-    )
+    cursor = json.dumps({"failing": sorted(failing)})
+    if state is None:  # the first tick: what was failing before it is not news
+        return dg.SensorResult(cursor=cursor)
     if not started:
         return dg.SensorResult(cursor=cursor, skip_reason="no asset check started failing")
     if settings.alert_webhook is None:

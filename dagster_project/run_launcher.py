@@ -28,9 +28,8 @@ from dagster_project.framework_workarounds import (
     RunLauncher,
     WorkerStatus,
 )
-from dagster_project.run_worker import ask_worker, worker_command
+from dagster_project.run_worker import WORKER_PID_TAG, ask_worker, worker_command
 
-WORKER_PID_TAG = "loom/run-worker-pid"
 # The worker imports Dagster, dbt and the definitions before it answers: seconds, not minutes.
 WORKER_START_TIMEOUT_S = 120.0
 
@@ -56,8 +55,10 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     def launch_run(self, context: LaunchRunContext) -> None:
         run = context.dagster_run
+        # The worker tags the run with its pid itself, with its owner tags: two processes adding
+        # tags to one run at once can lose one's (run storage rewrites the run's whole body), and
+        # run monitoring failed a healthy run whose pid tag was lost so.
         pid = self._hand_over(run.run_id)
-        self._instance.add_run_tags(run.run_id, {WORKER_PID_TAG: str(pid)})
         self._instance.report_engine_event(
             f"Handed to the warm run worker (pid {pid}).", run, cls=self.__class__
         )

@@ -29,6 +29,8 @@ from pathlib import Path
 MODULE = "dagster_project.run_worker"
 SOCKET_NAME = "run-worker.sock"
 LOCK_NAME = "run-worker.lock"
+# The run tag naming the worker executing a run (run monitoring and cancellation read it).
+WORKER_PID_TAG = "loom/run-worker-pid"
 # Code whose change makes a worker stale: the packages it executes (the dbt project is checked
 # through warehouse.dbt.project_mtime).
 WATCHED_PACKAGES = ("dagster_project", "warehouse")
@@ -97,7 +99,7 @@ class RunWorker:
                 if code_stamp() != self._stamp:
                     listener.close()
                     self._restart([run_id, *self._waiting()])
-                instance.add_run_tags(run_id, owner_tags())
+                instance.add_run_tags(run_id, {**owner_tags(), WORKER_PID_TAG: str(os.getpid())})
                 execute_run_in_this_process(run_id, instance)
 
     def _listen(self) -> socket.socket:

@@ -15,6 +15,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from dagster_project.definitions import defs
+from dagster_project.instance import warehouse_instance
 from dagster_project.micro_batches import micro_batch_sensor
 from dagster_project.partitions import MICRO_BATCH_JOB
 from dagster_project.pipeline_alerts import failing_checks_alert, run_failure_alert
@@ -88,7 +89,8 @@ def test_a_poisoned_run_is_posted_once_with_its_link(receiver: Receiver, layout:
 def test_a_check_that_starts_failing_is_posted_once_per_transition(
     receiver: Receiver, layout: Layout
 ) -> None:
-    with dg.DagsterInstance.ephemeral() as instance:
+    # The instance `make up` runs on: its SQLite event log is sharded by run.
+    with warehouse_instance(layout) as instance:
         cursor = tick(failing_checks_alert, instance, None)
         # Files landed and nothing published: the micro-batch sensor's look fails freshness.
         folder = layout.hour_dir("events", "org_1", floor_hour(datetime.now(UTC)))
