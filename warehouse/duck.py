@@ -9,7 +9,7 @@ its data files are Parquet under ``LOOM_LAKE_DATA_PATH`` (see :class:`warehouse.
   in-memory DuckDB with the lake attached read-write. It keeps nothing of its own: spills go to a
   scratch directory that may be deleted between runs.
 * :func:`connect_reader` — analysts and the read API: the lake attached read-only, at a published
-  snapshot (:mod:`warehouse.publishing`), so a reader never blocks a run and never sees half of one.
+  snapshot (:mod:`warehouse.published`), so a reader never blocks a run and never sees half of one.
 
 Extensions come from DuckDB's signed wheels on PyPI (``duckdb-extension-*``), never from the
 network: autoloading and autoinstalling are off and ``extension_directory`` points at links to the
