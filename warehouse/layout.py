@@ -157,7 +157,7 @@ class Layout:
 
     def spill_path(self, pid: int) -> Path:
         """The room ingest API process ``pid`` reserves for acknowledged records a full disk
-        keeps from landing (ingest_api/ingest/spill.py): on the landing filesystem itself."""
+        keeps from landing (its spill file): on the landing filesystem itself."""
         return self.landing_dir / f".spill-{pid}"
 
     def spill_files(self) -> list[Path]:
