@@ -1,5 +1,6 @@
 """Dagster's SQLite event log, storing a batch of one run's materializations in one transaction,
-through engines kept open.
+through engines kept open. A WORKAROUND built on Dagster's internals, written for dagster 1.13.27
+(why and what it saves: framework_workarounds.py; tests/test_workaround_pins.py).
 
 A backfill is one run, and each asset of it materializes every hour of the range: a 30-day
 backfill yields 720 materializations per asset, about 25,000 in all. Dagster hands the hours of

@@ -19,10 +19,11 @@ Every closed hour's run, and the daily retention job, :func:`expire_snapshots`: 
 snapshots no reader can still be on (keeping hourly publishes for time travel) and delete the
 files only they referenced, and files no snapshot ever recorded.
 
-:func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
-no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
-query plan asks the catalog again for every column it reads of such a table. Later DuckLake
-versions cache the absence too.
+:func:`give_statistics` is a WORKAROUND, written for DuckDB 1.5.5 with the DuckLake extension
+d8a1881e (tests/test_workaround_pins.py fails when either moves): a table that never held a row
+has no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
+query plan asks the catalog again for every column it reads of such a table (docs/benchmarks.md,
+"Why the code is as it is"). Later DuckLake versions cache the absence too.
 """
 
 from __future__ import annotations
