@@ -45,7 +45,7 @@ from ingest_api.ingest.routing import (
     parse_json,
     too_large,
 )
-from ingest_api.ingest.schemas import PostHogAck, PostHogBody, PostHogEvent
+from ingest_api.ingest.schemas.posthog import PostHogAck, PostHogBody, PostHogEvent
 
 PATHS = ("/batch/", "/capture/", "/e/", "/i/v0/e/")
 # posthog-js labels its gzip bodies and beacons text/plain, and sends base64 as a form.
