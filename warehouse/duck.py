@@ -103,7 +103,7 @@ def connect_reader(
 def unattached_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
     """A connection with the lake's extensions loaded and nothing attached. Loading them is most
     of what opening a reader costs (DuckDB verifies each signed binary whole; attaching is quick:
-    docs/benchmarks.md, "Freshness"), so the read API keeps one ready for its next snapshot
+    docs/benchmarks.md, "Publish to readers"), so the read API keeps one ready for its next snapshot
     (:class:`warehouse.published.PublishedMarts`)."""
     return _connect(layout)
 
