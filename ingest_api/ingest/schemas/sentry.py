@@ -1,5 +1,5 @@
-"""Sentry session envelopes (routes/sentry.py). Fields Loom does not store are ignored, as
-Sentry's own ingestion does."""
+"""Sentry session envelopes (``ingest_api/ingest/routes/sentry.py``). Fields Loom does not store
+are ignored, as Sentry's own ingestion does."""
 
 from __future__ import annotations
 
