@@ -8,8 +8,10 @@
    what it affects, not the history.
 2. **Full build throughput vs a hand-written script.** On a fresh warehouse holding the same raw
    tables, an unwindowed ``dbt run`` is timed against ``bench/full_build.sql`` — the same marts
-   written by hand as one DuckDB script (no dbt, no incremental machinery) — and their outputs are
-   compared.
+   written by hand as one DuckDB script (no dbt, no incremental machinery). Both must give the
+   same numbers (row counts, persons, sessions, and every release's crash-free session and user
+   rates): a mismatch fails the benchmark after writing its report, since a baseline that computes
+   something else measures nothing.
 
 Scale with LOOM_BENCH_DBT_EVENTS_PER_DAY (default 50,000; sessions are a tenth) and
 LOOM_BENCH_DBT_HOURS (hourly runs per history size, default 3). Writes bench/results/dbt.md.
@@ -49,6 +51,9 @@ class Measurements:
     dbt_seconds: float
     sql_seconds: float
     comparison: list[tuple[str, tuple, tuple]]
+
+    def mismatches(self) -> list[str]:
+        return [name for name, ours, theirs in self.comparison if ours != theirs]
 
     def ratio(self, clock: int) -> float:
         seven = statistics.median(run[clock] for run in self.after_seven_days)
@@ -124,6 +129,8 @@ def main() -> None:
     print(report)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(report)
+    if mismatches := measured.mismatches():
+        raise SystemExit(f"bench dbt: full_build.sql and dbt's marts disagree on {mismatches}")
 
 
 def load_hours(layout: Layout, start: datetime, end: datetime) -> None:
@@ -202,6 +209,14 @@ COMPARED = [
         "analytics.release_health_trend",
         "baseline.release_health_trend",
     ),
+    (
+        "release health: crash-free session and user rates per release",
+        "select count(*), list((release, environment, round(crash_free_session_rate, 2),"
+        " round(crash_free_user_rate, 2)) order by org_id, project_id, release, environment)"
+        " from {table}",
+        "analytics.release_health",
+        "baseline.release_health",
+    ),
 ]
 
 
@@ -247,11 +262,15 @@ def render(m: Measurements) -> str:
         f"| `bench/full_build.sql` (one hand-written DuckDB script) | {m.sql_seconds:.2f}"
         f" | {m.raw_events / m.sql_seconds:,.0f} | 1.00x |",
         "",
-        "Same outputs (dbt | script):",
+        "Outputs (dbt | script): "
+        + (f"**DIFFERENT: {', '.join(m.mismatches())}**" if m.mismatches() else "the same."),
         "",
-        "| mart | dbt | script |",
-        "|---|---|---|",
-        *(f"| {name} | {ours} | {theirs} |" for name, ours, theirs in m.comparison),
+        "| mart | dbt | script | |",
+        "|---|---|---|---|",
+        *(
+            f"| {name} | {ours} | {theirs} | {'same' if ours == theirs else '**different**'} |"
+            for name, ours, theirs in m.comparison
+        ),
         "",
     ]
     return "\n".join(lines)

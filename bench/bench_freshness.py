@@ -67,7 +67,7 @@ RUN_TIMEOUT_S = 600
 TARGET_P95_S, TARGET_MAX_S, THROUGHPUT_FLOOR, FIXED_COST_SHARE = 120.0, 180.0, 0.7, 1 / 3
 WORK_DIR = Path(__file__).parent / ".work" / "freshness"
 RESULTS = Path(__file__).parent / "results" / "freshness.md"
-LOOM = [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')"]
+LOOM = [sys.executable, "-m", "loom"]
 WHERE = ("(a) analytics.events via loom sql", "(b) read API release numbers", "(c) SSE health")
 
 

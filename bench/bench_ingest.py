@@ -43,7 +43,7 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from starlette.types import Message
 
-from ingest_api.ingest.schemas import BatchRequest
+from ingest_api.ingest.schemas.analytics import BatchRequest
 from warehouse.layout import Layout
 from warehouse.registry import Registry
 

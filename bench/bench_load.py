@@ -70,7 +70,7 @@ PERSONS = 50
 RELEASES = ("1.0.0", "1.1.0")
 REFERENCE = "wrk, 64 connections of sync single events: 1,733 events/s, p99 74 ms, 0 lost"
 RESULTS = Path(__file__).parent / "results" / "load.md"
-LOOM = [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')"]
+LOOM = [sys.executable, "-m", "loom"]
 CAPTURE = "/api/analytics/capture"
 MID_RUN = "in the middle of the load"
 

@@ -1,8 +1,9 @@
 -- The warehouse's full build written by hand as one DuckDB script: the same marts as an
 -- unwindowed `dbt run` (dedup, the PostHog identity replay, person properties, events, sessions,
--- the per-day user masks, the hourly aggregate and the trend), without dbt, incrementality or
--- tests. bench/bench_dbt.py runs it against the same raw tables as dbt, in the same run, to
--- measure what dbt and the incremental machinery cost on a full build.
+-- the per-day user masks, the hourly aggregate, the trend and release health over the whole
+-- history), without dbt, incrementality or tests. bench/bench_dbt.py runs it against the same raw
+-- tables as dbt, in the same run, to measure what dbt and the incremental machinery cost on a
+-- full build, and fails unless both give the same numbers.
 -- Reads raw.*; writes schema baseline.
 
 create schema if not exists baseline;
@@ -30,7 +31,9 @@ select
         when event in ('$create_alias', '$merge_dangerously') then properties ->> 'alias' end) as other_id,
     coalesce("set", properties -> '$."$set"') as set_properties,
     coalesce(set_once, properties -> '$."$set_once"') as set_once_properties,
-    "timestamp" as occurred_at
+    "timestamp" as occurred_at,
+    project_id, coalesce(nullif(trim(environment), ''), 'production') as environment, event,
+    coalesce(properties, '{}'::json) as properties, received_at
 from raw.identities
 qualify row_number() over (partition by org_id, uuid order by received_at, _file) = 1;
 
@@ -215,11 +218,28 @@ from (
 ) p
 left join properties pr using (org_id, person_id);
 
+-- identity operations are events too, named as PostHog's SDKs send them
 create or replace table baseline.fct_events as
+with all_events as (
+    select uuid, org_id, project_id, environment, event, distinct_id, properties, "timestamp",
+        received_at, session_id, device_id
+    from baseline.events_raw
+    union all
+    select uuid, org_id, project_id, environment,
+        case kind when 'identify' then '$identify' when 'alias' then '$create_alias'
+            when 'merge_dangerously' then '$merge_dangerously'
+            else if(event = '$set_once', '$set_once', '$set') end,
+        distinct_id,
+        json_merge_patch(json_merge_patch('{}', json_object(
+            if(kind = 'identify', '$anon_distinct_id', 'alias'), other_id,
+            '$set', set_properties, '$set_once', set_once_properties)), properties),
+        occurred_at, received_at, null, null
+    from baseline.identities
+)
 select e.uuid, e.org_id, e.project_id, e.environment, e.event, e.distinct_id,
     coalesce(m.person_id, baseline.person_uuid(e.org_id, e.distinct_id)) as person_id,
     e.properties, e."timestamp", e.received_at, e.session_id, e.device_id
-from baseline.events_raw e
+from all_events e
 left join baseline.identity_map m using (org_id, distinct_id);
 
 create or replace table baseline.feature_flag_exposures as
@@ -328,3 +348,26 @@ users as (
 )
 select s.*, coalesce(u.adjusted_users, 0) as adjusted_users, coalesce(u.crashed_users, 0) as crashed_users
 from sessions s left join users u using (org_id, project_id, grain, bucket_start);
+
+create or replace table baseline.release_health as
+with
+sessions as (
+    select org_id, project_id, release, environment, sum(adjusted_sessions) as adjusted_sessions,
+        sum(crashed_sessions) as crashed_sessions
+    from baseline.release_health_hourly group by all
+),
+persons as (
+    select org_id, project_id, release, environment, person_id,
+        bool_or(crashed_hours <> 0) as has_crashed, max(sample_rate) as highest_sample_rate
+    from baseline.release_users_daily group by all
+),
+users as (
+    select org_id, project_id, release, environment,
+        sum(if(has_crashed, 1.0, 1.0 / highest_sample_rate)) as adjusted_users,
+        count(*) filter (where has_crashed) as crashed_users
+    from persons group by all
+)
+select s.*, coalesce(u.adjusted_users, 0) as adjusted_users, coalesce(u.crashed_users, 0) as crashed_users,
+    100.0 * (s.adjusted_sessions - s.crashed_sessions) / nullif(s.adjusted_sessions, 0) as crash_free_session_rate,
+    100.0 * (u.adjusted_users - u.crashed_users) / nullif(u.adjusted_users, 0) as crash_free_user_rate
+from sessions s left join users u using (org_id, project_id, release, environment);

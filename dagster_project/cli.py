@@ -89,10 +89,8 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
     from dagster_project.runner import materialize_range
     from warehouse.writer_lease import WriterLeaseError
 
-    # The collector's defaults cost a quiet hour's run 0.9 s, mostly full passes over objects that
-    # live to its end. What is loaded so far (Dagster's and dbt's modules) is frozen out of those
-    # passes, and the youngest generation is collected every 50,000 allocations instead of 700,
-    # which a run makes by the million: 0.35 s.
+    # A run allocates by the million: keep what is loaded (Dagster, dbt) out of the collector's
+    # passes, and collect the youngest generation less often.
     gc.freeze()
     gc.set_threshold(50_000, 10, 10)
 

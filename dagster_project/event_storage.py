@@ -1,21 +1,21 @@
 """Dagster's SQLite event log, storing a batch of one run's materializations in one transaction,
-through engines kept open.
+through engines kept open. A WORKAROUND built on Dagster's internals, written for dagster 1.13.27
+(why and what it saves: framework_workarounds.py; tests/test_workaround_pins.py).
 
 A backfill is one run, and each asset of it materializes every hour of the range: a 30-day
 backfill yields 720 materializations per asset, about 25,000 in all. Dagster hands the hours of
 one output to ``store_event_batch`` (when ``DAGSTER_EVENT_BATCH_SIZE`` is set, see
 ``instance.py``), but its SQLite storage stores them one by one, each with its own engine,
-connection and transaction on two databases (the run's and the index): ~9 ms each, most of the
-time a backfill took. This storage writes such a batch the way ``store_event`` writes one event,
+connection and transaction on two databases (the run's and the index): most of the time a
+backfill took. This storage writes such a batch the way ``store_event`` writes one event,
 in one transaction per database, as Dagster's PostgreSQL storage does, and updates each asset's
 row of the index once per batch, not once per hour. Anything else is stored one event at a time,
 as before.
 
 Dagster's SQLite storage also creates an engine for every connection it opens and disposes of it
 after: each event stored paid for a new engine, a new SQLite connection and SQLAlchemy compiling
-its statements again (the compiled-statement cache lives in the engine). A quiet hourly run stores
-~160 events: 1.7 s of it. This storage keeps the engines of the index and of the last few runs'
-databases, and their connections, open.
+its statements again (the compiled-statement cache lives in the engine). This storage keeps the
+engines of the index and of the last few runs' databases, and their connections, open.
 """
 
 from __future__ import annotations

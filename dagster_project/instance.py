@@ -14,7 +14,7 @@ from warehouse.layout import Layout
 WRITER_TAG = "loom/writes"
 
 # One writer for DuckDB, enforced twice:
-# * pools at op granularity: every step that opens warehouse.duckdb is in the `warehouse` pool,
+# * pools at op granularity: every step that opens the lake to write is in the `warehouse` pool,
 #   limited to one slot. The slot is claimed through run storage, so it also holds for runs
 #   executed in-process by `loom run`, which never pass through the run queue.
 # * the run queue admits one run tagged `loom/writes=warehouse` at a time, so schedule, sensor,

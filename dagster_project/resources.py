@@ -28,7 +28,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     A run's steps share one DuckDB connection to the lake, opened by the first step that needs it
     and closed when the run ends: each new connection loads and verifies DuckDB's signed
-    extensions (~0.15 s) and attaches the lake again, and an hourly run has eight such steps."""
+    extensions and attaches the lake again, and an hourly run has eight such steps."""
 
     data_dir: str | None = None
     _connection: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)

@@ -80,8 +80,8 @@ def writer_turn(
     """Wait until no other run writes the warehouse, then hold the turn while the block runs.
 
     Runs executed by scripts (``loom run``) never pass through Dagster's run queue, so two of
-    them used to interleave their steps through the ``warehouse`` pool: three at once took 138 s
-    where one after another took 46 s. ``loom run``s of this host take turns through a lock file
+    them used to interleave their steps through the ``warehouse`` pool, each slowing the others
+    more than waiting would. ``loom run``s of this host take turns through a lock file
     in DAGSTER_HOME, and each waits for the runs the daemon started to finish (the run queue in
     turn holds the daemon's runs back while this one is in progress). Last, it takes the lake's
     writer lease, which another pipeline host's run may hold."""

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from contextlib import redirect_stdout
 from dataclasses import dataclass, field
@@ -11,7 +12,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.utils import make_new_run_id
 
 from dagster_project.assets.raw import raw_asset_key
 from dagster_project.definitions import defs
@@ -163,7 +163,7 @@ def materialize_range(
     micro-batch of those hours. dbt's console output goes to a log file beside the run storage
     instead of the terminal."""
     job = defs.resolve_job_def(job_name)
-    run_id = make_new_run_id()
+    run_id = str(uuid.uuid4())  # as Dagster makes its own
     log_path = run_log_dir(instance) / f"{run_id}.log"
     if first == last:
         selection: dict = {"partition_key": hour_key(first)}

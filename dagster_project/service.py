@@ -7,8 +7,8 @@ from pathlib import Path
 
 from dagster_project.instance import DAGSTER_ENVIRONMENT, prepare_dagster_home
 from warehouse.layout import Layout
+from warehouse.service import Service
 from warehouse.settings import Settings
-from warehouse.stack import Service
 
 
 def dagster_service(settings: Settings, layout: Layout) -> Service:

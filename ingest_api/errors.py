@@ -14,20 +14,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import ClientDisconnect
 
+from ingest_api.api_types import QUERY_TIME_HELP, ErrorBody, FieldError
 from ingest_api.event_names import NAME_RULE, NATIVE_EVENT_PATTERN
 from ingest_api.ingest.landing import LandingUnavailable
 from ingest_api.ingest.routing import is_json, media_type
-from ingest_api.ingest.schemas import (
+from ingest_api.ingest.schemas.fields import (
     PROPERTIES_TOO_LARGE,
-    QUERY_TIME_HELP,
-    TEXT_PATTERN,
     TIMESTAMP_HELP,
-    UNION_TAGS,
     UUID_PATTERN,
-    ErrorBody,
-    FieldError,
     control_character_problem,
 )
+from ingest_api.ingest.schemas.track import UNION_TAGS
 from warehouse.published import (
     CatalogUnavailable,
     LakeFileDamaged,
@@ -35,6 +32,7 @@ from warehouse.published import (
     TimeNotKept,
 )
 from warehouse.registry import RegistryUnavailable
+from warehouse.streams import TEXT_PATTERN
 
 LAKE_FILE_DAMAGED = (
     "a file of the warehouse that this read needs is missing or damaged, so it cannot be answered"

@@ -106,8 +106,8 @@ MMAP_THRESHOLD_BYTES = 128 * 1024
 def return_big_buffers_to_the_os() -> None:
     """Keep glibc allocating buffers of 128 KiB and more (request bodies, landing files) with
     mmap, so each goes back to the OS when freed. By default glibc raises that threshold to the
-    largest buffer freed so far (20 MB bodies), keeps later ones in its heap, and the server's
-    memory grew by some 80 MB with every round of the largest requests; fixed, it stays level."""
+    largest buffer freed so far, keeps later ones in its heap, and the server's memory grew with
+    every round of the largest requests; fixed, it stays level."""
     name = ctypes.util.find_library("c")
     mallopt = getattr(ctypes.CDLL(name), "mallopt", None) if name else None
     if mallopt is not None:  # glibc; other C libraries keep their own ways

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+
 from warehouse.layout import Layout
+from warehouse.service import Service
 from warehouse.settings import Settings
-from warehouse.stack import Service, loom_command
 
 
 def api_service(settings: Settings, layout: Layout) -> Service:
-    """``loom serve`` on the configured interface and port."""
+    """``python -m ingest_api`` (``loom serve``) on the configured interface and port."""
     return Service(
         "ingest API",
-        loom_command("serve", "--host", settings.host, "--port", str(settings.port)),
+        [sys.executable, "-m", "ingest_api", "--host", settings.host, "--port", str(settings.port)],
         f"http://{settings.host}:{settings.port}  (dashboard: /, API docs: /docs)",
     )

@@ -1,6 +1,6 @@
 """Delivering alert webhooks: every delivery that is due, at once, each within its timeout.
 
-Runs on the pipeline host, off every run's path (a Dagster sensor, dagster_project/alerts.py):
+Runs on the pipeline host, off every run's path (a Dagster sensor's tick):
 a receiver that hangs costs a delivery its timeout, never a run. Each attempt's outcome is stored
 with the delivery (the alert history route shows it); a failed attempt is retried after
 ``LOOM_ALERT_RETRY_SECONDS``, three times longer each time, up to

@@ -1,7 +1,7 @@
 """Has the lake changed? Asked of its catalog database for a fraction of a DuckLake query, so that a
 reader can ask ten times a second and run the DuckLake query of the publishes only when the answer
 is yes (:class:`warehouse.published.PublishedMarts`; the costs are in docs/benchmarks.md,
-"Freshness").
+"Publish to readers").
 
 * A PostgreSQL catalog is asked for the newest ``snapshot_id`` of ``ducklake_snapshot`` (DuckLake's
   catalog tables are a documented specification; every commit adds a row), on one connection

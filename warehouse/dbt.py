@@ -9,7 +9,7 @@ build``, ``loom dbt docs generate``, ``loom dbt run-operation prune_sessions --a
 
 A run is driven by a received-time window passed as dbt vars (:func:`window_vars`); without one
 it processes every raw record (the incremental design: docs/warehouse-models.md). Parsing the
-project costs ~7 s, and dbt parses it again whenever the vars change, that is every hour. The
+project is slow, and dbt parses it again whenever the vars change, that is every hour. The
 window only matters when the models are compiled, after parsing, so the project is parsed once
 without vars (:func:`parsed_manifest`, kept on disk for the next process until a project file
 changes) and every invocation that runs nodes starts from a copy of that manifest: no parse, and
@@ -22,7 +22,6 @@ import fcntl
 import hashlib
 import json
 import os
-import pickle
 import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING
 import click
 import duckdb
 
+from warehouse.dbt_workarounds import close_dbt_connection, pickled_manifest, unpickled_manifest
 from warehouse.duck import connect_pipeline
 from warehouse.layout import LAKE_ALIAS, Layout, naive_utc
 from warehouse.published import latest_published, publish
@@ -57,17 +57,17 @@ RUNS_PARSED_PROJECT = frozenset(
 WINDOW_VAR_FORMAT = "%Y-%m-%d %H:%M:%S"
 # Unit tests check the models' logic, not the hour's data: `make dbt-build` runs them, the hourly
 # build does not. Of the data tests, the hourly build runs those tagged `hourly`, over the rows
-# the window touched (macros/data_tests.sql); the daily `data_tests` job runs them all. Its
-# manifest.json and run_results.json would be written (0.5 to 1 s) only to be deleted with the run's
-# target: Dagster records each node's result from dbt's events instead.
+# the window touched (macros/lake_workarounds/windowed_data_tests.sql); the daily `data_tests`
+# job runs them all. Its manifest.json and run_results.json would be written only to be deleted
+# with the run's target: Dagster records each node's result from dbt's events instead.
 HOURLY_BUILD = ("build", "--no-write-json", "--exclude-resource-type", "unit_test")
 HOURLY_SELECTION = ("--select", "resource_type:model tag:hourly", "--indirect-selection", "empty")
 # A micro-batch builds the same models and leaves the tests to the closed hour's run.
 MODELS_SELECTION = ("--select", "resource_type:model", "--indirect-selection", "empty")
 # Views and table macros hold definitions, not rows: they change with the project, not with the
-# hour. Each checks on its own that the lake holds what it would create (macros/definitions.sql),
-# ~0.1 s a node on the lake; an hourly build skips them while the lake records that they were
-# built from the project as it is (:func:`definitions_current`).
+# hour. Each checks on its own that the lake holds what it would create
+# (macros/lake_workarounds/unchanged_definitions.sql); an hourly build skips them while the lake
+# records that they were built from the project as it is (:func:`definitions_current`).
 DEFINITION_MATERIALIZATIONS = ("view", "table_function")
 DEFINITIONS = " ".join(f"config.materialized:{name}" for name in DEFINITION_MATERIALIZATIONS)
 DEFINITIONS_TABLE = f"{LAKE_ALIAS}.ops.built_definitions"
@@ -157,7 +157,7 @@ def run_dbt(
         try:
             result = dbtRunner(manifest=manifest, callbacks=list(callbacks)).invoke(invocation)
         finally:
-            _close_dbt_connection()
+            close_dbt_connection()
     if check and not result.success:
         raise DbtRunError(failure_message(args, result))
     if result.success and _publishing_operation(args):
@@ -189,15 +189,15 @@ def parsed_manifest() -> Manifest:
     fresh copy each call, since running nodes marks them compiled in the manifest it is given.
 
     The parsed manifest is also kept on disk, pickled, for the next process (every `loom run` is
-    one): loading it takes a fraction of a second, where dbt's parse, even a partial one, takes
-    about 3 s. Parsing reads no data, so it runs against a stand-in data directory: dbt keys its
-    partial parse file on the rendered profile, which names the data directory, and with the real
-    one every process working on another data directory would parse the whole project again."""
+    one): loading it is much quicker than dbt's parse, even a partial one. Parsing reads no data,
+    so it runs against a stand-in data directory: dbt keys its partial parse file on the rendered
+    profile, which names the data directory, and with the real one every process working on
+    another data directory would parse the whole project again."""
     global _parsed
     stamp = project_mtime()
     if _parsed is None or _parsed[0] != stamp:
         _parsed = (stamp, _pickled_manifest(stamp))
-    return pickle.loads(_parsed[1])
+    return unpickled_manifest(_parsed[1])
 
 
 def _pickled_manifest(stamp: float) -> bytes:
@@ -222,11 +222,7 @@ def _pickled_manifest(stamp: float) -> bytes:
         if not result.success:
             raise DbtRunError(failure_message(["parse"], result))
         manifest = result.result
-        # Lookups are rebuilt on first use; pickled, they come back in the wrong fields (dbt's
-        # __reduce_ex__ and constructor disagree on their order).
-        for name in [name for name in vars(manifest) if name.endswith("_lookup")]:
-            setattr(manifest, name, None)
-        pickled = pickle.dumps(manifest)
+        pickled = pickled_manifest(manifest)
         scratch = PICKLED_MANIFEST.with_suffix(".tmp")
         scratch.write_bytes(key + b"\n" + pickled)
         os.replace(scratch, PICKLED_MANIFEST)
@@ -315,18 +311,6 @@ def dbt(args: tuple[str, ...]) -> None:
     prepare_warehouse(layout)
     result = run_dbt(args, layout=layout, quiet=False, check=False)
     sys.exit(0 if result.success else 1)
-
-
-def _close_dbt_connection() -> None:
-    # dbt-duckdb keeps its DuckDB connection open between in-process invocations (its `keep_open`
-    # default). Close it once the invocation is over: the next invocation may be for another lake
-    # (the tests build several), and an idle attach would hold the catalog open.
-    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-    environment = DuckDBConnectionManager._ENV
-    if environment is not None:
-        environment.close()
-        DuckDBConnectionManager.close_all_connections()
 
 
 def failure_message(args: Sequence[str], result: dbtRunnerResult) -> str:

@@ -37,5 +37,5 @@ class Plugin(BasePlugin):
         # catalog stays the in-memory one. Everything dbt renders names the lake in full
         # ("warehouse"."analytics"...), and an unqualified name (dbt-duckdb's own
         # `duckdb_databases()`, a temporary table) then resolves without opening a lake
-        # transaction. A USE per cursor cost 40 of an hourly build's 93 lake transactions (~2 ms
-        # each on SQLite); inline SQL (`dbt show --inline`) names tables with ref() or in full.
+        # transaction. A USE per cursor would open a lake transaction of its own; inline SQL
+        # (`dbt show --inline`) names tables with ref() or in full.

@@ -9,7 +9,7 @@ its data files are Parquet under ``LOOM_LAKE_DATA_PATH`` (see :class:`warehouse.
   in-memory DuckDB with the lake attached read-write. It keeps nothing of its own: spills go to a
   scratch directory that may be deleted between runs.
 * :func:`connect_reader` — analysts and the read API: the lake attached read-only, at a published
-  snapshot (:mod:`warehouse.publishing`), so a reader never blocks a run and never sees half of one.
+  snapshot (:mod:`warehouse.published`), so a reader never blocks a run and never sees half of one.
 
 Extensions come from DuckDB's signed wheels on PyPI (``duckdb-extension-*``), never from the
 network: autoloading and autoinstalling are off and ``extension_directory`` points at links to the
@@ -103,7 +103,7 @@ def connect_reader(
 def unattached_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
     """A connection with the lake's extensions loaded and nothing attached. Loading them is most
     of what opening a reader costs (DuckDB verifies each signed binary whole; attaching is quick:
-    docs/benchmarks.md, "Freshness"), so the read API keeps one ready for its next snapshot
+    docs/benchmarks.md, "Publish to readers"), so the read API keeps one ready for its next snapshot
     (:class:`warehouse.published.PublishedMarts`)."""
     return _connect(layout)
 

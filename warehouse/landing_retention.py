@@ -1,7 +1,6 @@
 """Retiring landing files: those of hours past the landing retention whose every line is in
 ``raw.*`` (and none in quarantine) are deleted, after a durable marker tells the raw loader that
-the raw rows are now the hour's only full copy. The daily retention job runs it
-(``dagster_project/retention.py``)."""
+the raw rows are now the hour's only full copy. The pipeline's daily retention job runs it."""
 
 from __future__ import annotations
 

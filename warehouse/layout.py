@@ -197,8 +197,8 @@ class Layout:
 
     def spill_path(self, pid: int) -> Path:
         """The room ingest API process ``pid`` reserves for acknowledged records that landing
-        cannot take (ingest_api/ingest/spill.py): in this host's data directory, never on a
-        shared landing path, since only this host knows whether ``pid`` still runs."""
+        cannot take (its spill file): in this host's data directory, never on a shared landing
+        path, since only this host knows whether ``pid`` still runs."""
         return self.data_dir / f"{SPILL_PREFIX}{pid}"
 
     def spill_files(self) -> list[Path]:

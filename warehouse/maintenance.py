@@ -13,18 +13,17 @@ whole lake. Compaction rewrites what the recent runs wrote, not a table's histor
   as a small file's of the same table, or :data:`REWRITE_DELETED_FRACTION`. Until then it keeps
   its one delete file (DuckLake keeps at most one per data file).
   Hourly merges delete a few late or retried rows from old files, and DuckLake rewrites a file
-  whole: after a 30-day backfill, `fct_events` was one 99 MB file, and dropping its ~40 replaced
-  rows cost 1.2 s of every quiet hour's run.
+  whole, so a big file is not rewritten for a few rows.
 
 Every closed hour's run, and the daily retention job, :func:`expire_snapshots`: forget the
 snapshots no reader can still be on (keeping hourly publishes for time travel) and delete the
 files only they referenced, and files no snapshot ever recorded.
 
-:func:`give_statistics` works around a cost of DuckLake 1.5: a table that never held a row has
-no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
-query plan asks the catalog again for every column it reads of such a table (58 catalog reads for
-one model's query naming the empty Sentry-aggregate and prune tables: 140 ms instead of 73). Later
-DuckLake versions cache the absence too.
+:func:`give_statistics` is a WORKAROUND, written for DuckDB 1.5.5 with the DuckLake extension
+d8a1881e (tests/test_workaround_pins.py fails when either moves): a table that never held a row
+has no statistics in the catalog, and DuckLake caches statistics only when it finds some, so each
+query plan asks the catalog again for every column it reads of such a table (docs/benchmarks.md,
+"Why the code is as it is"). Later DuckLake versions cache the absence too.
 """
 
 from __future__ import annotations
@@ -211,9 +210,8 @@ def compact(
         for table, plan in sorted(plans.items())
         if plan.files_dropped >= at_files
     ]
-    # One commit for every table's rewrite, then one for the merges, not two per table: a lake
-    # commit costs 10-20 ms of catalog writes. A merge does not see files rewritten in its own
-    # transaction, hence two.
+    # One commit for every table's rewrite, then one for the merges, not two per table: each lake
+    # commit writes the catalog. A merge does not see files rewritten in its own transaction.
     with transaction(con):
         for schema, name, plan in due:
             con.execute(
@@ -344,7 +342,7 @@ def tables_without_statistics(con: duckdb.DuckDBPyConnection) -> list[tuple[str,
 
 def _live_tables(con: duckdb.DuckDBPyConnection, condition: str) -> list[tuple[str, str]]:
     # (schema, table) of the lake's current tables meeting ``condition``, from DuckLake's catalog
-    # tables: one catalog query, where duckdb_tables() loads every table of the lake (~50 ms).
+    # tables: one catalog query, where duckdb_tables() loads every table of the lake.
     metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
     return con.execute(
         f"""

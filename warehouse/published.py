@@ -122,7 +122,7 @@ def publish(
 ) -> int:
     """Publish the lake's current snapshot (``con`` is the pipeline's), holding the records
     received up to ``data_as_of``; returns its id. ``published_at`` (default now) is for
-    simulations of a clock (bench/bench_batches.py)."""
+    simulations of a clock (the micro-batch benchmark)."""
     ensure_published_table(con)
     [(snapshot_id,)] = con.execute(
         f"SELECT id FROM ducklake_current_snapshot('{LAKE_ALIAS}')"

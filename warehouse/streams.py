@@ -11,7 +11,7 @@ once), otherwise one the server generates. Sessions use a deterministic ``uuid``
 :class:`Integer`, :class:`Number`, :class:`Timestamp`, :class:`JsonObject`), and so has every
 value the models take out of a JSON column into a column of their own (:data:`EXTRACTED`). The
 ingest API builds its request types from these kinds and answers 400 to what breaks them
-(``ingest_api/ingest/schemas.py``); the raw load quarantines what breaks them anyway, e.g. a file
+(its request schemas); the raw load quarantines what breaks them anyway, e.g. a file
 written by hand or by an older API (:data:`RECORD_RULES`, ``warehouse/raw_load.py``).
 
 **No control characters in stored text.** DuckDB pushes a join's build-side keys (and IN lists)

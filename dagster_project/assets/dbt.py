@@ -25,17 +25,17 @@ from typing import Any
 import dagster as dg
 from dagster import AssetExecutionContext
 from dagster_dbt import DagsterDbtTranslator, DbtProject, dbt_assets
-from dagster_dbt.asset_utils import (
-    DBT_INDIRECT_SELECTION_ENV,
-    get_asset_check_key_for_test,
-    get_updated_cli_invocation_params_for_context,
-)
-from dagster_dbt.core.dbt_cli_event import DbtCoreCliEventMessage
 from dbt.cli.main import dbtRunnerResult
 from dbt_common.events.base_types import EventMsg
 from dbt_common.events.functions import msg_to_dict
 
 from dagster_project.assets.raw import raw_asset_key
+from dagster_project.framework_workarounds import (
+    DBT_INDIRECT_SELECTION_ENV,
+    DbtCoreCliEventMessage,
+    get_asset_check_key_for_test,
+    get_updated_cli_invocation_params_for_context,
+)
 from dagster_project.partitions import (
     dbt_window_vars,
     hourly_partitions,

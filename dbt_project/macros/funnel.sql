@@ -3,7 +3,7 @@
 
         {{ funnel(['signed_up', 'checkout_started', 'checkout_completed'], conversion_window='7 days') }}
 
-    A call of the lake's table function `analytics.funnel` (models/marts/funnel.sql, where the
+    A call of the lake's table function `analytics.funnel` (models/marts/product_analytics/funnel.sql, where the
     rules are) with these arguments as SQL literals, so `dbt show`, the read API and any DuckDB
     client count with one definition. Returns one row per step: `step`, `event`, `persons`,
     `conversion_rate` (% of step 1) and `step_conversion_rate` (% of the previous step); with

@@ -2,8 +2,7 @@
     {#-
         Post-hook of a table read by point lookups (the read API's persons/{distinct_id}): its
         Parquet files sorted by the lookup key, in small row groups, so that a lookup reads the
-        one row group whose min/max can hold the key instead of the whole table (on 575,000 ids:
-        ~7 ms instead of ~35 ms). Both settings live in the lake's catalog: DuckLake then sorts
+        one row group whose min/max can hold the key instead of the whole table. Both settings live in the lake's catalog: DuckLake then sorts
         every insert and every compaction of the table. The first run after the table is created
         sets them and rewrites the rows it already holds, after the model's transaction (DuckLake
         takes no settings for a table created in the open transaction); later runs only check.

@@ -83,9 +83,8 @@
     it to one tenant. Current adoption (what the stage follows) is measured over the window, or,
     with `current_from_latest_day`, over each environment's last 24 hours of data in it: the hour
     of its latest session and the 23 before (as Sentry does for a release list without a period).
-    Written as one pass over the hourly rows plus two small aggregates, joined once: DuckDB's
-    join-order search over the earlier seven-way join cost ~70 ms of planning per call, more than
-    the query itself. -#}
+    Written as one pass over the hourly rows plus two small aggregates, joined once: planning a
+    seven-way join cost more than running it. -#}
 {% macro release_health_sql(start, end, org_id=none, project_id=none, current_from_latest_day=false) -%}
 {%- set window_start -%}
     date_trunc('hour', ({{ start }})::timestamp)

@@ -81,8 +81,7 @@
 {%- endmacro %}
 
 {#- Of a record's copies in the window, the earliest received. The staging views already keep one
-    copy per received hour, so a window within one hour needs no second pass: over a
-    million-event hour it cost int_person_property_writes 0.4 s. -#}
+    copy per received hour, so a window within one hour needs no second pass over its rows. -#}
 {% macro first_copy_in_window() -%}
     {%- if not window_within_one_hour() -%}
     qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1

@@ -1,5 +1,5 @@
 """The ingest API: routes that validate, authenticate and durably land events, identities and
-sessions (``routes/``), the parsing and validation behind them (``routing.py``, ``schemas.py``)
+sessions (``routes/``), the parsing and validation behind them (``routing.py``, ``schemas/``)
 and the landing writer (``landing.py``)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ingest_api.api_types import ErrorBody
 from ingest_api.ingest.routing import IngestRoute
-from ingest_api.ingest.schemas import ErrorBody
 
 # Declaring "4XX" replaces FastAPI's default 422 entry: this API answers validation errors with
 # 400 (413 for oversized properties) in the ErrorBody shape.

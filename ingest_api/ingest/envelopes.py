@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.datastructures import Headers, QueryParams
 
 from ingest_api.ingest.routing import gunzip, too_large
-from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas.fields import MAX_BATCH_ITEMS
 
 SESSION_ITEM_TYPES = frozenset({"session", "sessions"})
 ENCODINGS = "gzip, br or none"

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from ingest_api.ingest.schemas import Timestamp
+from ingest_api.ingest.schemas.fields import Timestamp
 
 TIMESTAMP = TypeAdapter(Timestamp)
 # Relay corrects a clock only when it is at least this far off: less is network latency and small

@@ -42,22 +42,17 @@ from ingest_api.event_names import normalize_event_name
 from ingest_api.ingest import event_time
 from ingest_api.ingest.event_time import EnvelopeClock, IngestionWarning, Resolved, shown
 from ingest_api.ingest.landing import Chunk, Target
-from ingest_api.ingest.schemas import (
-    IDENTITY_EVENTS,
-    LINKED_ID,
-    SESSION_ID_PROPERTY,
+from ingest_api.ingest.schemas.analytics import (
     AliasRequest,
     CaptureEvent,
     IdentifyRequest,
-    PostHogEvent,
-    SentryAggregate,
-    SentryAttributes,
-    SentrySessionUpdate,
-    SessionEnd,
-    SessionStart,
     SetRequest,
-    TrackEvent,
 )
+from ingest_api.ingest.schemas.fields import IDENTITY_EVENTS, LINKED_ID, SESSION_ID_PROPERTY
+from ingest_api.ingest.schemas.posthog import PostHogEvent
+from ingest_api.ingest.schemas.sentry import SentryAggregate, SentryAttributes, SentrySessionUpdate
+from ingest_api.ingest.schemas.sessions import SessionEnd, SessionStart
+from ingest_api.ingest.schemas.track import TrackEvent
 from ingest_api.ingest.scrubbing import (
     FILTERED,
     KEY_PREFIX_BYTES,

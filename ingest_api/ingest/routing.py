@@ -47,7 +47,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope
 
 from ingest_api.auth import authenticate, key_in
-from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas.fields import MAX_BATCH_ITEMS
 
 if TYPE_CHECKING:
     from fastapi._compat import ModelField

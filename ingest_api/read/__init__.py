@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ingest_api.ingest.schemas import ErrorBody
+from ingest_api.api_types import ErrorBody
 
 # "4XX" replaces FastAPI's default 422 entry: bad parameters are answered 400 in the ErrorBody
 # shape, naming the field (the ingest API's validation handler).

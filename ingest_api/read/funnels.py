@@ -1,6 +1,6 @@
-"""Funnels, read from dbt's table macro ``funnel`` (``dbt_project/models/marts/funnel.sql``): the
-same definition ``loom dbt show "{{ funnel(...) }}"`` and analysts' SQL use; nothing is counted
-here."""
+"""Funnels, read from dbt's table macro ``funnel``
+(``dbt_project/models/marts/product_analytics/funnel.sql``): the same definition
+``loom dbt show "{{ funnel(...) }}"`` and analysts' SQL use; nothing is counted here."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from fastapi import HTTPException
 from pydantic import BeforeValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ingest_api.ingest.schemas import QUERY_TIME_HELP, UNIX_TIME_TEXT
+from ingest_api.api_types import QUERY_TIME_HELP, UNIX_TIME_TEXT
 from warehouse.layout import naive_utc
 
 EARLIEST = datetime(1970, 1, 1)

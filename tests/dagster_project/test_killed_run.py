@@ -30,7 +30,7 @@ from warehouse.published import published_snapshot_id
 
 pytestmark = pytest.mark.slow
 
-LOOM = [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')"]
+LOOM = [sys.executable, "-m", "loom"]
 RUN_TIMEOUT_S = 300
 T = TypeVar("T")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from loom.cli import main
 from warehouse import dbt
-from warehouse.cli import main
 from warehouse.layout import Layout
 
 

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from click.testing import CliRunner
 
+from loom.cli import main
 from tests.dagster_project.utils.dataset import land_hour_1, land_hour_2
-from warehouse.cli import main
 from warehouse.duck import connect_reader
 from warehouse.layout import Layout
 from warehouse.published import published_snapshot_id

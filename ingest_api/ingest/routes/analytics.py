@@ -12,8 +12,7 @@ from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
 from ingest_api.ingest.records import Receipt, Records
 from ingest_api.ingest.routes.common import accepted, land, record_and_land
 from ingest_api.ingest.routing import Events, EventsIn
-from ingest_api.ingest.schemas import (
-    Ack,
+from ingest_api.ingest.schemas.analytics import (
     AliasRequest,
     BatchRequest,
     CaptureEvent,
@@ -21,6 +20,7 @@ from ingest_api.ingest.schemas import (
     IdentifyRequest,
     SetRequest,
 )
+from ingest_api.ingest.schemas.common import Ack
 
 router = ingest_router(prefix="/api/analytics", tags=["analytics"])
 ACCEPTED = accepted(Ack)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ingest_api.ingest import ingest_router
 from ingest_api.ingest.deps import ReadKey
-from ingest_api.ingest.schemas import KeyInfo
+from ingest_api.ingest.schemas.keys import KeyInfo
 
 router = ingest_router(prefix="/api/keys", tags=["keys"])
 

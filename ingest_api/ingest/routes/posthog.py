@@ -45,7 +45,7 @@ from ingest_api.ingest.routing import (
     parse_json,
     too_large,
 )
-from ingest_api.ingest.schemas import PostHogAck, PostHogBody, PostHogEvent
+from ingest_api.ingest.schemas.posthog import PostHogAck, PostHogBody, PostHogEvent
 
 PATHS = ("/batch/", "/capture/", "/e/", "/i/v0/e/")
 # posthog-js labels its gzip bodies and beacons text/plain, and sends base64 as a form.
@@ -62,7 +62,7 @@ COMPRESSIONS = {
 # PostHog looks this far into a body to tell a form or base64 from anything else.
 SNIFFED_BYTES = 128
 FORM_FIELDS = (b"data=", b"_=", b"ip=", b"compression=")
-# Decoded in Python at ~2 us a byte: a bigger body would hold a parsing thread for seconds. The
+# Decoded byte by byte in Python: a bigger body would hold a parsing thread for seconds. The
 # posthog-js releases that sent LZ64 batched at most 100 events, tens of kilobytes.
 MAX_LZ64_BYTES = 1024 * 1024
 BASE64_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")

@@ -47,13 +47,9 @@ from ingest_api.ingest.routing import (
     max_event_bytes,
     parse_json,
 )
-from ingest_api.ingest.schemas import (
-    MAX_BATCH_ITEMS,
-    Ack,
-    Platform,
-    SentrySessionAggregates,
-    SentrySessionUpdate,
-)
+from ingest_api.ingest.schemas.common import Ack
+from ingest_api.ingest.schemas.fields import MAX_BATCH_ITEMS, Platform
+from ingest_api.ingest.schemas.sentry import SentrySessionAggregates, SentrySessionUpdate
 from warehouse.registry import ApiKey
 from warehouse.streams import BIGINT_MAX
 

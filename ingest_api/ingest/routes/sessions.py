@@ -12,7 +12,7 @@ from ingest_api.ingest import ingest_router
 from ingest_api.ingest.deps import DurableByDefault, RequestReceipt, Writer
 from ingest_api.ingest.records import Receipt, Records
 from ingest_api.ingest.routes.common import accepted, record_and_land
-from ingest_api.ingest.schemas import SessionAck, SessionEnd, SessionStart
+from ingest_api.ingest.schemas.sessions import SessionAck, SessionEnd, SessionStart
 from ingest_api.stream_hub import hub
 
 router = ingest_router(prefix="/api/sessions", tags=["sessions"])

@@ -11,7 +11,8 @@ from ingest_api.ingest.deps import AsyncByDefault, RequestReceipt, Writer
 from ingest_api.ingest.records import Records
 from ingest_api.ingest.routes.common import land
 from ingest_api.ingest.routing import Events, EventsIn
-from ingest_api.ingest.schemas import Ack, TrackBody, TrackEvent
+from ingest_api.ingest.schemas.common import Ack
+from ingest_api.ingest.schemas.track import TrackBody, TrackEvent
 
 router = ingest_router(tags=["compatibility"])
 # Validated and landed one event at a time: an array needs the memory of its largest event.

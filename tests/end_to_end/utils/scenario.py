@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bench.demo import PLATFORMS, RELEASES, SAMPLE_RATE, SAMPLED_RELEASE, page_or_checkout
+from loom.demo import PLATFORMS, RELEASES, SAMPLE_RATE, SAMPLED_RELEASE, page_or_checkout
 
 SEED = 20261126
 CRASH_RATE = 0.15  # high for a small sample, so that every release has crashes

@@ -1,4 +1,4 @@
-"""``loom keys`` and ``loom bootstrap`` (``loom up``: tests/warehouse/test_stack.py)."""
+"""``loom keys`` and ``loom bootstrap`` (``loom up``: tests/loom/test_stack.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import re
 
 from click.testing import CliRunner
 
+from loom.cli import main
 from warehouse.bootstrap import bootstrap_demo
-from warehouse.cli import main
 from warehouse.layout import Layout
 from warehouse.registry import Registry
 

@@ -22,7 +22,8 @@ from ingest_api.ingest.landing import (
     remove_leftover_temp_files,
 )
 from ingest_api.ingest.records import Receipt, Records
-from ingest_api.ingest.schemas import CaptureEvent, SessionEnd, SessionStart
+from ingest_api.ingest.schemas.analytics import CaptureEvent
+from ingest_api.ingest.schemas.sessions import SessionEnd, SessionStart
 from tests.ingest_api.ingest.utils.server import landed
 from warehouse.duck import connect_pipeline
 from warehouse.layout import Layout

@@ -18,7 +18,7 @@ import pytest
 from fastapi.routing import iter_route_contexts
 
 from ingest_api.ingest.routing import IngestRoute
-from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas.fields import MAX_BATCH_ITEMS
 from ingest_api.main import create_app
 from tests.ingest_api.ingest.utils.server import Api, ServerProcess, Tenant, landed
 from warehouse.layout import Layout

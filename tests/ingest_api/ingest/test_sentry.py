@@ -18,7 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingest_api.ingest.schemas import MAX_BATCH_ITEMS
+from ingest_api.ingest.schemas.fields import MAX_BATCH_ITEMS
 from tests.ingest_api.ingest.utils.sentry_app import dsn, run_script, run_wsgi
 from tests.ingest_api.ingest.utils.server import Api, Tenant, landed
 from warehouse.registry import Registry

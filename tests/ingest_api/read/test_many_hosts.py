@@ -40,7 +40,7 @@ from warehouse.writer_lease import KEEPALIVE_BOUND_S, writer_lease
 
 pytestmark = pytest.mark.slow
 
-LOOM = [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')"]
+LOOM = [sys.executable, "-m", "loom"]
 FIRST_HOUR, LAST_HOUR = "2026-11-20T00:00", "2026-11-20T12:00"
 
 

@@ -1,6 +1,6 @@
 """PostHog's identity rules replayed over every link of the components in int_identity_scope.
 
-Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all). The
+Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql). The
 links of a component are applied one at a time in event-time order (linked_at, then uuid) with
 the rules of int_identity_replay.yml. A person is named by its founder; underneath, persons are
 the sets of a union-find (union by size, no path compression), so that a link costs O(log n)

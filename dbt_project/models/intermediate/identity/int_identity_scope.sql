@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
--- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all).
+-- Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql).
 -- The identity components this run must replay: those its window's links touch, and those with
 -- an id whose first sighting this window holds (an id that now "existed" earlier can change
 -- which merges happen). Unwindowed, that is every component.

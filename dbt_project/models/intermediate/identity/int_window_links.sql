@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
--- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all). A
+-- Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql). A
 -- table, not ephemeral: dbt's Python models (int_identity_components) read only tables and views.
 
 -- The identity links received in the run's window: identify ($identify with $anon_distinct_id),

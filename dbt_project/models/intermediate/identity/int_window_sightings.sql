@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
--- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all). A
+-- Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql). A
 -- table, not ephemeral: four models read it, and each would otherwise scan the window's events.
 
 -- Every distinct_id seen in the run's window with its earliest and latest event time: event

@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
--- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all).
+-- Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql).
 -- The (org, project, release, environment, hour) rows of agg_release_health_hourly this run must
 -- recompute: the start hours of the sessions and session aggregates its window touched, of the
 -- sessions that turned abnormal because the clock passed their deadline in this run, and every

@@ -1,5 +1,5 @@
 {{ config(materialized='incremental', incremental_strategy='replace_all', on_schema_change='sync_all_columns') }}
--- Rebuilt whole every run, its rows replaced in place (macros/definitions.sql: replace_all).
+-- Rebuilt whole every run, its rows replaced in place (macros/lake_workarounds/replace_all.sql).
 
 -- Health of every release and environment over its whole history (from the first session up to
 -- the pipeline's clock, the end of the latest processed window), or over

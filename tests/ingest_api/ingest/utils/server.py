@@ -77,7 +77,7 @@ def wait_for_records(
         time.sleep(0.02)
 
 
-LOOM = [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')"]
+LOOM = [sys.executable, "-m", "loom"]
 
 
 @dataclass

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 
 import httpx
 
-LONGEST = 200  # ingest's limit for ids, releases and environments (schemas.py)
+# ingest's limit for ids, releases and environments (ingest_api/ingest/schemas/fields.py)
+LONGEST = 200
 DISTINCT_IDS = ("team/alice", "50%2F+off", "first last", "zoë/東京 ✓", "d/" * (LONGEST // 2))
 SESSION_IDS = ("ses/with/slash", "ses%25+plus", "ses with space", "séance/東京", "s/" * 100)
 RELEASES = ("feature/x", "app@1.2.3+build/5", "release 2.0 %", "版本/1.0", "r/" * 100)

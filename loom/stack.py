@@ -6,8 +6,9 @@ On a data directory's first start (nothing landed, no lake yet) a one-shot child
 that the dashboard opens on releases rather than on "nothing published yet". It is a task, not a
 service: its exit stops nothing.
 
-A service is a :class:`Service` that its own package describes (``ingest_api/service.py``,
-``dagster_project/service.py``); ``warehouse.cli.SERVICES`` names them, as it names subcommands.
+A service is a :class:`~warehouse.service.Service` that its own package describes
+(``ingest_api/service.py``, ``dagster_project/service.py``); ``loom.cli.SERVICES`` names them, as
+it names subcommands.
 """
 
 from __future__ import annotations
@@ -18,30 +19,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from loom.cli import SERVICES, resolve
 from warehouse.bootstrap import bootstrap_demo
-from warehouse.cli import SERVICES, resolve
 from warehouse.layout import STREAMS, Layout
+from warehouse.service import Service
 from warehouse.settings import Settings, get_settings
 
 STOP_TIMEOUT_S = 10.0
-
-
-@dataclass(frozen=True)
-class Service:
-    name: str
-    argv: list[str]
-    url: str
-    env: dict[str, str] | None = None  # added to the parent's environment
-
-
-def loom_command(*args: str) -> list[str]:
-    """Run a ``loom`` subcommand with this interpreter, whether or not the script is on PATH."""
-    return [sys.executable, "-c", "from warehouse.cli import main; main(prog_name='loom')", *args]
 
 
 def services(settings: Settings, layout: Layout) -> list[Service]:
@@ -62,7 +50,8 @@ def is_first_start(layout: Layout) -> bool:
 
 def demo_task(settings: Settings) -> Service:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    return Service("demo data", loom_command("demo", "--api", f"http://{host}:{settings.port}"), "")
+    argv = [sys.executable, "-m", "loom", "demo", "--api", f"http://{host}:{settings.port}"]
+    return Service("demo data", argv, "")
 
 
 class Supervisor:

@@ -1,7 +1,7 @@
 """The ``loom`` command, the one place that composes the packages: each subcommand (and each
 service ``loom up`` starts) lives next to the component it drives and is named here by
 ``"module:attribute"``, imported only when it runs, so ``loom keys`` never pays for importing
-Dagster and ``warehouse`` imports nothing from the packages built on it."""
+Dagster."""
 
 from __future__ import annotations
 
@@ -17,16 +17,16 @@ SUBCOMMANDS: dict[str, str] = {
     "serve": "ingest_api.cli:serve",
     "keys": "ingest_api.cli:keys",
     "bootstrap": "ingest_api.cli:bootstrap",
-    "up": "warehouse.stack:up",
+    "up": "loom.stack:up",
     "run": "dagster_project.cli:run",
-    "demo": "bench.demo:demo",
+    "demo": "loom.demo:demo",
     "dbt": "warehouse.dbt:dbt",
     "sql": "warehouse.sql_shell:sql",
     "upgrade": "warehouse.upgrade:upgrade_command",
     "doctor": "warehouse.doctor:doctor",
 }
 
-# What `loom up` starts: "module:attribute" of a function (Settings, Layout) -> stack.Service.
+# What `loom up` starts: "module:attribute" of a function (Settings, Layout) -> Service.
 SERVICES: tuple[str, ...] = (
     "ingest_api.service:api_service",
     "dagster_project.service:dagster_service",
@@ -51,7 +51,5 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 def main() -> None:
     """Loom Warehouse: ingest API, hourly pipeline and release-health marts."""
-    # At exit Python collects garbage over every object still alive: after a pipeline run, with
-    # Dagster's and dbt's modules loaded, that took 1.2 s of a 12 s `loom run`. Frozen objects are
-    # skipped, and the process is ending anyway.
+    # Spare the exit's collection over every live object (Dagster's, dbt's): the process is ending.
     atexit.register(gc.freeze)

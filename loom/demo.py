@@ -220,9 +220,8 @@ def free_port() -> int:
 
 
 def start_api(data_dir: Path, port: int) -> subprocess.Popen:
-    command = "from warehouse.cli import main; main(prog_name='loom')"
     env = {**os.environ, "LOOM_DATA_DIR": str(data_dir)}
-    argv = [sys.executable, "-c", command, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    argv = [sys.executable, "-m", "loom", "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_healthy(f"http://127.0.0.1:{port}", process)

@@ -16,12 +16,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loom.stack import is_first_start
 from tests.ingest_api.ingest.utils.server import LOOM, wait_healthy
 from tests.ingest_api.read.utils.sse import Message, SseReader
 from tests.ingest_api.utils.dashboard_page import open_page
 from tests.utils.network import free_port
 from warehouse.layout import Layout
-from warehouse.stack import is_first_start
 
 # Sessions per release the demo's day adds up to, sampling-adjusted (its traffic is seeded).
 DEMO_SESSIONS = {"1.0.0": 449, "1.1.0": 413, "1.2.0": 380}

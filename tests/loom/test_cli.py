@@ -13,7 +13,7 @@ def test_loom_freezes_what_is_alive_at_exit() -> None:
     probe = (
         "import atexit, gc\n"
         "atexit.register(lambda: print('frozen at exit:', gc.get_freeze_count()))\n"
-        "from warehouse.cli import main\n"
+        "from loom.cli import main\n"
         "main(['keys', '--help'], prog_name='loom')\n"
     )
     done = subprocess.run(
