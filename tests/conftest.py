@@ -33,20 +33,29 @@ SHARED_WAREHOUSES = ("in_order", "built")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # With `--dist loadgroup`, a module's tests stay together (their module fixtures are built
-    # once), except that the tests sharing a session fixture (a warehouse built through the
-    # pipeline) all go where it is built. A session fixture is known by where it is defined, not
-    # by its name: two packages' `built` are two warehouses, which two workers can build at once.
+    # once), and a module any of whose tests shares a session fixture (a warehouse built through
+    # the pipeline) goes where that fixture is built, whole: split, its module fixtures were
+    # built once per worker, and again each time its tests came back after another module's. A
+    # session fixture is known by where it is defined, not by its name: two packages' `built`
+    # are two warehouses, which two workers can build at once.
+    shared: dict[str, str] = {}
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
+        module = item.nodeid.split("::")[0]
+        group = _shared_warehouse(item)
+        if group is not None:
+            shared.setdefault(module, group)
+    for item in items:
+        module = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(shared.get(module, module)))
 
 
-def _group(item: pytest.Item) -> str:
+def _shared_warehouse(item: pytest.Item) -> str | None:
     info = getattr(item, "_fixtureinfo", None)
     for name in getattr(item, "fixturenames", ()):
         definitions = info.name2fixturedefs.get(name) if info is not None else None
         if name in SHARED_WAREHOUSES and definitions and definitions[-1].scope == "session":
             return f"{definitions[-1].baseid}::{name}"
-    return item.nodeid.split("::")[0]
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
