@@ -26,7 +26,7 @@ from dagster_project.instance import WRITER_TAG
 from dagster_project.resources import WAREHOUSE_POOL
 from warehouse.layout import Layout
 from warehouse.settings import get_settings
-from warehouse.writer_lease import holder_name, writer_lease
+from warehouse.writer_lease import WriterLeaseError, holder_name, writer_lease
 
 HOST_TAG, PID_TAG, STARTED_TAG = "loom/host", "loom/pid", "loom/process-started"
 TURN_LOCK = "loom-run.lock"
@@ -119,3 +119,26 @@ def _started(pid: int) -> str | None:
         return None
     # The command name (field 2) may contain spaces and parentheses: count from its end.
     return stat[stat.rindex(")") + 2 :].split()[19]
+
+
+def execute_holding_the_lease(
+    instance: dg.DagsterInstance, run_id: str, execute: Callable[[], None]
+) -> None:
+    """Execute a run the daemon launched; a warehouse writer takes the lake's writer lease
+    first, as ``loom run`` does (:func:`writer_turn`). Every process so takes the lease before
+    any pool slot: the other way round, a micro-batch's step holding the ``warehouse`` slot
+    waited for the lease of a ``loom run`` whose step waited for that slot, until the lease's
+    timeout (10 min)."""
+    run = instance.get_run_by_id(run_id)
+    if run is None or run.tags.get(WRITER_TAG) != WAREHOUSE_POOL:
+        execute()
+        return
+    try:
+        with writer_lease(
+            Layout.from_settings().lake,
+            holder_name(),
+            wait_s=get_settings().writer_lease_wait_seconds,
+        ):
+            execute()
+    except WriterLeaseError as problem:
+        instance.report_run_failed(run, str(problem))

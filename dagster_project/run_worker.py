@@ -24,6 +24,7 @@ import queue
 import socket
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 MODULE = "dagster_project.run_worker"
@@ -79,7 +80,7 @@ class RunWorker:
 
         import dagster_project.definitions  # noqa: F401 - loaded once, before any run
         from dagster_project.framework_workarounds import execute_run_in_this_process
-        from dagster_project.run_owners import owner_tags
+        from dagster_project.run_owners import execute_holding_the_lease, owner_tags
 
         # What is loaded now lives as long as the worker: out of the collector's full passes, as
         # in `loom run` (dagster_project/cli.py).
@@ -100,7 +101,9 @@ class RunWorker:
                     listener.close()
                     self._restart([run_id, *self._waiting()])
                 instance.add_run_tags(run_id, {**owner_tags(), WORKER_PID_TAG: str(os.getpid())})
-                execute_run_in_this_process(run_id, instance)
+                execute_holding_the_lease(
+                    instance, run_id, partial(execute_run_in_this_process, run_id, instance)
+                )
 
     def _listen(self) -> socket.socket:
         path = self._home / SOCKET_NAME
