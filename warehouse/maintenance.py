@@ -92,14 +92,26 @@ class Expiry:
 
 
 def live_data_files(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
-    """Data and delete files the lake's current snapshot reads, per table (schema.table)."""
+    """Data and delete files the lake's current snapshot reads, per table (schema.table).
+
+    Counted from the catalog, not by ``ducklake_table_info``: when a DELETE removes the last rows
+    of a data file that has a delete file, DuckLake ends the data file but leaves its delete file
+    live until snapshot expiry forgets both, and ``ducklake_table_info`` counts it though no reader
+    opens it (a workaround, tests/warehouse/test_maintenance.py pins it)."""
+    metadata = f"__ducklake_metadata_{LAKE_ALIAS}"
     rows = con.execute(
         f"""
-        SELECT schemas.schema_name || '.' || info.table_name,
-               info.file_count + info.delete_file_count
-        FROM ducklake_table_info('{LAKE_ALIAS}') AS info
-        JOIN __ducklake_metadata_{LAKE_ALIAS}.ducklake_schema AS schemas
-            ON schemas.schema_id = info.schema_id AND schemas.end_snapshot IS NULL
+        SELECT schemas.schema_name || '.' || tables.table_name,
+               count(data.data_file_id) + count(deletes.delete_file_id)
+        FROM {metadata}.ducklake_table AS tables
+        JOIN {metadata}.ducklake_schema AS schemas
+            ON schemas.schema_id = tables.schema_id AND schemas.end_snapshot IS NULL
+        LEFT JOIN {metadata}.ducklake_data_file AS data
+            ON data.table_id = tables.table_id AND data.end_snapshot IS NULL
+        LEFT JOIN {metadata}.ducklake_delete_file AS deletes
+            ON deletes.data_file_id = data.data_file_id AND deletes.end_snapshot IS NULL
+        WHERE tables.end_snapshot IS NULL
+        GROUP BY ALL
         """
     ).fetchall()
     return dict(rows)

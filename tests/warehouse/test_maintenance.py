@@ -70,6 +70,31 @@ def test_compaction_leaves_a_table_with_few_files_alone(lake: Layout) -> None:
         assert (result.files_before, result.files_after) == (17 + 2, 1 + 2)
 
 
+COUNT_MAY_COME_FROM_TABLE_INFO = (
+    "DuckLake now ends a delete file with its data file: live_data_files "
+    "(warehouse/maintenance.py) may count with ducklake_table_info again; then drop this test"
+)
+
+
+def test_a_data_file_deleted_whole_leaves_its_delete_file_live_in_the_catalog(
+    lake: Layout,
+) -> None:
+    # What the micro-batch ledger does to its rows: mark one built (a delete file), then the
+    # closed hour replaces the rest. Counted as live, 100 such files a day would look like a table
+    # of 100 files, while readers open none of them.
+    with connect_pipeline(lake) as con:
+        con.execute("CREATE TABLE analytics.ledger AS SELECT range AS i FROM range(3)")
+        con.execute("DELETE FROM analytics.ledger WHERE i = 0")
+        con.execute("DELETE FROM analytics.ledger WHERE i > 0")
+        [(table_info_count,)] = con.execute(
+            "SELECT file_count + delete_file_count FROM ducklake_table_info('warehouse')"
+            " WHERE table_name = 'ledger'"
+        ).fetchall()
+
+        assert live_data_files(con)["analytics.ledger"] == 0
+        assert table_info_count == 1, COUNT_MAY_COME_FROM_TABLE_INFO
+
+
 def test_every_run_start_stores_the_write_options_once(layout: Layout) -> None:
     def snapshots() -> int:
         return con.execute("SELECT count(*) FROM ducklake_snapshots('warehouse')").fetchone()[0]
