@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 
 from dagster_project.resources import WAREHOUSE_POOL
 from warehouse.layout import Layout
+from warehouse.settings import get_settings
 
 WRITER_TAG = "loom/writes"
 
@@ -43,9 +44,12 @@ telemetry:
 nux:
   enabled: false
 # Runs launched by the UI or the daemon whose worker process died are failed and their pool slots
-# freed (scripted `loom run`s are released by dagster_project/run_owners.py instead).
+# freed (scripted `loom run`s are released by dagster_project/run_owners.py instead). A writer
+# run stays STARTING while it waits for the lake's writer lease (run_owners.py), so it may take
+# the lease's wait (LOOM_WRITER_LEASE_WAIT_SECONDS) plus Dagster's default 180 s to start.
 run_monitoring:
   enabled: true
+  start_timeout_seconds: {{start_timeout_seconds}}
   poll_interval_seconds: 30
   free_slots_after_run_end_seconds: 30
 concurrency:
@@ -78,7 +82,10 @@ def prepare_dagster_home(layout: Layout) -> Path:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     # Dagster's default event log place, named in full: a moved data directory rewrites it.
-    wanted = DAGSTER_YAML.format(history=home / "history" / "runs")
+    wanted = DAGSTER_YAML.format(
+        history=home / "history" / "runs",
+        start_timeout_seconds=int(get_settings().writer_lease_wait_seconds) + 180,
+    )
     if not config.exists() or config.read_text() != wanted:
         config.write_text(wanted)
     return home

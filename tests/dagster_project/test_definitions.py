@@ -148,6 +148,9 @@ def test_every_step_that_writes_the_warehouse_is_in_the_one_slot_pool(tmp_path: 
         # the daemon's runs go to the warm run worker, and a dead worker's run is failed
         assert isinstance(instance.run_launcher, WarmRunLauncher)
         assert instance.run_launcher.supports_check_run_worker_health
+        # a writer run waiting for the lease (still STARTING) is not failed as a start timeout
+        lease_wait = get_settings().writer_lease_wait_seconds
+        assert instance.run_monitoring_start_timeout_seconds > lease_wait
         assert config["run_monitoring"]["enabled"]
 
 
