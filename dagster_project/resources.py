@@ -27,8 +27,8 @@ class WarehouseResource(dg.ConfigurableResource):
     up when a run starts, so one definitions object serves any data directory.
 
     A run's steps share one DuckDB connection to the lake, opened by the first step that needs it
-    and closed when the run ends: each new connection loads and verifies DuckDB's signed
-    extensions and attaches the lake again, and an hourly run has eight such steps."""
+    and closed when the run ends: each new connection loads DuckDB's extensions and attaches the
+    lake again, and an hourly run has eight such steps."""
 
     data_dir: str | None = None
     _connection: duckdb.DuckDBPyConnection | None = PrivateAttr(default=None)

@@ -13,7 +13,11 @@ its data files are Parquet under ``LOOM_LAKE_DATA_PATH`` (see :class:`warehouse.
 
 Extensions come from DuckDB's signed wheels on PyPI (``duckdb-extension-*``), never from the
 network: autoloading and autoinstalling are off and ``extension_directory`` points at links to the
-wheels' binaries (:func:`extension_directory`).
+wheels' binaries (:func:`extension_directory`). DuckDB checks a binary's signature by hashing all
+of it (70 MB) each time a connection loads it: a process has each binary checked once, by the first
+connection that loads it, and later connections load that same file (same inode, size and
+modification time) without the check (:func:`duckdb_config`). A binary changed or replaced since
+is checked again.
 """
 
 from __future__ import annotations
@@ -40,12 +44,22 @@ EXTENSION_FILES = {
 # SQLite catalogs answer "database is locked" now and then while another process commits.
 ATTACH_ATTEMPTS = 8
 
+# The extension binaries a connection of this process loaded with DuckDB's signature check on:
+# (path, device, inode, size, modification time) of each.
+_CHECKED_BINARIES: set[tuple[str, int, int, int, int]] = set()
+
 
 def duckdb_config(layout: Layout) -> dict[str, str | bool]:
-    """Connect-time settings of every Loom DuckDB connection."""
+    """Connect-time settings of every Loom DuckDB connection. The signature check is left out
+    only when every extension the lake needs is a binary this process has had checked."""
+    directory = extension_directory(layout)
+    checked = all(
+        _binary_identity(directory, name) in _CHECKED_BINARIES
+        for name in layout.lake.required_extensions()
+    )
     return {
-        "extension_directory": str(extension_directory(layout)),
-        "allow_unsigned_extensions": False,
+        "extension_directory": str(directory),
+        "allow_unsigned_extensions": checked,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
     }
@@ -76,9 +90,24 @@ def extension_directory(layout: Layout) -> Path:
 
 
 def load_extensions(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    """Load what attaching ``lake`` needs (autoloading is off)."""
+    """Load what attaching ``lake`` needs (autoloading is off); binaries loaded with the signature
+    check on are remembered as checked."""
+    [(directory, unsigned_allowed)] = con.execute(
+        "SELECT current_setting('extension_directory'),"
+        " current_setting('allow_unsigned_extensions')"
+    ).fetchall()
     for extension in lake.required_extensions():
         con.execute(f"LOAD {extension}")
+        if not unsigned_allowed:
+            _CHECKED_BINARIES.add(_binary_identity(Path(directory), extension))
+
+
+def _binary_identity(directory: Path, extension: str) -> tuple[str, int, int, int, int]:
+    name = EXTENSION_FILES.get(extension, extension)
+    binary = directory / f"v{duckdb.__version__}" / _platform() / f"{name}.duckdb_extension"
+    binary = binary.resolve()
+    stat = binary.stat()
+    return (str(binary), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 def connect_pipeline(layout: Layout | None = None) -> duckdb.DuckDBPyConnection:
@@ -101,10 +130,9 @@ def connect_reader(
 
 
 def unattached_connection(layout: Layout) -> duckdb.DuckDBPyConnection:
-    """A connection with the lake's extensions loaded and nothing attached. Loading them is most
-    of what opening a reader costs (DuckDB verifies each signed binary whole; attaching is quick:
-    docs/benchmarks.md, "Publish to readers"), so the read API keeps one ready for its next snapshot
-    (:class:`warehouse.published.PublishedMarts`)."""
+    """A connection with the lake's extensions loaded and nothing attached: the read API keeps one
+    ready for its next snapshot (:class:`warehouse.published.PublishedMarts`; docs/benchmarks.md,
+    "Publish to readers")."""
     return _connect(layout)
 
 
