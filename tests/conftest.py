@@ -44,9 +44,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _shared_warehouse(item)
         if group is not None:
             shared.setdefault(module, group)
+    group_of = {
+        item.nodeid: shared.get(item.nodeid.split("::")[0], item.nodeid.split("::")[0])
+        for item in items
+    }
     for item in items:
-        module = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(shared.get(module, module)))
+        item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
+    # Groups go to the workers in this order (`--no-loadscope-reorder`: xdist would otherwise
+    # send the groups with most tests first, leaving a one-test module of a minute for the end,
+    # while the other worker idles). Groups holding slow tests first; the quick ones fill the end.
+    slow_groups = {group_of[item.nodeid] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: group_of[item.nodeid] not in slow_groups)
 
 
 def _shared_warehouse(item: pytest.Item) -> str | None:
