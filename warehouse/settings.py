@@ -100,6 +100,15 @@ class Settings(BaseSettings):
     landing_retention_days: int = Field(
         7, ge=1, description="Landing files kept this long, and only once their hour is loaded."
     )
+    landing_temp_file_max_age_minutes: int = Field(
+        60,
+        ge=1,
+        description=(
+            "A landing dot-file (a write in flight) older than this was left by an ingest host "
+            "that died, whichever host it was: the retention job deletes it. No write takes that "
+            "long."
+        ),
+    )
     abnormal_session_timeout_hours: int = Field(
         24, ge=1, description="A session with no end after this long is abnormal."
     )

@@ -47,8 +47,6 @@ from warehouse.settings import DEFAULT_ASYNC_SPILL_BYTES
 
 log = logging.getLogger(__name__)
 
-TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
-PROBE_GLOB = ".probe-*.tmp"  # in the landing directory itself
 PROBE_BYTES = 4096  # one page or block: a full disk refuses it
 RESERVE_RETRY_SECONDS = 60  # how often a writer without a spill file tries to reserve one
 
@@ -500,7 +498,7 @@ def remove_leftover_temp_files(layout: Layout) -> int:
     host id and pid, so a second server process sharing the landing path, on this host or
     another, keeps its in-flight files."""
     removed = 0
-    for path in [*layout.landing_dir.glob(TEMP_GLOB), *layout.landing_dir.glob(PROBE_GLOB)]:
+    for path in layout.temp_files():
         writer = _writer(path.name)
         if writer is None:
             path.unlink(missing_ok=True)  # not a writer's name: nothing writes it
