@@ -163,6 +163,9 @@ class LandingWriter:
                 self._spill_bytes,
                 self._layout.landing_dir,
             )
+        # A landing path unreachable from the start (a failed mount) makes the server unhealthy
+        # at once, before a client's request finds out.
+        await self._probe()
         if self._from_spills:
             self._oldest_pending = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="landing-writer")
