@@ -34,6 +34,15 @@ class Settings(BaseSettings):
             "the data directory."
         ),
     )
+    dagster_storage: str | None = Field(
+        None,
+        description=(
+            "Where Dagster keeps runs, event logs, schedules and pool slots: `sqlite` (files in "
+            "the data directory) or `postgres:<libpq string>` (schema `dagster` of that "
+            "database, shared by every pipeline host). Default: the lake catalog's PostgreSQL "
+            "database when the catalog is PostgreSQL, else `sqlite`."
+        ),
+    )
     lake_data_path: str | None = Field(
         None,
         description=(
@@ -184,11 +193,20 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("lake_catalog", "lake_data_path", "alert_webhook", "host_id")
+    @field_validator(
+        "lake_catalog", "lake_data_path", "alert_webhook", "host_id", "dagster_storage"
+    )
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         # LOOM_LAKE_CATALOG="" means the default, as if it were not set at all.
         return value or None
+
+    @field_validator("dagster_storage")
+    @classmethod
+    def _storage_kind(cls, value: str | None) -> str | None:
+        if value is not None and value != "sqlite" and not value.startswith("postgres:"):
+            raise ValueError("LOOM_DAGSTER_STORAGE must be sqlite or postgres:<libpq string>")
+        return value
 
     @field_validator("public_url", "dagster_url")
     @classmethod
