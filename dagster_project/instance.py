@@ -33,9 +33,13 @@ event_log_storage:
 POSTGRES_STORAGE = """\
 # Dagster's storage (runs, event log with the pools' slots, schedules and sensor cursors) in
 # PostgreSQL, schema {schema}: every pipeline host sees every host's runs (docs/deploy.md).
+# Its connections are kept open (dagster_project/postgres_storage.py).
 storage:
-  postgres:
-    postgres_url: {url}"""
+  custom:
+    module: dagster_project.postgres_storage
+    class: PooledPostgresStorage
+    config:
+      postgres_url: {url}"""
 
 
 class DagsterStorageUnreachable(RuntimeError):

@@ -220,7 +220,8 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
             yaml.safe_load((prepare_dagster_home(layout) / "dagster.yaml").read_text())
             for layout in (pipeline, reference)
         )
-        assert shared.pop("storage")["postgres"]["postgres_url"].endswith("search_path%3Ddagster")
+        storage = shared.pop("storage")["custom"]
+        assert storage["config"]["postgres_url"].endswith("search_path%3Ddagster")
         assert shared == {k: v for k, v in local.items() if k != "event_log_storage"}
         time.sleep(1.5)  # the APIs answer from a publish within a second (test_freshness.py)
         for watcher in (*pollers, analyst):
