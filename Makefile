@@ -29,8 +29,9 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
 	  echo "chromium is missing and apt could not install it: the Dagster UI test will be skipped"
 
-# The shared-catalog test runs a real PostgreSQL server: Debian's package, installed when missing
-# (the test starts its own server in a temporary directory; nothing is configured system-wide).
+# The shared-catalog test and the Dagster storage benchmark run a real PostgreSQL server: Debian's
+# package, installed when missing (each starts its own server in a temporary directory; nothing is
+# configured system-wide).
 postgresql:
 	@{ command -v pg_ctl || ls /usr/lib/postgresql/*/bin/pg_ctl; } >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
@@ -56,7 +57,7 @@ $(BROWSER_TEST)/node_modules/.package-lock.json: $(BROWSER_TEST)/package-lock.js
 	  cd $(BROWSER_TEST) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "npm is missing: the posthog-js browser test will be skipped"; fi
 
-bench: install
+bench: install postgresql
 	$(BIN)/python -m bench
 
 demo: install

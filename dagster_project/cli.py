@@ -82,7 +82,7 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
     else:
         hours = requested_hours(hour, start, end)
     # Imported here: loading the definitions parses the dbt manifest, which `--help` should not.
-    from dagster_project.instance import warehouse_instance
+    from dagster_project.instance import DagsterStorageUnreachable, warehouse_instance
     from dagster_project.jobs import HOURLY_JOB
     from dagster_project.partitions import MICRO_BATCH_JOB
     from dagster_project.run_owners import release_runs_of_dead_owners, writer_turn
@@ -95,7 +95,12 @@ def run(hour: str | None, start: str | None, end: str | None, micro_batch: bool)
     gc.set_threshold(50_000, 10, 10)
 
     layout = Layout.from_settings()
-    with warehouse_instance(layout) as instance:
+    try:
+        instance = warehouse_instance(layout)
+    except DagsterStorageUnreachable as problem:
+        click.echo(f"{hours[0]:%Y-%m-%d %H:00}  FAILED  {problem}")
+        raise SystemExit(1) from None
+    with instance:
         for released in release_runs_of_dead_owners(instance):
             click.echo(
                 f"run {released.run_id} was left unfinished by a process that is gone "

@@ -1,16 +1,50 @@
 """The Dagster instance under the data directory (``Layout.dagster_home``), shared by the UI, the
-daemon, ``loom run`` and ``make demo`` so that every run lands in the same run storage."""
+daemon, ``loom run`` and ``make demo`` so that every run lands in the same run storage: SQLite
+files in DAGSTER_HOME on one host, or, with a PostgreSQL lake catalog, a schema of that database,
+so that every pipeline host's UI and runs see every host's runs, schedules and pool slots."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from urllib.parse import urlencode
 
 from dagster import DagsterInstance
 
 from dagster_project.resources import WAREHOUSE_POOL
 from warehouse.layout import Layout
 from warehouse.settings import get_settings
+
+# Dagster's tables (runs, event_logs, jobs, alembic_version, …) in a schema of their own: none of
+# their names meets the lake catalog's (ducklake_*) or the registry's (schema loom).
+POSTGRES_SCHEMA = "dagster"
+
+SQLITE_STORAGE = """\
+# Dagster's SQLite storage, in its default places, with batches of materializations stored in one
+# transaction and the event log's engines kept open (dagster_project/event_storage.py).
+event_log_storage:
+  module: dagster_project.event_storage
+  class: BatchingSqliteEventLogStorage
+  config:
+    base_dir: {history}"""
+
+# Runs, event log (pool slots included) and schedules in PostgreSQL, shared by every pipeline host.
+POSTGRES_STORAGE = """\
+# Dagster's storage (runs, event log with the pools' slots, schedules and sensor cursors) in
+# PostgreSQL, schema {schema}: every pipeline host sees every host's runs (docs/deploy.md).
+# Its connections are kept open (dagster_project/postgres_storage.py).
+storage:
+  custom:
+    module: dagster_project.postgres_storage
+    class: PooledPostgresStorage
+    config:
+      postgres_url: {url}"""
+
+
+class DagsterStorageUnreachable(RuntimeError):
+    """Dagster's storage is in a PostgreSQL database that cannot be reached."""
+
 
 WRITER_TAG = "loom/writes"
 
@@ -22,13 +56,7 @@ WRITER_TAG = "loom/writes"
 #   backfill and UI runs wait their turn as whole runs instead of interleaving their steps.
 DAGSTER_YAML = f"""\
 # Written by dagster_project/instance.py; change it there.
-# Dagster's SQLite storage, in its default places, with batches of materializations stored in one
-# transaction and the event log's engines kept open (dagster_project/event_storage.py).
-event_log_storage:
-  module: dagster_project.event_storage
-  class: BatchingSqliteEventLogStorage
-  config:
-    base_dir: {{history}}
+{{storage}}
 # Runs the daemon launches go to one warm worker process instead of a new interpreter each
 # (dagster_project/run_launcher.py).
 run_launcher:
@@ -76,19 +104,66 @@ DAGSTER_ENVIRONMENT = {
 }
 
 
+def dagster_storage_database(layout: Layout) -> str | None:
+    """The libpq connection string of the PostgreSQL database that keeps Dagster's storage, or
+    None for SQLite files in DAGSTER_HOME: ``LOOM_DAGSTER_STORAGE`` when set, else the lake
+    catalog's database when that is PostgreSQL (hosts sharing a lake share their runs)."""
+    chosen = get_settings().dagster_storage
+    if chosen is None and layout.lake.catalog_kind == "postgres":
+        chosen = layout.lake.catalog
+    if chosen is None or chosen == "sqlite":
+        return None
+    return chosen.removeprefix("postgres:")
+
+
 def prepare_dagster_home(layout: Layout) -> Path:
-    """Create DAGSTER_HOME under the data directory, with the project's dagster.yaml."""
+    """Create DAGSTER_HOME under the data directory, with the project's dagster.yaml (and, for a
+    PostgreSQL storage, its schema)."""
     home = layout.dagster_home
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    # Dagster's default event log place, named in full: a moved data directory rewrites it.
+    database = dagster_storage_database(layout)
+    if database is None:
+        # Dagster's default event log place, named in full: a moved data directory rewrites it.
+        storage = SQLITE_STORAGE.format(history=home / "history" / "runs")
+    else:
+        storage = POSTGRES_STORAGE.format(schema=POSTGRES_SCHEMA, url=_postgres_url(database))
+        _create_schema(database)
     wanted = DAGSTER_YAML.format(
-        history=home / "history" / "runs",
+        storage=storage,
         start_timeout_seconds=int(get_settings().writer_lease_wait_seconds) + 180,
     )
     if not config.exists() or config.read_text() != wanted:
         config.write_text(wanted)
+        config.chmod(0o600)  # a PostgreSQL password in the connection string stays this user's
     return home
+
+
+def _postgres_url(database: str) -> str:
+    """The SQLAlchemy URL Dagster connects with, as a YAML string: every libpq parameter in its
+    query (a socket directory as host, a password with any character), and the schema first in
+    the search path, where Dagster creates and finds its tables."""
+    from psycopg.conninfo import conninfo_to_dict  # a SQLite deployment never needs it
+
+    parameters = {key: str(value) for key, value in conninfo_to_dict(database).items()}
+    given = parameters.get("options", "")
+    parameters["options"] = f"{given} -csearch_path={POSTGRES_SCHEMA}".strip()
+    # psycopg2, which Dagster is written for (SQLAlchemy 2.1 would pick psycopg 3 for plain
+    # postgresql://, and Dagster's NOTIFY fails there).
+    return json.dumps(f"postgresql+psycopg2:///?{urlencode(parameters)}")  # JSON strings are YAML
+
+
+def _create_schema(database: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(database, autocommit=True, connect_timeout=10) as connection:
+            connection.execute(f"CREATE SCHEMA IF NOT EXISTS {POSTGRES_SCHEMA}")
+    except psycopg.OperationalError as error:
+        raise DagsterStorageUnreachable(
+            f"Dagster's storage is kept in PostgreSQL, which cannot be reached: "
+            f"{str(error).strip()}"
+        ) from error
 
 
 def warehouse_instance(layout: Layout) -> DagsterInstance:

@@ -18,7 +18,7 @@ from pydantic import Field
 from dagster_project.jobs import WRITER_TAGS
 from dagster_project.resources import WAREHOUSE_POOL, WarehouseResource
 from warehouse.dbt import run_dbt
-from warehouse.landing_retention import retire_loaded_landing_files
+from warehouse.landing_retention import remove_stale_temp_files, retire_loaded_landing_files
 from warehouse.layout import naive_utc
 from warehouse.maintenance import (
     SnapshotRetention,
@@ -98,12 +98,19 @@ def prune_sessions(
 def retire_landing_files(
     context: OpExecutionContext, config: RetentionConfig, warehouse: WarehouseResource
 ) -> dg.Output:
-    """Delete landing files past the landing retention whose rows are all in ``raw.*``."""
-    days = warehouse.settings.landing_retention_days
+    """Delete landing files past the landing retention whose rows are all in ``raw.*``, and the
+    dot-files of writes that died (of any host) older than the temp-file bound."""
+    settings = warehouse.settings
+    days = settings.landing_retention_days
     cutoff = config.reference_time() - timedelta(days=days)
     with warehouse.connect() as con:
         report = retire_loaded_landing_files(con, warehouse.layout, cutoff)
-    context.log.info(f"deleted {report.files_deleted} landing files from before {cutoff}")
+    temp_max_age_s = settings.landing_temp_file_max_age_minutes * 60
+    temp_removed = remove_stale_temp_files(warehouse.layout, temp_max_age_s)
+    context.log.info(
+        f"deleted {report.files_deleted} landing files from before {cutoff}, and {temp_removed} "
+        f"dot-files of writes that died"
+    )
     retired = sorted(
         (stream, hour) for stream, hours in report.hours_retired.items() for hour in hours
     )
@@ -111,6 +118,7 @@ def retire_landing_files(
         None,
         metadata={
             "files_deleted": report.files_deleted,
+            "stale_temp_files_deleted": temp_removed,
             "bytes_deleted": report.bytes_deleted,
             "hours_retired": len(retired),
             "cutoff": f"{cutoff:%Y-%m-%d %H:%M:%S}",
@@ -154,8 +162,9 @@ def expire_lake_snapshots(context: OpExecutionContext, warehouse: WarehouseResou
     tags=WRITER_TAGS,
     description=(
         "Daily: prune individual sessions older than LOOM_SESSION_RETENTION_DAYS (published at "
-        "once), delete loaded landing files older than LOOM_LANDING_RETENTION_DAYS, then expire "
-        "lake snapshots and delete the files no reader can need. Aggregates are never touched."
+        "once), delete loaded landing files older than LOOM_LANDING_RETENTION_DAYS and dead "
+        "writes' dot-files older than LOOM_LANDING_TEMP_FILE_MAX_AGE_MINUTES, then expire lake "
+        "snapshots and delete the files no reader can need. Aggregates are never touched."
     ),
 )
 def retention() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping
@@ -28,7 +29,9 @@ from dagster_project.framework_workarounds import (
     RunLauncher,
     WorkerStatus,
 )
+from dagster_project.run_owners import HOST_TAG, run_owner_alive
 from dagster_project.run_worker import WORKER_PID_TAG, ask_worker, worker_command
+from warehouse.layout import Layout
 
 # The worker imports Dagster, dbt and the definitions before it answers: seconds, not minutes.
 WORKER_START_TIMEOUT_S = 120.0
@@ -81,8 +84,15 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
         pid = run.tags.get(WORKER_PID_TAG)
-        if pid is None:
-            return CheckRunHealthResult(WorkerStatus.NOT_FOUND, "not handed to a worker yet")
+        if pid is None or run.tags.get(HOST_TAG, socket.gethostname()) != socket.gethostname():
+            # A `loom run`, or a run of another pipeline host sharing the run storage: its pid
+            # means nothing here, its owner's liveness is told another way.
+            alive = run_owner_alive(run, Layout.from_settings().lake)
+            if alive is None:
+                return CheckRunHealthResult(WorkerStatus.NOT_FOUND, "not handed to a worker yet")
+            if alive:
+                return CheckRunHealthResult(WorkerStatus.RUNNING)
+            return CheckRunHealthResult(WorkerStatus.FAILED, "the process that ran it is gone")
         if _alive(int(pid)):
             return CheckRunHealthResult(WorkerStatus.RUNNING, run_worker_id=pid)
         return CheckRunHealthResult(WorkerStatus.FAILED, f"the run worker (pid {pid}) is gone")

@@ -24,7 +24,7 @@ import dagster as dg
 
 from dagster_project.instance import WRITER_TAG
 from dagster_project.resources import WAREHOUSE_POOL
-from warehouse.layout import Layout
+from warehouse.layout import Lake, Layout
 from warehouse.settings import get_settings
 from warehouse.writer_lease import WriterLeaseError, holder_name, writer_lease
 
@@ -42,6 +42,7 @@ UNFINISHED = [
 class ReleasedRun:
     run_id: str
     pid: int
+    host: str = ""
 
 
 def owner_tags() -> dict[str, str]:
@@ -92,9 +93,7 @@ def writer_turn(
             echo("waiting for another `loom run` on this host to finish…")
             fcntl.flock(lock, fcntl.LOCK_EX)
         waited_for: set[str] = set()
-        while runs := instance.get_runs(
-            filters=dg.RunsFilter(statuses=UNFINISHED, tags={WRITER_TAG: WAREHOUSE_POOL})
-        ):
+        while runs := _unfinished_writer_runs_of_this_host(instance):
             for run in runs:
                 if run.run_id not in waited_for:
                     echo(f"waiting for run {run.run_id[:8]} ({run.job_name}) to finish…")
@@ -107,7 +106,71 @@ def writer_turn(
             wait_s=get_settings().writer_lease_wait_seconds,
             on_wait=echo,
         ):
+            for released in release_runs_of_gone_hosts(instance):
+                echo(
+                    f"run {released.run_id} was left unfinished by pid {released.pid} of "
+                    f"{released.host}, which holds the lake's writer lease no more: marked "
+                    "failed, its warehouse slot freed"
+                )
             yield
+
+
+def _unfinished_writer_runs_of_this_host(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
+    """Unfinished warehouse runs of this host, and those no process has taken up yet (a run the
+    daemon launched, before the worker tags it). Another host's runs, which a storage shared in
+    PostgreSQL shows too, are waited for through the writer lease: one of a host that died would
+    never finish here."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=UNFINISHED, tags={WRITER_TAG: WAREHOUSE_POOL})
+    )
+    here = socket.gethostname()
+    return [run for run in runs if run.tags.get(HOST_TAG, here) == here]
+
+
+def release_runs_of_gone_hosts(instance: dg.DagsterInstance) -> list[ReleasedRun]:
+    """Fail every STARTED warehouse run of another host, and free its pool slots; the runs let
+    go. Called while holding the lake's writer lease: a writer run is STARTED only while its
+    process holds the lease (``loom run`` takes it before its run starts, the run worker before
+    it executes one), so another host's STARTED run with the lease free here is one whose
+    process died (its host gone), left so in the run storage the hosts share."""
+    released: list[ReleasedRun] = []
+    here = socket.gethostname()
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            statuses=[dg.DagsterRunStatus.STARTED], tags={WRITER_TAG: WAREHOUSE_POOL}
+        )
+    )
+    for run in runs:
+        host = run.tags.get(HOST_TAG)
+        if host is None or host == here:
+            continue  # this host's runs are judged by their pids
+        pid = int(run.tags.get(PID_TAG, "0"))
+        instance.report_run_failed(
+            run,
+            f"the process that ran it (pid {pid} on {host}) is gone: it no longer held the "
+            "lake's writer lease",
+        )
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        released.append(ReleasedRun(run.run_id, pid, host))
+    return released
+
+
+def run_owner_alive(run: dg.DagsterRun, lake: Lake) -> bool | None:
+    """Whether the process that executes ``run`` still does: by its pid on this host; on another
+    host, for a STARTED writer run, by the lake's writer lease (free: its holder is gone); None
+    when it cannot be told."""
+    host = run.tags.get(HOST_TAG)
+    if host is None or PID_TAG not in run.tags:
+        return None
+    if host == socket.gethostname():
+        return _started(int(run.tags[PID_TAG])) == run.tags.get(STARTED_TAG)
+    if run.tags.get(WRITER_TAG) != WAREHOUSE_POOL or run.status != dg.DagsterRunStatus.STARTED:
+        return None
+    try:
+        with writer_lease(lake, holder_name(), wait_s=0):
+            return False
+    except WriterLeaseError:
+        return True  # held (by that run, or one that waited for it) or unreachable: not judged
 
 
 def _started(pid: int) -> str | None:
@@ -139,6 +202,7 @@ def execute_holding_the_lease(
             holder_name(),
             wait_s=get_settings().writer_lease_wait_seconds,
         ):
+            release_runs_of_gone_hosts(instance)
             execute()
     except WriterLeaseError as problem:
         instance.report_run_failed(run, str(problem))

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 DBT = {"dbt-core": "1.11.16", "dbt-duckdb": "1.11.1"}
 DAGSTER = {"dagster": "1.13.27", "dagster-dbt": "0.29.27"}
+DAGSTER_POSTGRES = {"dagster-postgres": "0.29.27"}
 LAKE = {"duckdb": "1.5.5", "ducklake": "d8a1881e"}  # ducklake: the extension's build
 
 # Each workaround's file -> the versions it was written for.
@@ -29,6 +30,7 @@ WORKAROUND_PINS: dict[str, dict[str, str]] = {
     "warehouse/maintenance.py": LAKE,
     "dagster_project/framework_workarounds.py": DAGSTER,
     "dagster_project/event_storage.py": {"dagster": DAGSTER["dagster"]},
+    "dagster_project/postgres_storage.py": {**DAGSTER_POSTGRES, "dagster": DAGSTER["dagster"]},
 }
 
 # What makes a file a workaround: a framework's internals (Python), or a dbt materialization,
@@ -43,7 +45,8 @@ DBT_OVERRIDES = re.compile(
 
 
 def installed_versions() -> dict[str, str]:
-    versions = {name: importlib.metadata.version(name) for name in {**DBT, **DAGSTER, "duckdb": ""}}
+    names = {**DBT, **DAGSTER, **DAGSTER_POSTGRES, "duckdb": ""}
+    versions = {name: importlib.metadata.version(name) for name in names}
     with unattached_connection(Layout.from_settings()) as con:
         con.execute("LOAD ducklake")
         (versions["ducklake"],) = con.execute(

@@ -1,6 +1,8 @@
 """Retiring landing files: those of hours past the landing retention whose every line is in
 ``raw.*`` (and none in quarantine) are deleted, after a durable marker tells the raw loader that
-the raw rows are now the hour's only full copy. The pipeline's daily retention job runs it."""
+the raw rows are now the hour's only full copy; and the dot-files of writes that never finished
+(an ingest host died mid-write), once too old to be in flight. The pipeline's daily retention job
+runs both."""
 
 from __future__ import annotations
 
@@ -77,6 +79,24 @@ def retire_loaded_landing_files(
                 _fsync_dir(folder)
             report.hours_retired.setdefault(stream, []).append(hour)
     return report
+
+
+def remove_stale_temp_files(layout: Layout, max_age_s: float) -> int:
+    """Delete landing dot-files older than ``max_age_s``, whichever host wrote them: an ingest
+    API removes its own host's leftovers when it starts, but a host that never comes back (or
+    whose host id changed) leaves its in-flight writes on a shared landing path for good. Ages
+    are measured on the landing storage's clock, which stamped the files; a younger dot-file
+    may be a live host's write in flight and is kept. How many were deleted."""
+    oldest_kept = layout.landing_clock() - max_age_s
+    removed = 0
+    for path in layout.temp_files():
+        try:
+            if path.stat().st_mtime < oldest_kept:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # renamed into place or removed by its writer meanwhile
+            continue
+    return removed
 
 
 def _write_durably(path: Path) -> None:

@@ -25,7 +25,8 @@ Landing contract (what every later stage may rely on):
   pipeline loads every host's files of an hour together.
 * A file becomes visible only complete (written to a dot-file, fsynced, renamed, directory
   fsynced) and is never appended to afterwards. Readers glob ``part-*.ndjson`` and so never see
-  a file being written.
+  a file being written. A dot-file older than ``LOOM_LANDING_TEMP_FILE_MAX_AGE_MINUTES`` was
+  left by a writer that died (on any host): the retention job deletes it.
 * An hour is *closed* once the wall clock has passed its end plus :data:`HOUR_CLOSE_GRACE`; a
   file that still appears for a closed hour is late and makes that hour be loaded again.
 * The retention job deletes an hour's files only once they are loaded, and first leaves
@@ -56,6 +57,10 @@ STREAMS: tuple[str, ...] = (
 )
 LAKE_ALIAS = "warehouse"  # the catalog name analysts write: warehouse.analytics.events
 PART_GLOB = "part-*.ndjson"
+# Dot-files of writes in flight (or of writers that died): a flush's files, and a failing
+# writer's probe of the disk, in the landing directory itself.
+TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
+PROBE_GLOB = ".probe-*.tmp"
 HOUR_CLOSE_GRACE = timedelta(minutes=2)
 RETIRED_MARKER = ".retired"
 SPILL_PREFIX = ".spill-"  # then the pid of the API process that reserved it
@@ -194,6 +199,11 @@ class Layout:
         clock = self.landing_dir / f"{CLOCK_PREFIX}{self.host_id}"
         clock.touch()  # a time set to "now" is the file server's now (NFS: SET_TO_SERVER_TIME)
         return clock.stat().st_mtime
+
+    def temp_files(self) -> list[Path]:
+        """Every dot-file of a landing write in flight or left by a writer that died, of any
+        host sharing the landing path."""
+        return [*self.landing_dir.glob(TEMP_GLOB), *self.landing_dir.glob(PROBE_GLOB)]
 
     def spill_path(self, pid: int) -> Path:
         """The room ingest API process ``pid`` reserves for acknowledged records that landing

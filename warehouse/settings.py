@@ -34,6 +34,15 @@ class Settings(BaseSettings):
             "the data directory."
         ),
     )
+    dagster_storage: str | None = Field(
+        None,
+        description=(
+            "Where Dagster keeps runs, event logs, schedules and pool slots: `sqlite` (files in "
+            "the data directory) or `postgres:<libpq string>` (schema `dagster` of that "
+            "database, shared by every pipeline host). Default: the lake catalog's PostgreSQL "
+            "database when the catalog is PostgreSQL, else `sqlite`."
+        ),
+    )
     lake_data_path: str | None = Field(
         None,
         description=(
@@ -99,6 +108,15 @@ class Settings(BaseSettings):
     session_retention_days: int = Field(30, ge=1, description="Individual sessions kept this long.")
     landing_retention_days: int = Field(
         7, ge=1, description="Landing files kept this long, and only once their hour is loaded."
+    )
+    landing_temp_file_max_age_minutes: int = Field(
+        60,
+        ge=1,
+        description=(
+            "A landing dot-file (a write in flight) older than this was left by an ingest host "
+            "that died, whichever host it was: the retention job deletes it. No write takes that "
+            "long."
+        ),
     )
     abnormal_session_timeout_hours: int = Field(
         24, ge=1, description="A session with no end after this long is abnormal."
@@ -175,11 +193,20 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("lake_catalog", "lake_data_path", "alert_webhook", "host_id")
+    @field_validator(
+        "lake_catalog", "lake_data_path", "alert_webhook", "host_id", "dagster_storage"
+    )
     @classmethod
     def _unset_when_empty(cls, value: str | None) -> str | None:
         # LOOM_LAKE_CATALOG="" means the default, as if it were not set at all.
         return value or None
+
+    @field_validator("dagster_storage")
+    @classmethod
+    def _storage_kind(cls, value: str | None) -> str | None:
+        if value is not None and value != "sqlite" and not value.startswith("postgres:"):
+            raise ValueError("LOOM_DAGSTER_STORAGE must be sqlite or postgres:<libpq string>")
+        return value
 
     @field_validator("public_url", "dagster_url")
     @classmethod

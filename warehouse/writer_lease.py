@@ -1,8 +1,10 @@
 """One writer per lake, across hosts: the writer lease.
 
 Dagster's ``warehouse`` pool and run queue keep one writer per Dagster instance. Two pipeline hosts
-on one PostgreSQL catalog (a standby started by mistake) have two instances, and both could write.
-So a run holds the lake's writer lease from its first write to its end:
+on one PostgreSQL catalog (a standby started by mistake) have two instances, which share their
+storage there but not their run queues and processes, and both could write. So a run holds the
+lake's writer lease from its first write to its end (a writer run is STARTED only while its
+process holds it, which tells another host's dead run from a live one):
 
 * on a PostgreSQL catalog, a session-level advisory lock in the catalog's database, on a
   connection of its own. PostgreSQL frees it when that connection ends: at once when the holder's

@@ -47,8 +47,6 @@ from warehouse.settings import DEFAULT_ASYNC_SPILL_BYTES
 
 log = logging.getLogger(__name__)
 
-TEMP_GLOB = "*/org_id=*/date=*/hour=*/.part-*.tmp"
-PROBE_GLOB = ".probe-*.tmp"  # in the landing directory itself
 PROBE_BYTES = 4096  # one page or block: a full disk refuses it
 RESERVE_RETRY_SECONDS = 60  # how often a writer without a spill file tries to reserve one
 
@@ -165,6 +163,9 @@ class LandingWriter:
                 self._spill_bytes,
                 self._layout.landing_dir,
             )
+        # A landing path unreachable from the start (a failed mount) makes the server unhealthy
+        # at once, before a client's request finds out.
+        await self._probe()
         if self._from_spills:
             self._oldest_pending = time.monotonic()
         self._task = asyncio.create_task(self._run(), name="landing-writer")
@@ -500,7 +501,7 @@ def remove_leftover_temp_files(layout: Layout) -> int:
     host id and pid, so a second server process sharing the landing path, on this host or
     another, keeps its in-flight files."""
     removed = 0
-    for path in [*layout.landing_dir.glob(TEMP_GLOB), *layout.landing_dir.glob(PROBE_GLOB)]:
+    for path in layout.temp_files():
         writer = _writer(path.name)
         if writer is None:
             path.unlink(missing_ok=True)  # not a writer's name: nothing writes it

@@ -12,14 +12,14 @@ from dagster_project import defs
 from dagster_project.assets.dbt import GROUPS_IN_LAYER_ORDER, area_of, in_dependency_order
 from dagster_project.assets.lake import published_snapshot
 from dagster_project.assets.raw import QUARANTINE_CHECK
-from dagster_project.instance import WRITER_TAG, prepare_dagster_home
+from dagster_project.instance import WRITER_TAG, dagster_storage_database, prepare_dagster_home
 from dagster_project.micro_batches import FRESHNESS_CHECK
 from dagster_project.partitions import hourly_partitions
 from dagster_project.project import dbt_project
 from dagster_project.resources import WAREHOUSE_POOL
 from dagster_project.run_launcher import WarmRunLauncher
 from warehouse.layout import Layout
-from warehouse.settings import get_settings
+from warehouse.settings import environment, get_settings
 
 RAW = {
     "raw_events",
@@ -152,6 +152,21 @@ def test_every_step_that_writes_the_warehouse_is_in_the_one_slot_pool(tmp_path: 
         lease_wait = get_settings().writer_lease_wait_seconds
         assert instance.run_monitoring_start_timeout_seconds > lease_wait
         assert config["run_monitoring"]["enabled"]
+
+
+def test_dagster_storage_follows_a_postgres_catalog_unless_told_otherwise(tmp_path: Path) -> None:
+    """One host keeps SQLite files; hosts sharing a PostgreSQL catalog share Dagster's storage
+    (tests/ingest_api/read/test_many_hosts.py); LOOM_DAGSTER_STORAGE=sqlite keeps it local."""
+    shared = Layout(tmp_path / "pipe", "postgres:host=db.invalid dbname=loom", f"{tmp_path}/files/")
+    assert dagster_storage_database(Layout(tmp_path / "one")) is None
+    assert dagster_storage_database(shared) == "host=db.invalid dbname=loom"
+    with environment({"LOOM_DAGSTER_STORAGE": "postgres:host=dagster.internal dbname=runs"}):
+        assert dagster_storage_database(shared) == "host=dagster.internal dbname=runs"
+    with environment({"LOOM_DAGSTER_STORAGE": "sqlite"}):
+        config = yaml.safe_load((prepare_dagster_home(shared) / "dagster.yaml").read_text())
+    assert "storage" not in config and config["event_log_storage"]["class"] == (
+        "BatchingSqliteEventLogStorage"
+    )
 
 
 def test_schedules_and_sensors_start_running() -> None:

@@ -4,6 +4,7 @@ raw rows when it is loaded again."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -59,6 +60,8 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
         old_answer = "select * from analytics.release_health_between(?::timestamp, ?::timestamp)"
         old_health_before = sorted(warehouse.query(old_answer, list(OLD_WINDOW)))
         files_before = landing_files(warehouse)
+        # A write a dead ingest host left in flight two hours ago, and one a live host has open.
+        stale, in_flight = _dot_files(warehouse.layout, ages_s=(7200, 5))
 
         result = defs.resolve_job_def("retention").execute_in_process(
             instance=warehouse.instance,
@@ -87,6 +90,9 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
         files_before - expected_kept
     )
 
+    assert _output_metadata(result, "retire_landing_files")["stale_temp_files_deleted"] == 1
+    assert not stale.exists() and in_flight.exists()
+
     assert warehouse.marts()["agg_release_health_hourly"] == hourly_before
     assert sorted(warehouse.query(old_answer, list(OLD_WINDOW))) == old_health_before
     assert old_health_before, "the old window has release health to compare"
@@ -111,6 +117,19 @@ def test_retention_deletes_exactly_what_is_past_the_limits(tmp_path: Path) -> No
     assert warehouse.query(raw_rows, [retired_hour])[0] == (rows_before,) and rows_before > 0
     (event,) = reload.get_asset_materialization_events()
     assert event.step_materialization_data.materialization.metadata["retired_hours_kept"].value == 1
+
+
+def _dot_files(layout: Layout, ages_s: tuple[int, ...]) -> list[Path]:
+    folder = layout.hour_dir("events", "org_a", AS_OF)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = layout.landing_clock()
+    paths = []
+    for n, age in enumerate(ages_s):
+        path = folder / f".part-20260410T000000000000-api-{n}-4242-abcd.ndjson.tmp"
+        path.write_text('{"uuid": "x"}\n')
+        os.utime(path, (now - age, now - age))
+        paths.append(path)
+    return paths
 
 
 def _output_metadata(result: dg.ExecuteInProcessResult, op: str) -> dict:

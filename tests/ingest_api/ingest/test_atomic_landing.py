@@ -306,6 +306,73 @@ def test_when_no_write_succeeds_async_requests_get_503_until_the_disk_recovers(
     assert len(landed(layout, "events")) == 3  # every acknowledged record, no refused one
 
 
+@pytest.mark.slow
+def test_an_unreachable_landing_path_acknowledges_nothing_and_retries_land_once(
+    server_process: ServerProcess, tmp_path: Path
+) -> None:
+    """The shared landing path goes away (a failed mount: here its directory replaced by a file),
+    mid-run, then at start: 503 saying why without a path of the server's, nothing acknowledged;
+    once it is back, the clients' retries land each record once."""
+    shared = tmp_path / "mnt" / "landing"
+    shared.mkdir(parents=True)
+    layout = Layout(server_process.data_dir, landing_path=shared)
+    with Registry.open(layout) as registry:
+        headers = {"X-API-Key": registry.create_key("acme", "web", "write").key}
+    server_process.environment["LOOM_LANDING_PATH"] = str(shared)
+    server = server_process.start()
+    uuids = iter(str(uuid4()) for _ in range(100))
+    sent: list[str] = []
+
+    def post(client: httpx.Client, sync: bool) -> tuple[httpx.Response, str]:
+        record = str(next(uuids))
+        answer = client.post(f"/track?sync={str(sync).lower()}", json={**TRACK, "uuid": record})
+        if answer.status_code in (200, 202):
+            sent.append(record)
+        return answer, record
+
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        assert post(client, sync=True)[0].status_code == 200
+        away = tmp_path / "mnt-away"
+        (tmp_path / "mnt").rename(away)
+        (tmp_path / "mnt").write_text("")  # every path under it: ENOTDIR
+        refused = [post(client, sync=True), post(client, sync=False)]
+        status, body = health(client)
+        (tmp_path / "mnt").unlink()
+        away.rename(tmp_path / "mnt")
+        wait_until(lambda: health(client)[0] == 200)
+        for _, record in refused:  # the clients' retries
+            answer = client.post("/track?sync=true", json={**TRACK, "uuid": record})
+            assert answer.status_code == 200
+            sent.append(record)
+    assert server.stop() in CLEAN_EXIT
+    for answer, _ in refused:
+        assert answer.status_code == 503
+        detail = answer.json()["detail"]
+        assert "(Not a directory); nothing was acknowledged, retry" in detail, detail
+        assert str(tmp_path) not in answer.text
+    assert (status, body["reason"]) == (503, "landing writes are failing: Not a directory")
+
+    # It cannot be reached when the server starts: unhealthy at once (a load balancer sends it
+    # nothing), and nothing acknowledged until it is back.
+    (tmp_path / "mnt").rename(away)
+    (tmp_path / "mnt").write_text("")
+    server.start(healthy=False)
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as client:
+        status, body = health(client)
+        refused = [post(client, sync=True), post(client, sync=False)]
+        (tmp_path / "mnt").unlink()
+        away.rename(tmp_path / "mnt")
+        wait_until(lambda: health(client)[0] == 200)
+        for _, record in refused:
+            assert client.post("/track", json={**TRACK, "uuid": record}).status_code == 202
+            sent.append(record)
+    assert server.stop() in CLEAN_EXIT
+    assert status == 503 and str(tmp_path) not in body["reason"], body
+    assert [answer.status_code for answer, _ in refused] == [503, 503]
+    assert Counter(r["uuid"] for r in landed(layout, "events")) == Counter(sent)
+    assert len(sent) == len(set(sent)) == 5
+
+
 def mount_tmpfs(path: Path, size: str) -> bool:
     path.mkdir(parents=True)
     mount = shutil.which("mount")

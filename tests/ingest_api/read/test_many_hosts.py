@@ -3,7 +3,10 @@ the pipeline (``loom run``), two read-API processes with data directories of the
 in for two hosts) and an analyst's ``loom sql`` loop. While the catalog is down, reads answer 503
 and a run fails loudly; once it is back, the run goes through, nothing fails, and every answer
 equals what the same data gives on a SQLite catalog; it goes away again under open snapshots and
-comes back, and the readers recover by themselves."""
+comes back, and the readers recover by themselves. Dagster's storage lives in the same
+PostgreSQL: a standby pipeline host (a data directory of its own) sees the pipeline host's runs,
+and when both run the same hour, one writes, the other waits, and the answers stay a single
+run's."""
 
 from __future__ import annotations
 
@@ -20,7 +23,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+import yaml
 
+from dagster_project.instance import prepare_dagster_home, warehouse_instance
 from ingest_api.read.events import EventFilter, list_events
 from ingest_api.read.persons import list_persons
 from ingest_api.read.releases import health_trend, list_releases, release_detail
@@ -62,7 +67,6 @@ def land_one_day(layout: Layout, org_a: str, project_a: int, org_b: str, project
 def hours_materialized(layout: Layout) -> dict[str, set[str]]:
     """The partitions Dagster records as materialized, for each hourly asset."""
     from dagster_project.definitions import defs
-    from dagster_project.instance import warehouse_instance
 
     graph = defs.resolve_asset_graph()
     with warehouse_instance(layout) as instance:
@@ -208,6 +212,17 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         materialized = hours_materialized(pipeline)
         hours = {f"2026-11-20-{h:02d}:00" for h in range(13)}
         assert materialized and materialized == dict.fromkeys(materialized, hours)
+        # Dagster's storage is in the catalog's PostgreSQL (schema dagster): the standby's
+        # instance sees the pipeline host's run and materializations.
+        assert hours_materialized(standby) == materialized
+        # Its dagster.yaml is the one host's but for the storage: pools, run queue, launcher.
+        shared, local = (
+            yaml.safe_load((prepare_dagster_home(layout) / "dagster.yaml").read_text())
+            for layout in (pipeline, reference)
+        )
+        storage = shared.pop("storage")["custom"]
+        assert storage["config"]["postgres_url"].endswith("search_path%3Ddagster")
+        assert shared == {k: v for k, v in local.items() if k != "event_log_storage"}
         time.sleep(1.5)  # the APIs answer from a publish within a second (test_freshness.py)
         for watcher in (*pollers, analyst):
             watcher.stop.set()
@@ -237,8 +252,16 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         ]  # fmt: skip
         outputs = [process.communicate(timeout=600)[0] for process in racing]
         assert [process.returncode for process in racing] == [0, 0], outputs
-        waiting = "waiting for the lake's writer lease, held by "
-        assert sum(waiting in output for output in outputs) == 1, outputs
+        # The one that waits sees the other's run in the storage they share, or, had it looked
+        # before that run started, waits for the lease its holder took first.
+        waiting = ("waiting for the lake's writer lease, held by ", "waiting for run ")
+        assert sum(any(w in output for w in waiting) for output in outputs) == 1, outputs
+        # Both hosts' instances list the same three runs, finished, one after the other.
+        runs = [_runs(layout) for layout in (pipeline, standby)]
+        assert runs[0] == runs[1] and len(runs[0]) == 3, runs
+        assert {status for _, status, _, _ in runs[0]} == {"SUCCESS"}
+        (_, _, _, first_end), (_, _, second_start, _) = sorted(runs[0], key=lambda r: r[2])[1:]
+        assert first_end <= second_start
         for _, base_url in apis:
             assert answers_over_http(base_url, key_a.key, project) == expected
         # A holder killed (kill -9) lets go at once: PostgreSQL ends its session.
@@ -264,6 +287,16 @@ def test_one_postgres_lake_serves_many_hosts(postgres: PostgresServer, tmp_path:
         for process, _ in apis:
             process.terminate()
             process.wait(timeout=30)
+
+
+def _runs(layout: Layout) -> list[tuple[str, str, float, float]]:
+    """(run id, status, start, end) of every run a host's Dagster instance lists."""
+    with warehouse_instance(layout) as instance:
+        records = instance.get_run_records()
+    return sorted(
+        (r.dagster_run.run_id, r.dagster_run.status.value, r.start_time, r.end_time)
+        for r in records
+    )
 
 
 def _logs(tmp_path: Path) -> dict[str, str]:

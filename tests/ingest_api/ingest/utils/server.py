@@ -20,15 +20,20 @@ from warehouse.settings import Settings
 
 
 def wait_healthy(
-    base_url: str, timeout: float = 60.0, process: subprocess.Popen | None = None
+    base_url: str,
+    timeout: float = 60.0,
+    process: subprocess.Popen | None = None,
+    *,
+    answering: bool = False,
 ) -> None:
-    """Generous: on a machine shared with other test runs, a cold start can take many seconds."""
+    """Generous: on a machine shared with other test runs, a cold start can take many seconds.
+    With ``answering``, any answer will do (a server that starts unable to land says 503)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise RuntimeError(f"server exited with {process.returncode}")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200 or answering:
                 return
         except httpx.TransportError:
             pass
@@ -94,7 +99,9 @@ class ServerProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> ServerProcess:
+    def start(self, *, healthy: bool = True) -> ServerProcess:
+        """Start it, and wait until it answers ``/healthz``: with 200, unless not ``healthy``
+        (it may start unable to land)."""
         env = {
             **os.environ,
             "LOOM_DATA_DIR": str(self.data_dir),
@@ -103,7 +110,7 @@ class ServerProcess:
         }
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([*LOOM, "serve"], env=env, stdout=log, stderr=log)
-        wait_healthy(self.base_url, process=self.process)
+        wait_healthy(self.base_url, process=self.process, answering=not healthy)
         return self
 
     def kill(self) -> None:
