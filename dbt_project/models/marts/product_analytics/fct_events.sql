@@ -42,7 +42,8 @@ window_events as (
         received_at,
         session_id,
         device_id,
-        processes_person
+        processes_person,
+        landing_file
 
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -80,7 +81,8 @@ window_identity_events as (
         received_at,
         null::varchar as session_id,
         null::varchar as device_id,
-        processes_person
+        processes_person,
+        landing_file
 
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -107,7 +109,8 @@ restitched_events as (
         session_id,
         device_id,
         -- a stored event without a person is looked up again, as a person-less one
-        person_id is not null as processes_person
+        person_id is not null as processes_person,
+        null::varchar as landing_file
 
     from {{ this }} as stored
     where exists (
@@ -139,8 +142,9 @@ candidates as (
 
 earliest_copies as (
 
+    -- the window's copies are not deduplicated before (stg_events keeps every landed copy)
     select * from candidates
-    qualify row_number() over (partition by org_id, uuid order by received_at) = 1
+    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
 
 ),
 
