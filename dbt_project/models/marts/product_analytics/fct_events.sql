@@ -90,12 +90,11 @@ window_identity_events as (
 ),
 
 {% if is_incremental() %}
-restitched_events as (
-
-    -- Stored rows: the merge takes only their new person_id (earliest_copy_wins keeps the stored
-    -- columns of a copy received no earlier), so event_display_name is a placeholder here, read
-    -- as null so that a warehouse built before that column existed merges too.
-    select
+{#- Stored rows: the merge takes only their new person_id (earliest_copy_wins keeps the stored
+    columns of a copy received no earlier), so event_display_name is a placeholder here, read as
+    null so that a warehouse built before that column existed merges too. A stored event without
+    a person is looked up again, as a person-less one. -#}
+{%- set stored_event %}
         uuid,
         org_id,
         project_id,
@@ -108,22 +107,30 @@ restitched_events as (
         received_at,
         session_id,
         device_id,
-        -- a stored event without a person is looked up again, as a person-less one
         person_id is not null as processes_person,
         null::varchar as landing_file
+{%- endset %}
+restitched_events as (
 
+    -- Two semi-joins, not one filter with `or`: each probes only the key columns of the stored
+    -- events, where an `or` of two exists read every stored row whole. A row in both is listed
+    -- twice; earliest_copies keeps one.
+    select {{ stored_event }}
     from {{ this }} as stored
     where exists (
         select 1 from {{ ref('int_identity_replay') }} as restitched
         where restitched.org_id = stored.org_id and restitched.distinct_id = stored.distinct_id
     )
-    or (
-        stored.person_id is null
+
+    union all
+
+    select {{ stored_event }}
+    from {{ this }} as stored
+    where stored.person_id is null
         and exists (
             select 1 from {{ ref('int_window_sightings') }} as sighted
             where sighted.org_id = stored.org_id and sighted.distinct_id = stored.distinct_id
         )
-    )
 
 ),
 {% endif %}
