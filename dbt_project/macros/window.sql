@@ -37,9 +37,9 @@
     {{- "timestamp '" ~ bounds[1].strftime('%Y-%m-%d %H:%M:%S') ~ "'" if bounds else "timestamp 'infinity'" -}}
 {%- endmacro %}
 
-{#- A predicate selecting the rows received in the run's window (`true` when unwindowed). The
-    received-hour bound lets DuckDB push the filter through the staging views' per-hour dedup
-    down to the raw table scan. -#}
+{#- A predicate selecting the rows received in the run's window (`true` when unwindowed). Read
+    through a staging view, both bounds reach the raw table scan, whose files and row groups
+    DuckDB skips by their received times: a window costs its own rows, not its hour's. -#}
 {% macro in_window(received_at='received_at', received_hour=none) -%}
     {%- if is_windowed() -%}
         ({{ received_at }} >= {{ window_start() }} and {{ received_at }} < {{ window_end() }}
@@ -69,21 +69,10 @@
     (1::bigint << hour({{ ts }}))
 {%- endmacro %}
 
-{#- Whether the run's window lies within one received hour (false when unwindowed). -#}
-{% macro window_within_one_hour() -%}
-    {%- set bounds = window_bounds() -%}
-    {%- if bounds is none -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set last_moment = bounds[1] - modules.datetime.timedelta(microseconds=1) -%}
-    {{ return(bounds[0].replace(minute=0, second=0, microsecond=0)
-              == last_moment.replace(minute=0, second=0, microsecond=0)) }}
-{%- endmacro %}
-
-{#- Of a record's copies in the window, the earliest received. The staging views already keep one
-    copy per received hour, so a window within one hour needs no second pass over its rows. -#}
+{#- Of a record's copies in the window, the earliest received (then the first landing file). The
+    staging views keep every landed copy, so that a window's filter reaches the raw scan: each
+    reader of a window keeps one copy of what it reads, and copies in different windows are the
+    incremental models' to reconcile (the earliest received wins). -#}
 {% macro first_copy_in_window() -%}
-    {%- if not window_within_one_hour() -%}
     qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
-    {%- endif -%}
 {%- endmacro %}

@@ -63,13 +63,6 @@ classified as (
 
     from typed
 
-),
-
-deduplicated as (
-
-    select * from classified
-    {{ first_copy_in_received_hour() }}
-
 )
 
-select * from deduplicated
+select * from classified

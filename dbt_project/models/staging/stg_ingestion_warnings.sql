@@ -23,13 +23,6 @@ typed as (
 
     from source
 
-),
-
-deduplicated as (
-
-    select * from typed
-    {{ first_copy_in_received_hour() }}
-
 )
 
-select * from deduplicated
+select * from typed

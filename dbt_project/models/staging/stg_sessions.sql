@@ -32,13 +32,6 @@ typed as (
     from source
     where session_id is not null
 
-),
-
-deduplicated as (
-
-    select * from typed
-    {{ first_copy_in_received_hour() }}
-
 )
 
-select * from deduplicated
+select * from typed

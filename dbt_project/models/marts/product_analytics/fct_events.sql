@@ -42,7 +42,8 @@ window_events as (
         received_at,
         session_id,
         device_id,
-        processes_person
+        processes_person,
+        landing_file
 
     from {{ ref('stg_events') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -80,7 +81,8 @@ window_identity_events as (
         received_at,
         null::varchar as session_id,
         null::varchar as device_id,
-        processes_person
+        processes_person,
+        landing_file
 
     from {{ ref('stg_identities') }}
     where {{ in_window('received_at', 'received_hour') }}
@@ -88,12 +90,11 @@ window_identity_events as (
 ),
 
 {% if is_incremental() %}
-restitched_events as (
-
-    -- Stored rows: the merge takes only their new person_id (earliest_copy_wins keeps the stored
-    -- columns of a copy received no earlier), so event_display_name is a placeholder here, read
-    -- as null so that a warehouse built before that column existed merges too.
-    select
+{#- Stored rows: the merge takes only their new person_id (earliest_copy_wins keeps the stored
+    columns of a copy received no earlier), so event_display_name is a placeholder here, read as
+    null so that a warehouse built before that column existed merges too. A stored event without
+    a person is looked up again, as a person-less one. -#}
+{%- set stored_event %}
         uuid,
         org_id,
         project_id,
@@ -106,21 +107,30 @@ restitched_events as (
         received_at,
         session_id,
         device_id,
-        -- a stored event without a person is looked up again, as a person-less one
-        person_id is not null as processes_person
+        person_id is not null as processes_person,
+        null::varchar as landing_file
+{%- endset %}
+restitched_events as (
 
+    -- Two semi-joins, not one filter with `or`: each probes only the key columns of the stored
+    -- events, where an `or` of two exists read every stored row whole. A row in both is listed
+    -- twice; earliest_copies keeps one.
+    select {{ stored_event }}
     from {{ this }} as stored
     where exists (
         select 1 from {{ ref('int_identity_replay') }} as restitched
         where restitched.org_id = stored.org_id and restitched.distinct_id = stored.distinct_id
     )
-    or (
-        stored.person_id is null
+
+    union all
+
+    select {{ stored_event }}
+    from {{ this }} as stored
+    where stored.person_id is null
         and exists (
             select 1 from {{ ref('int_window_sightings') }} as sighted
             where sighted.org_id = stored.org_id and sighted.distinct_id = stored.distinct_id
         )
-    )
 
 ),
 {% endif %}
@@ -139,8 +149,9 @@ candidates as (
 
 earliest_copies as (
 
+    -- the window's copies are not deduplicated before (stg_events keeps every landed copy)
     select * from candidates
-    qualify row_number() over (partition by org_id, uuid order by received_at) = 1
+    qualify row_number() over (partition by org_id, uuid order by received_at, landing_file) = 1
 
 ),
 
