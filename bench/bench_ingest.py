@@ -337,11 +337,11 @@ def main() -> None:
         with Registry.open(layout) as registry:
             key = registry.create_key("bench", "bench", "write").key
         api_port, baseline_port, bare_port = free_port(), free_port(), free_port()
-        api = start_server("ingest_api.main:create_app", api_port, layout.data_dir)
+        api = start_server("ingest_api.main:create_server_app", api_port, layout.data_dir)
         baseline = start_server("bench.bench_ingest:baseline_app", baseline_port, layout.data_dir)
         # The same app without its metrics: landing files name their process, so both share.
         bare = start_server(
-            "ingest_api.main:create_app",
+            "ingest_api.main:create_server_app",
             bare_port,
             layout.data_dir,
             {"LOOM_METRICS_ENABLED": "false"},

@@ -11,19 +11,17 @@ should (see ``bench/results/read.md`` for the scale each result used).
 For each endpoint — ``releases`` (whole history), ``releases`` over the last 7 days (dbt's
 ``project_release_health_between`` table function), ``health/trend`` by day over 90 days, and
 ``persons/{distinct_id}`` for random distinct_ids — requests go one at a time over a keep-alive
-connection to the API (``uvicorn ingest_api.main:create_app`` in a subprocess, one worker), and
-the *same query functions* the routes call run in this process on a read-only connection to the
-same published snapshot of the lake: the direct baseline. Measurements are paired: each API
-request is followed (or, every other time, preceded) by the direct call with the same arguments,
-so both halves of a pair see the same machine state. On this shared 2-core machine a query run
-back to back with itself is up to twice as fast as the same query after a few milliseconds of
-idling (warm caches, awake threads), and the server's query never runs back to back; pairing
-keeps that effect out of the ratio. The client is the standard library's ``http.client`` on one
-keep-alive connection: its own cost per request (~0.1 ms) is a small part of what is measured,
-unlike a richer client's.
+connection to the API (``uvicorn ingest_api.main:create_server_app`` in a subprocess, one worker),
+and the *same query functions* the routes call run in this process on a read-only connection to the
+same published snapshot of the lake: the direct baseline. Measurements are paired: each API request
+is followed (or, every other time, preceded) by the direct call with the same arguments, so both
+halves of a pair see the same machine state. On this shared 2-core machine a query run back to back
+with itself is up to twice as fast as the same query after a few milliseconds of idling (warm
+caches, awake threads), and the server's query never runs back to back; pairing keeps that effect
+out of the ratio. The client is the standard library's ``http.client`` on one keep-alive connection:
+its own cost per request (~0.1 ms) is a small part of what is measured, unlike a richer client's.
 Targets: API p99 under 50 ms through the lake, and API p50 under 2x direct. Building the lake is
-timed too, publishing included (one row, whatever the lake holds).
-"""
+timed too, publishing included (one row, whatever the lake holds)."""
 
 from __future__ import annotations
 
@@ -153,7 +151,7 @@ def build_warehouse() -> Warehouse:
 
 def _start_api(layout: Layout, port: int) -> subprocess.Popen:
     argv = [
-        sys.executable, "-m", "uvicorn", "ingest_api.main:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "ingest_api.main:create_server_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
     process = subprocess.Popen(argv, env={**os.environ, "LOOM_DATA_DIR": str(layout.data_dir)})

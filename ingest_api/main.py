@@ -53,7 +53,8 @@ from warehouse.registry import Registry, RegistryUnavailable
 from warehouse.settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, freeze_heap: bool = False) -> FastAPI:
+    """The app; ``freeze_heap`` for a server process (:func:`create_server_app`)."""
     settings = settings or get_settings()
     layout = Layout.from_settings(settings)
 
@@ -73,10 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if metrics is not None:
             metrics.follow(app.state.marts, lambda: app.state.writer.pending_records)
         app.state.marts.start()  # follow new publishes while the app runs
-        # Everything loaded so far (FastAPI, pydantic, the app) lives as long as the process:
-        # move it out of the collector's way, so full collections scan only request garbage
-        # instead of stalling a request for tens of milliseconds.
-        gc.freeze()
+        if freeze_heap:
+            gc.freeze()
         try:
             yield
         finally:
@@ -84,11 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.key_watcher.stop()  # it reads the registry
             app.state.registry.close()
             app.state.marts.close()
-            # Frozen objects are never collected: give DuckDB's Python objects back to the
-            # collector so they are freed before the interpreter exits (else nanobind reports
-            # them as leaked on every shutdown).
-            gc.unfreeze()
-            gc.collect()
+            if freeze_heap:
+                # Frozen objects are never collected: give DuckDB's Python objects back to the
+                # collector so they are freed before the interpreter exits (else nanobind reports
+                # them as leaked on every shutdown).
+                gc.unfreeze()
+                gc.collect()
 
     app = FastAPI(
         title="Loom API",
@@ -141,3 +141,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.mount(dashboard.ASSETS_PATH, dashboard.assets, name="dashboard-assets")
     return app
+
+
+def create_server_app() -> FastAPI:
+    """The app a server process runs (``loom serve``). Everything its startup loaded (FastAPI,
+    pydantic, the app) lives as long as the process: it is moved out of the collector's way, so
+    full collections scan only request garbage instead of stalling a request for tens of
+    milliseconds. Not for apps made within another program (tests): the full collection at their
+    shutdown walks that program's whole heap."""
+    return create_app(freeze_heap=True)

@@ -81,7 +81,9 @@ def log_config() -> dict[str, Any]:
 
 
 def uvicorn_config(
-    settings: Settings | None = None, app: Any = "ingest_api.main:create_app", **overrides: Any
+    settings: Settings | None = None,
+    app: Any = "ingest_api.main:create_server_app",
+    **overrides: Any,
 ) -> uvicorn.Config:
     """``app`` is the factory's import path (what ``loom serve`` runs) or an app instance."""
     settings = settings or get_settings()

@@ -67,7 +67,7 @@ def _shared_warehouse(item: pytest.Item) -> str | None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    # The app's lifespan calls gc.freeze() (a server-process optimisation); in-process test apps
+    # `loom run` calls gc.freeze() (a one-run-process optimisation); run in-process (CliRunner), it
     # would otherwise leave DuckDB objects uncollected at exit, and nanobind reports them as leaks
     # after pytest's summary line.
     gc.unfreeze()

@@ -1,12 +1,17 @@
-"""``loom keys`` and ``loom bootstrap`` (``loom up``: tests/loom/test_stack.py)."""
+"""``loom keys``, ``loom bootstrap`` (``loom up``: tests/loom/test_stack.py) and the app that
+``loom serve`` runs."""
 
 from __future__ import annotations
 
+import gc
 import json
 import re
 
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 
+from ingest_api.main import create_app, create_server_app
+from ingest_api.server import uvicorn_config
 from loom.cli import main
 from warehouse.bootstrap import bootstrap_demo
 from warehouse.layout import Layout
@@ -72,3 +77,16 @@ def test_bootstrap_is_idempotent_and_replaces_revoked_demo_keys(layout: Layout) 
 
     assert replaced["write_key"] != first["write_key"]
     assert (replaced["org_id"], replaced["project_id"]) == (first["org_id"], first["project_id"])
+
+
+def test_a_server_freezes_its_startup_heap_and_an_app_made_in_a_program_does_not(
+    layout: Layout,
+) -> None:
+    # An app within another program (a test) leaves that program's heap alone: its shutdown's
+    # full collection would walk all of it. `loom serve` runs the freezing one.
+    assert uvicorn_config().app == "ingest_api.main:create_server_app"
+    for app, frozen_while_serving in ((create_app(), False), (create_server_app(), True)):
+        gc.unfreeze()
+        with TestClient(app):
+            assert (gc.get_freeze_count() > 0) is frozen_while_serving
+        assert gc.get_freeze_count() == 0
