@@ -18,7 +18,7 @@ from tests.ingest_api.ingest.utils.server import (
     Tenant,
     wait_healthy,
 )
-from tests.utils.network import free_port
+from tests.utils.network import CLIENT_SSL_CONTEXT, free_port
 from warehouse.layout import Layout
 from warehouse.registry import Registry
 from warehouse.settings import Settings
@@ -66,7 +66,7 @@ def tenant(new_tenant: Callable[..., Tenant]) -> Tenant:
 
 @pytest.fixture
 def client(api: Api) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=api.base_url, timeout=30) as opened:
+    with httpx.Client(base_url=api.base_url, timeout=30, verify=CLIENT_SSL_CONTEXT) as opened:
         yield opened
 
 

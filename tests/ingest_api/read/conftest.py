@@ -25,6 +25,7 @@ from tests.ingest_api.read.utils.warehouse import (
     load_and_publish,
     start_api,
 )
+from tests.utils.network import CLIENT_SSL_CONTEXT
 from warehouse import dbt
 from warehouse.layout import Layout
 from warehouse.published import kept_publishes_of
@@ -123,12 +124,16 @@ def api_on() -> Iterator[Callable[[Layout], RunningApi]]:
 @pytest.fixture
 def client_a(api: RunningApi, built: Built) -> Iterator[httpx.Client]:
     headers = Tenants.headers(built.tenants.key_a)
-    with httpx.Client(base_url=api.base_url, headers=headers, timeout=30) as client:
+    with httpx.Client(
+        base_url=api.base_url, headers=headers, timeout=30, verify=CLIENT_SSL_CONTEXT
+    ) as client:
         yield client
 
 
 @pytest.fixture
 def client_b(api: RunningApi, built: Built) -> Iterator[httpx.Client]:
     headers = Tenants.headers(built.tenants.key_b)
-    with httpx.Client(base_url=api.base_url, headers=headers, timeout=30) as client:
+    with httpx.Client(
+        base_url=api.base_url, headers=headers, timeout=30, verify=CLIENT_SSL_CONTEXT
+    ) as client:
         yield client

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import orjson
 
+from tests.utils.network import CLIENT_SSL_CONTEXT
 from warehouse.layout import PART_GLOB, Layout
 from warehouse.registry import ApiKey
 from warehouse.settings import Settings
@@ -29,15 +30,16 @@ def wait_healthy(
     """Generous: on a machine shared with other test runs, a cold start can take many seconds.
     With ``answering``, any answer will do (a server that starts unable to land says 503)."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200 or answering:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.05)
+    with httpx.Client(base_url=base_url, timeout=1, verify=CLIENT_SSL_CONTEXT) as client:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"server exited with {process.returncode}")
+            try:
+                if client.get("/healthz").status_code == 200 or answering:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
     raise TimeoutError(f"{base_url} did not become healthy")
 
 
