@@ -153,9 +153,9 @@ def main() -> None:
                 f"{batch_seconds:.1f} s a batch",
                 flush=True,
             )
-    report = render(states, retention)
-    print(report)
-    RESULTS.write_text(report)
+            # after every hour: a run stopped early still leaves what it measured
+            RESULTS.write_text(render(states, retention))
+    print(RESULTS.read_text())
 
 
 def render(states: list[HourState], retention: SnapshotRetention) -> str:
@@ -176,7 +176,8 @@ def render(states: list[HourState], retention: SnapshotRetention) -> str:
     lines = [
         "# A day of one-minute micro-batches, simulated",
         "",
-        f"`python -m bench batches`, {len(states)} simulated hours of one-minute micro-batches "
+        f"`python -m bench batches`, {len(states)} of {HOURS} simulated hours of one-minute "
+        "micro-batches "
         f"({EVENTS_PER_MINUTE} events and a session a minute) and a closed-hour run each hour, "
         f"snapshots kept {retention.recent / timedelta(hours=1):g} h on the simulated clock, "
         f"publishes {retention.published.days} days.",
