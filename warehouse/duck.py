@@ -97,9 +97,11 @@ def load_extensions(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
         " current_setting('allow_unsigned_extensions')"
     ).fetchall()
     for extension in lake.required_extensions():
+        # the file as it was before DuckDB read and checked it
+        identity = _binary_identity(Path(directory), extension)
         con.execute(f"LOAD {extension}")
         if not unsigned_allowed:
-            _CHECKED_BINARIES.add(_binary_identity(Path(directory), extension))
+            _CHECKED_BINARIES.add(identity)
 
 
 def _binary_identity(directory: Path, extension: str) -> tuple[str, int, int, int, int]:
