@@ -44,10 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         group = _shared_warehouse(item)
         if group is not None:
             shared.setdefault(module, group)
-    group_of = {
-        item.nodeid: shared.get(item.nodeid.split("::")[0], item.nodeid.split("::")[0])
-        for item in items
-    }
+    modules = {item.nodeid: item.nodeid.split("::")[0] for item in items}
+    group_of = {nodeid: shared.get(module, module) for nodeid, module in modules.items()}
     for item in items:
         item.add_marker(pytest.mark.xdist_group(group_of[item.nodeid]))
     # Groups go to the workers in this order (`--no-loadscope-reorder`: xdist would otherwise
